@@ -1,0 +1,39 @@
+// Lesson 02 · Activations — the demo behind `./tt lesson 2`.
+#include <cmath>
+#include <cstdio>
+
+#include "lessons.h"
+
+using namespace tt;
+
+namespace lessons {
+
+void lesson_02(const Options& options) {
+    const int64_t n = options.quick ? (1 << 20) : (1 << 24);
+    Tensor x = Tensor::randn({n});
+    std::printf("1. Activations are memory-bound: %lld elements (%s in, %s out)\n", (long long)n,
+                bytes_str(n * 4).c_str(), bytes_str(n * 4).c_str());
+    std::printf("   %-8s %10s %10s %12s %14s\n", "op", "ms", "GB/s", "flops/elem", "flops per byte");
+    struct Row { const char* name; Tensor (*f)(const Tensor&); double flops; };
+    const Row rows[] = {{"relu", relu, 1}, {"sigmoid", sigmoid, 4}, {"tanh", tanh, 20}, {"gelu", gelu, 25}};
+    for (const Row& r : rows) {
+        const double s = time_best(3, [&] { Tensor y = r.f(x); });
+        std::printf("   %-8s %10.2f %10.2f %12.0f %14.2f\n", r.name, s * 1e3, 8.0 * n / s / 1e9, r.flops, r.flops / 8);
+    }
+    std::printf("   (flops per element estimated by counting the formula's operations; a core does\n"
+                "    tens of flops in the time one byte arrives from memory, so these wait on memory)\n\n");
+
+    std::printf("2. Softmax without and with the max trick, on logits [10, 100, 1000]:\n");
+    const float logits[3] = {10, 100, 1000};
+    float total = 0;
+    for (float z : logits) total += std::exp(z);
+    std::printf("   naive exp(z)/sum exp(z):     ");
+    for (float z : logits) std::printf("%g ", std::exp(z) / total);
+    std::printf("  (exp(1000) overflows float: inf/inf = nan)\n");
+    Tensor safe = softmax(Tensor({3}, {10, 100, 1000}));
+    std::printf("   tt::softmax (max subtracted): %s\n", safe.str().c_str());
+    std::printf("   float overflows at exp(%.2f); without the trick any logit above that breaks softmax.\n",
+                std::log(3.4028235e38));
+}
+
+} // namespace lessons

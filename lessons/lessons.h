@@ -1,0 +1,66 @@
+// lessons/lessons.h — what the binary ./tt can run: one demo per lesson and
+// one function per milestone. Each prints what it measures on this machine.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "../tt.h"
+
+namespace lessons {
+
+// Options from the command line, shared by every demo and milestone.
+struct Options {
+    bool json = false;  // milestones: end with one JSON object
+    bool quick = false; // smaller runs (the tests use this)
+};
+
+// What a milestone reports: the tour's table and --json are made from this.
+struct Result {
+    std::string milestone;                 // "1958"
+    std::string part;                      // "TinyDigits MLP" ...
+    std::string dataset, model;
+    int64_t params = 0;
+    double seconds = 0;
+    int64_t peak_bytes = 0;                // tracker peak during the run
+    std::vector<std::pair<std::string, double>> metrics; // e.g. {"test_accuracy", 0.97}
+    std::string gate;                      // "test_accuracy >= 0.98"
+    bool pass = false;
+    bool skipped = false;
+    std::string note;                      // why skipped, what comes next
+};
+std::string to_json(const Result& r);
+
+// Lessons: each prints its chapter's analysis, measured now.
+void lesson_01(const Options&);
+void lesson_02(const Options&);
+void lesson_03(const Options&);
+void lesson_04(const Options&);
+
+// Milestones: each returns one Result per part.
+std::vector<Result> milestone_1958(const Options&);
+std::vector<Result> milestone_1969(const Options&);
+
+// Rosenblatt's perceptron (1958): y = step(x . w + b), where step(s) = 1 if s > 0
+// else 0. It learns by his rule, no gradients: for each sample,
+// w += lr * (target - y) * x and b += lr * (target - y).
+struct Perceptron {
+    explicit Perceptron(int64_t inputs, tt::Generator& g);
+    tt::Tensor forward(const tt::Tensor& x) const;              // x [N,D] -> [N] of 0 and 1
+    int64_t learn(const tt::Tensor& x, const tt::Tensor& y, float lr); // one pass; returns the mistakes
+    tt::Tensor weight;                                          // [D,1]
+    float bias = 0;
+};
+float accuracy(const tt::Tensor& predicted, const tt::Tensor& target); // fraction equal
+// Two Gaussian clusters, `n` points each, around (-2,-2) (class 0) and (2,2) (class 1).
+void two_clusters(int64_t n, uint64_t seed, tt::Tensor& x, tt::Tensor& y);
+
+// Helpers the demos share.
+double seconds_since(double start);        // wall-clock seconds since `start`
+double now_seconds();
+// Best of `repeats` timings of f, in seconds.
+double time_best(int repeats, const std::function<void()>& f);
+std::string bytes_str(int64_t bytes);      // "4.0 MB"
+std::string machine_name();                // CPU model and core count, from /proc/cpuinfo when present
+
+} // namespace lessons

@@ -1,0 +1,169 @@
+// lessons/main.c++ — the command line of ./tt: lessons, milestones, the tour.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+
+#include "lessons.h"
+
+using namespace lessons;
+
+namespace {
+struct LessonEntry {
+    int number;
+    const char* name;
+    void (*run)(const Options&); // nullptr: not built yet
+};
+const LessonEntry lesson_table[] = {
+    {1, "Tensor", lesson_01},        {2, "Activations", lesson_02},   {3, "Layers", lesson_03},
+    {4, "Losses", lesson_04},        {5, "DataLoader", nullptr},      {6, "Autograd", nullptr},
+    {7, "Optimizers", nullptr},      {8, "Training", nullptr},        {9, "Convolutions", nullptr},
+    {10, "Tokenization", nullptr},   {11, "Embeddings", nullptr},     {12, "Attention", nullptr},
+    {13, "Transformers", nullptr},   {14, "Profiling", nullptr},      {15, "Quantization", nullptr},
+    {16, "Compression", nullptr},    {17, "Acceleration", nullptr},   {18, "Memoization", nullptr},
+    {19, "Benchmarking", nullptr},   {20, "Capstone", nullptr},
+};
+struct MilestoneEntry {
+    int year;
+    const char* name;
+    std::vector<Result> (*run)(const Options&);
+};
+const MilestoneEntry milestone_table[] = {
+    {1958, "Perceptron (Rosenblatt)", milestone_1958},
+    {1969, "XOR (Minsky & Papert)", milestone_1969},
+    {1986, "MLP with backprop (Rumelhart, Hinton & Williams)", nullptr},
+    {1998, "CNN (LeCun's LeNet)", nullptr},
+    {2017, "Transformer (Vaswani et al.)", nullptr},
+    {2018, "MLPerf-style benchmark", nullptr},
+};
+
+void usage(FILE* out) {
+    std::fprintf(out,
+                 "usage: tt <command> [--json] [--quick]\n"
+                 "\n"
+                 "commands:\n"
+                 "  lesson N          run lesson N's demo: its analysis, measured on this machine\n"
+                 "  milestone YEAR    run a milestone on real data and check its gate\n"
+                 "  milestones        the tour: every milestone built so far, then a summary table\n"
+                 "  memory            print the memory tracker's report\n"
+                 "  --help            this text\n"
+                 "\n"
+                 "options:\n"
+                 "  --json            a milestone ends with one JSON object per part\n"
+                 "  --quick           smaller, faster runs\n"
+                 "\n"
+                 "environment: TT_MEM_LIMIT=512M stops any run that would pass the budget\n"
+                 "\n"
+                 "lessons:\n");
+    for (const LessonEntry& l : lesson_table)
+        std::fprintf(out, "  %2d %-14s%s\n", l.number, l.name, l.run ? "" : "  (not built yet)");
+    std::fprintf(out, "\nmilestones:\n");
+    for (const MilestoneEntry& m : milestone_table)
+        std::fprintf(out, "  %d %s%s\n", m.year, m.name, m.run ? "" : "  (not built yet)");
+}
+
+int bad_usage(const std::string& message) {
+    std::fprintf(stderr, "tt: %s\n\n", message.c_str());
+    usage(stderr);
+    return 2;
+}
+
+// A whole number in [lo, hi], or nothing.
+bool parse_int(const char* text, long lo, long hi, long& out) {
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < lo || v > hi) return false;
+    out = v;
+    return true;
+}
+
+void print_results(const std::vector<Result>& results, const Options& options) {
+    for (const Result& r : results) {
+        if (options.json) {
+            std::printf("%s\n", to_json(r).c_str());
+            continue;
+        }
+        std::printf("  %-6s %-34s %s", r.milestone.c_str(), r.part.c_str(),
+                    r.skipped ? "SKIPPED" : r.pass ? "PASS" : "FAIL");
+        for (auto& [k, v] : r.metrics) std::printf("  %s=%.4f", k.c_str(), v);
+        std::printf("  (%s; %.1f s; peak %s)\n", r.gate.c_str(), r.seconds, bytes_str(r.peak_bytes).c_str());
+        if (!r.note.empty()) std::printf("         %s\n", r.note.c_str());
+    }
+}
+
+bool all_pass(const std::vector<Result>& results) {
+    for (const Result& r : results)
+        if (!r.pass && !r.skipped) return false;
+    return true;
+}
+} // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    std::vector<std::string> words;
+    for (int i = 1; i < argc; i++) {
+        const std::string a = argv[i];
+        if (a == "--help" || a == "-h" || a == "help") { usage(stdout); return 0; }
+        else if (a == "--json") options.json = true;
+        else if (a == "--quick") options.quick = true;
+        else if (a.size() > 1 && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) return bad_usage("unknown option '" + a + "'");
+        else words.push_back(a);
+    }
+    if (words.empty()) return bad_usage("no command given");
+    try {
+        const std::string& command = words[0];
+        if (command == "lesson") {
+            long n;
+            if (words.size() != 2 || !parse_int(words[1].c_str(), 1, 20, n))
+                return bad_usage("'lesson' takes one number from 1 to 20");
+            const LessonEntry& l = lesson_table[n - 1];
+            if (!l.run) { std::fprintf(stderr, "tt: lesson %ld (%s) is not built yet\n", n, l.name); return 2; }
+            std::printf("Lesson %02ld · %s — measured on %s\n\n", n, l.name, machine_name().c_str());
+            l.run(options);
+            return 0;
+        }
+        if (command == "milestone") {
+            long year;
+            if (words.size() != 2 || !parse_int(words[1].c_str(), 1900, 2100, year))
+                return bad_usage("'milestone' takes a year, one of 1958 1969 1986 1998 2017 2018");
+            for (const MilestoneEntry& m : milestone_table)
+                if (m.year == year) {
+                    if (!m.run) { std::fprintf(stderr, "tt: milestone %ld (%s) is not built yet\n", year, m.name); return 2; }
+                    if (!options.json) std::printf("Milestone %ld · %s\n\n", year, m.name);
+                    const std::vector<Result> results = m.run(options);
+                    if (!options.json) std::printf("\n");
+                    print_results(results, options);
+                    return all_pass(results) ? 0 : 1;
+                }
+            return bad_usage("no milestone " + words[1] + "; the milestones are 1958 1969 1986 1998 2017 2018");
+        }
+        if (command == "milestones") {
+            if (words.size() != 1) return bad_usage("'milestones' takes no argument");
+            std::vector<Result> all;
+            const double start = now_seconds();
+            for (const MilestoneEntry& m : milestone_table) {
+                if (!m.run) continue;
+                std::printf("===== Milestone %d · %s =====\n", m.year, m.name);
+                for (const Result& r : m.run(options)) all.push_back(r);
+                std::printf("\n");
+            }
+            std::printf("===== The tour: summary (%.1f s, peak %s) =====\n", seconds_since(start),
+                        bytes_str(tt::memory_counts().peak_bytes).c_str());
+            Options table = options;
+            table.json = false;
+            print_results(all, table);
+            if (options.json) print_results(all, options);
+            return all_pass(all) ? 0 : 1;
+        }
+        if (command == "memory") {
+            std::printf("%s", tt::memory_report().c_str());
+            return 0;
+        }
+        return bad_usage("unknown command '" + command + "'");
+    } catch (const tt::Error& e) {
+        std::fprintf(stderr, "tt: %s\n", e.what());
+        return 1;
+    }
+}

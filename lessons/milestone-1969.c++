@@ -1,0 +1,45 @@
+// Milestone 1969 · XOR. Minsky and Papert showed that a single-layer
+// perceptron cannot compute XOR: no straight line puts (0,1) and (1,0) on one
+// side and (0,0) and (1,1) on the other. The same perceptron and rule as
+// 1958, run for many epochs, never gets more than 3 of the 4 points right.
+#include <algorithm>
+#include <cstdio>
+
+#include "lessons.h"
+
+using namespace tt;
+
+namespace lessons {
+
+std::vector<Result> milestone_1969(const Options& options) {
+    const double start = now_seconds();
+    reset_peak();
+    const Tensor x({4, 2}, {0, 0, 0, 1, 1, 0, 1, 1});
+    const Tensor y({4}, {0, 1, 1, 0});
+    Generator g(1969);
+    Perceptron p(2, g);
+    float best = 0;
+    const int epochs = 1000;
+    for (int e = 0; e < epochs; e++) {
+        p.learn(x, y, 0.1f);
+        best = std::max(best, accuracy(p.forward(x), y));
+    }
+    if (!options.json)
+        std::printf("  %d epochs of Rosenblatt's rule on the 4 XOR points\n  best accuracy ever reached: %.0f%% (3 of 4 at most)\n",
+                    epochs, 100 * best);
+    Result r;
+    r.milestone = "1969";
+    r.part = "XOR with one perceptron";
+    r.dataset = "the four XOR points";
+    r.model = "perceptron 2-1, step output, Rosenblatt's rule";
+    r.params = 3;
+    r.metrics = {{"best_accuracy", best}, {"epochs", epochs}};
+    r.gate = "best_accuracy <= 0.75 (the limit Minsky & Papert proved)";
+    r.pass = best <= 0.75f;
+    r.seconds = seconds_since(start);
+    r.peak_bytes = memory_counts().peak_bytes;
+    r.note = "fix: a hidden layer trained by backpropagation — milestone 1986";
+    return {r};
+}
+
+} // namespace lessons

@@ -1,0 +1,88 @@
+// tests/test.h — the whole test framework: TEST registers a function, CHECK
+// is an assert that records the failure (file:line and the expression) and
+// ends that test, so one failing test does not hide the others.
+#pragma once
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../tt.h"
+
+namespace test {
+struct Failure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+struct Case {
+    const char* name;
+    std::function<void()> run;
+};
+inline std::vector<Case>& registry() {
+    static std::vector<Case> cases;
+    return cases;
+}
+struct Register {
+    Register(const char* name, std::function<void()> run) { registry().push_back({name, std::move(run)}); }
+};
+inline std::string where(const char* file, int line) { return std::string(file) + ":" + std::to_string(line) + ": "; }
+} // namespace test
+
+#define TT_CAT2(a, b) a##b
+#define TT_CAT(a, b) TT_CAT2(a, b)
+#define TEST(name)                                                            \
+    static void name();                                                       \
+    static test::Register TT_CAT(register_, name)(#name, name);               \
+    static void name()
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond)) throw test::Failure(test::where(__FILE__, __LINE__) + "CHECK(" #cond ") failed"); \
+    } while (0)
+
+// |a - b| <= tol, with both values in the message.
+#define CHECK_NEAR(a, b, tol)                                                 \
+    do {                                                                      \
+        const double va_ = (a), vb_ = (b);                                    \
+        if (!(std::fabs(va_ - vb_) <= (tol)))                                 \
+            throw test::Failure(test::where(__FILE__, __LINE__) + #a " = " + std::to_string(va_) + \
+                                ", expected " + std::to_string(vb_) + " (tolerance " + std::to_string(tol) + ")"); \
+    } while (0)
+
+// expr must throw tt::Error whose message contains `text`.
+#define CHECK_THROWS(expr, text)                                              \
+    do {                                                                      \
+        bool thrown_ = false;                                                 \
+        try {                                                                 \
+            (void)(expr);                                                     \
+        } catch (const tt::Error& e_) {                                       \
+            thrown_ = true;                                                   \
+            if (std::string(e_.what()).find(text) == std::string::npos)       \
+                throw test::Failure(test::where(__FILE__, __LINE__) + "error \"" + e_.what() + \
+                                    "\" does not mention \"" + text + "\""); \
+        }                                                                     \
+        if (!thrown_) throw test::Failure(test::where(__FILE__, __LINE__) + #expr " did not throw"); \
+    } while (0)
+
+// Every value of tensor t equals the list, to within tol.
+#define CHECK_VALUES(t, tol, ...)                                             \
+    do {                                                                      \
+        const std::vector<float> got_ = (t).to_vector(), want_ = __VA_ARGS__; \
+        if (got_.size() != want_.size())                                      \
+            throw test::Failure(test::where(__FILE__, __LINE__) + "size " + std::to_string(got_.size()) + \
+                                " != " + std::to_string(want_.size()));      \
+        for (size_t i_ = 0; i_ < got_.size(); i_++)                           \
+            if (!(std::fabs(got_[i_] - want_[i_]) <= (tol)))                  \
+                throw test::Failure(test::where(__FILE__, __LINE__) + "element " + std::to_string(i_) + \
+                                    " = " + std::to_string(got_[i_]) + ", expected " + std::to_string(want_[i_])); \
+    } while (0)
+
+// The gradient checker of Lesson 06 passes on f at these inputs.
+#define CHECK_GRAD(f, inputs, tol)                                            \
+    do {                                                                      \
+        const tt::GradCheck r_ = tt::gradcheck(f, inputs);                    \
+        if (!r_.ok(tol))                                                      \
+            throw test::Failure(test::where(__FILE__, __LINE__) + "gradcheck error " + \
+                                std::to_string(r_.max_error) + " at " + r_.report); \
+    } while (0)

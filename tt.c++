@@ -1,0 +1,1567 @@
+// tt.c++ — TinyTorch in C++: the definitions, in the order of the lessons.
+// Read tt.h first (the cover page, the shape legend, the ownership rules);
+// then read this file top to bottom: each section uses only what the
+// sections above it defined.
+#include "tt.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <numeric>
+#include <sstream>
+
+namespace tt {
+
+// ===== Lesson 01 · Tensor ====================================================
+// Part 1, where the bytes go. Every tensor's storage is allocated here, so the
+// tracker can say at any moment how many bytes are live, the most there ever
+// were, and what they are for. Cost: one mutex and a few additions per
+// allocation — nothing next to the memset that zero-fills the new block.
+
+namespace {
+struct Tracker {
+    MemoryCounts total;
+    MemoryCounts by_category[kCategories];
+    int64_t budget = 0; // 0: no budget
+    std::mutex mutex;
+    Tracker() {
+        if (const char* limit = std::getenv("TT_MEM_LIMIT")) {
+            try {
+                budget = parse_bytes(limit);
+            } catch (const Error& e) {
+                std::fprintf(stderr, "tt: ignoring TT_MEM_LIMIT: %s\n", e.what());
+            }
+        }
+    }
+};
+Tracker& tracker() {
+    static Tracker instance; // built on first use, so TT_MEM_LIMIT is read once
+    return instance;
+}
+thread_local Category current_category = Category::Activations;
+// The op allocating right now, so that an over-budget error can name it.
+thread_local const char* allocating_op = "tensor";
+
+std::string with_commas(int64_t n) {
+    std::string digits = std::to_string(n < 0 ? -n : n), out;
+    for (size_t i = 0; i < digits.size(); i++) {
+        if (i && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return n < 0 ? "-" + out : out;
+}
+} // namespace
+
+const char* category_name(Category c) {
+    static const char* names[kCategories] = {"parameters", "gradients", "activations",
+                                             "optimizer state", "scratch"};
+    return names[(int)c];
+}
+
+MemoryCounts memory_counts() {
+    std::lock_guard<std::mutex> lock(tracker().mutex);
+    return tracker().total;
+}
+MemoryCounts memory_counts(Category c) {
+    std::lock_guard<std::mutex> lock(tracker().mutex);
+    return tracker().by_category[(int)c];
+}
+void reset_peak() {
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    t.total.peak_bytes = t.total.live_bytes;
+    for (auto& c : t.by_category) c.peak_bytes = c.live_bytes;
+}
+void set_memory_budget(int64_t bytes) {
+    if (bytes < 0) throw Error("set_memory_budget: budget must be >= 0 bytes, got " + std::to_string(bytes));
+    std::lock_guard<std::mutex> lock(tracker().mutex);
+    tracker().budget = bytes;
+}
+int64_t memory_budget() {
+    std::lock_guard<std::mutex> lock(tracker().mutex);
+    return tracker().budget;
+}
+
+int64_t parse_bytes(const std::string& text) {
+    // digits, then an optional K, M or G (powers of 1024), then nothing else
+    size_t i = 0;
+    int64_t value = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+        if (value > (std::numeric_limits<int64_t>::max() - 9) / 10)
+            throw Error("parse_bytes: '" + text + "' is too large");
+        value = value * 10 + (text[i++] - '0');
+    }
+    if (i == 0) throw Error("parse_bytes: '" + text + "' is not a size like 512M, 4G or 1000000");
+    int shift = 0;
+    if (i < text.size()) {
+        char unit = (char)std::toupper((unsigned char)text[i++]);
+        if (unit == 'K') shift = 10;
+        else if (unit == 'M') shift = 20;
+        else if (unit == 'G') shift = 30;
+        else throw Error("parse_bytes: unknown unit in '" + text + "' (use K, M or G)");
+        if (i < text.size() && (text[i] == 'B' || text[i] == 'b')) i++;
+    }
+    if (i != text.size()) throw Error("parse_bytes: unexpected characters in '" + text + "'");
+    if (value > (std::numeric_limits<int64_t>::max() >> shift))
+        throw Error("parse_bytes: '" + text + "' is too large");
+    return value << shift;
+}
+
+std::string memory_report() {
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    char line[160];
+    std::string out = "  category            live bytes      peak bytes   allocations\n";
+    auto row = [&](const char* name, const MemoryCounts& c) {
+        std::snprintf(line, sizeof line, "  %-16s %13s   %13s   %11s\n", name,
+                      with_commas(c.live_bytes).c_str(), with_commas(c.peak_bytes).c_str(),
+                      with_commas(c.allocations).c_str());
+        out += line;
+    };
+    for (int c = 0; c < kCategories; c++) row(category_name((Category)c), t.by_category[c]);
+    row("total", t.total);
+    if (t.budget) out += "  budget " + with_commas(t.budget) + " bytes\n";
+    return out;
+}
+
+MemoryCategory::MemoryCategory(Category c) : previous(current_category) { current_category = c; }
+MemoryCategory::~MemoryCategory() { current_category = previous; }
+
+Storage::Storage(int64_t n) : data(nullptr), count(n), category(current_category) {
+    if (n < 0) throw Error(std::string(allocating_op) + ": cannot allocate a negative number of elements");
+    const int64_t bytes = n * (int64_t)sizeof(float);
+    Tracker& t = tracker();
+    {
+        std::lock_guard<std::mutex> lock(t.mutex);
+        if (t.budget && t.total.live_bytes + bytes > t.budget)
+            throw Error("memory budget exceeded in " + std::string(allocating_op) + ": asked for " +
+                        with_commas(bytes) + " bytes (" + category_name(category) + ") with " +
+                        with_commas(t.total.live_bytes) + " live; budget " + with_commas(t.budget) +
+                        " bytes (TT_MEM_LIMIT or set_memory_budget)");
+        for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
+            c->live_bytes += bytes;
+            c->peak_bytes = std::max(c->peak_bytes, c->live_bytes);
+            c->allocations++;
+        }
+    }
+    if (n > 0) {
+        // calloc: the operating system hands out zeroed pages lazily
+        if ((uint64_t)n > SIZE_MAX / sizeof(float) || !(data = (float*)std::calloc((size_t)n, sizeof(float)))) {
+            std::lock_guard<std::mutex> lock(t.mutex);
+            for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) c->live_bytes -= bytes;
+            throw Error(std::string(allocating_op) + ": out of memory allocating " + with_commas(bytes) + " bytes");
+        }
+    }
+}
+
+Storage::~Storage() {
+    std::free(data);
+    const int64_t bytes = count * (int64_t)sizeof(float);
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
+        c->live_bytes -= bytes;
+        c->releases++;
+    }
+}
+
+void Storage::set_category(Category c) {
+    if (c == category) return;
+    const int64_t bytes = count * (int64_t)sizeof(float);
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    MemoryCounts& from = t.by_category[(int)category];
+    MemoryCounts& to = t.by_category[(int)c];
+    from.live_bytes -= bytes;
+    from.releases++;
+    to.live_bytes += bytes;
+    to.peak_bytes = std::max(to.peak_bytes, to.live_bytes);
+    to.allocations++;
+    category = c;
+}
+
+// Part 2, random numbers that are the same everywhere. xoroshiro128+ (two
+// 64-bit words of state, shifts and xors only) seeded through splitmix64.
+// Integer arithmetic is exact on every machine; the only floating point is in
+// normal(), which works in double and rounds once to float.
+
+namespace {
+uint64_t splitmix64(uint64_t& x) {
+    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+} // namespace
+
+Generator::Generator(uint64_t seed) : spare_normal(0) {
+    state[0] = splitmix64(seed);
+    state[1] = splitmix64(seed);
+}
+
+uint32_t Generator::next_u32() {
+    const uint64_t s0 = state[0];
+    uint64_t s1 = state[1];
+    const uint64_t result = s0 + s1;
+    s1 ^= s0;
+    state[0] = rotl(s0, 24) ^ s1 ^ (s1 << 16);
+    state[1] = rotl(s1, 37);
+    return (uint32_t)(result >> 32); // the high bits are the better ones
+}
+
+float Generator::uniform(float low, float high) {
+    // 24 random bits: exactly the floats k/2^24 in [0,1)
+    const float u = (float)(next_u32() >> 8) * (1.0f / 16777216.0f);
+    return low + (high - low) * u;
+}
+
+float Generator::normal(float mean, float stddev) {
+    if (has_spare) {
+        has_spare = false;
+        return mean + stddev * spare_normal;
+    }
+    // Marsaglia's polar method: a point uniform in the unit disc gives two
+    // independent normals, using only log and sqrt (no sin/cos).
+    double u, v, s;
+    do {
+        u = 2.0 * ((next_u32() >> 8) / 16777216.0) - 1.0;
+        v = 2.0 * ((next_u32() >> 8) / 16777216.0) - 1.0;
+        s = u * u + v * v;
+    } while (s >= 1.0 || s == 0.0);
+    const double factor = std::sqrt(-2.0 * std::log(s) / s);
+    spare_normal = (float)(v * factor);
+    has_spare = true;
+    return mean + stddev * (float)(u * factor);
+}
+
+int64_t Generator::randint(int64_t n) {
+    if (n <= 0) throw Error("randint: n must be positive, got " + std::to_string(n));
+    // 64 random bits modulo n: the bias is below n/2^64, invisible here
+    const uint64_t r = ((uint64_t)next_u32() << 32) | next_u32();
+    return (int64_t)(r % (uint64_t)n);
+}
+
+Generator& default_generator() {
+    static Generator g(42);
+    return g;
+}
+void manual_seed(uint64_t seed) { default_generator() = Generator(seed); }
+
+// Part 3, the tensor. Shape and strides turn an index [i0,i1,...] into the
+// storage position offset + i0*s0 + i1*s1 + ...; a view is a new shape,
+// strides and offset over the same storage.
+
+std::string to_string(const Shape& s) {
+    std::string out = "[";
+    for (size_t i = 0; i < s.size(); i++) out += (i ? "," : "") + std::to_string(s[i]);
+    return out + "]";
+}
+
+int64_t numel(const Shape& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    return n;
+}
+
+namespace {
+Shape contiguous_strides(const Shape& shape) {
+    Shape strides(shape.size());
+    int64_t step = 1;
+    for (size_t i = shape.size(); i-- > 0;) {
+        strides[i] = step;
+        step *= shape[i];
+    }
+    return strides;
+}
+
+void check_shape(const Shape& shape, const char* op) {
+    for (int64_t d : shape)
+        if (d < 0) throw Error(std::string(op) + ": negative size in shape " + to_string(shape));
+}
+
+// A fresh contiguous tensor, allocated on behalf of `op` (named in a budget error).
+Tensor new_tensor(const Shape& shape, const char* op) {
+    check_shape(shape, op);
+    const char* outer = allocating_op;
+    allocating_op = op;
+    auto impl = std::make_shared<TensorImpl>();
+    try {
+        impl->storage = std::make_shared<Storage>(numel(shape));
+    } catch (...) {
+        allocating_op = outer;
+        throw;
+    }
+    allocating_op = outer;
+    impl->shape = shape;
+    impl->strides = contiguous_strides(shape);
+    return Tensor(impl);
+}
+
+// A view: same storage, other shape/strides/offset.
+Tensor make_view(const Tensor& base, Shape shape, Shape strides, int64_t offset) {
+    auto impl = std::make_shared<TensorImpl>();
+    impl->storage = base.impl->storage;
+    impl->shape = std::move(shape);
+    impl->strides = std::move(strides);
+    impl->offset = offset;
+    return Tensor(impl);
+}
+
+void require_defined(const Tensor& t, const char* op) {
+    if (!t.defined()) throw Error(std::string(op) + ": the tensor is undefined (default-constructed)");
+}
+
+int64_t normalize_axis(int64_t axis, int64_t rank, const char* op) {
+    if (axis < -rank || axis >= rank || rank == 0)
+        throw Error(std::string(op) + ": axis " + std::to_string(axis) + " is out of range for a " +
+                    std::to_string(rank) + "-d tensor");
+    return axis < 0 ? axis + rank : axis;
+}
+
+// Visits every element of `shape` in row-major order, calling
+// f(ia, ib, ic): the element's position in three operands, each with its own
+// strides (0 along an axis it is broadcast over). The last axis is the inner
+// loop, so contiguous and broadcast operands stream through memory.
+template <class F>
+void strided_loop(const Shape& shape, const int64_t* sa, int64_t oa, const int64_t* sb, int64_t ob,
+                  const int64_t* sc, int64_t oc, F f) {
+    const int64_t rank = (int64_t)shape.size();
+    if (numel(shape) == 0) return;
+    if (rank == 0) { f(oa, ob, oc); return; }
+    const int64_t n = shape[rank - 1], ta = sa[rank - 1], tb = sb[rank - 1], tc = sc[rank - 1];
+    std::vector<int64_t> index(rank, 0);
+    for (;;) {
+        for (int64_t j = 0; j < n; j++) f(oa + j * ta, ob + j * tb, oc + j * tc);
+        // odometer over the outer axes
+        int64_t axis = rank - 2;
+        for (; axis >= 0; axis--) {
+            oa += sa[axis]; ob += sb[axis]; oc += sc[axis];
+            if (++index[axis] < shape[axis]) break;
+            oa -= sa[axis] * shape[axis]; ob -= sb[axis] * shape[axis]; oc -= sc[axis] * shape[axis];
+            index[axis] = 0;
+        }
+        if (axis < 0) return;
+    }
+}
+
+// x's strides seen from a (possibly larger) broadcast shape: aligned at the
+// right, 0 where x has size 1 or no axis at all.
+Shape broadcast_strides(const Tensor& x, const Shape& shape) {
+    Shape strides(shape.size(), 0);
+    const size_t shift = shape.size() - x.shape().size();
+    for (size_t i = 0; i < x.shape().size(); i++)
+        strides[i + shift] = x.shape()[i] == 1 ? 0 : x.strides()[i];
+    return strides;
+}
+
+float* base_of(const Tensor& t) { return t.impl->storage->data; }
+
+// A contiguous copy made without recording on the tape: for ops that read
+// their inputs as flat arrays and record their own backward.
+Tensor dense(const Tensor& x) {
+    if (x.is_contiguous()) return x;
+    Tensor out = new_tensor(x.shape(), "contiguous");
+    const float* src = base_of(x);
+    float* dst = out.data();
+    const Shape zero(x.dim(), 0), dst_strides = contiguous_strides(x.shape());
+    strided_loop(x.shape(), x.strides().data(), x.impl->offset, dst_strides.data(), 0, zero.data(), 0,
+                 [&](int64_t i, int64_t o, int64_t) { dst[o] = src[i]; });
+    return out;
+}
+} // namespace
+
+Tensor::Tensor(const Shape& shape) : Tensor(new_tensor(shape, "Tensor")) {}
+
+Tensor::Tensor(const Shape& shape, const std::vector<float>& values) : Tensor(new_tensor(shape, "Tensor")) {
+    if ((int64_t)values.size() != numel())
+        throw Error("Tensor: shape " + to_string(shape) + " holds " + std::to_string(numel()) +
+                    " values but " + std::to_string(values.size()) + " were given");
+    std::copy(values.begin(), values.end(), data());
+}
+
+Tensor Tensor::zeros(const Shape& shape) { return new_tensor(shape, "zeros"); }
+Tensor Tensor::ones(const Shape& shape) { return full(shape, 1.0f); }
+Tensor Tensor::full(const Shape& shape, float value) {
+    Tensor t = new_tensor(shape, "full");
+    std::fill(t.data(), t.data() + t.numel(), value);
+    return t;
+}
+Tensor Tensor::scalar(float value) { return full({}, value); }
+Tensor Tensor::arange(int64_t n) {
+    Tensor t = new_tensor({n}, "arange");
+    for (int64_t i = 0; i < n; i++) t.data()[i] = (float)i;
+    return t;
+}
+Tensor Tensor::rand(const Shape& shape, Generator& g) {
+    Tensor t = new_tensor(shape, "rand");
+    for (int64_t i = 0; i < t.numel(); i++) t.data()[i] = g.uniform();
+    return t;
+}
+Tensor Tensor::randn(const Shape& shape, Generator& g) {
+    Tensor t = new_tensor(shape, "randn");
+    for (int64_t i = 0; i < t.numel(); i++) t.data()[i] = g.normal();
+    return t;
+}
+
+const Shape& Tensor::shape() const { require_defined(*this, "shape"); return impl->shape; }
+const Shape& Tensor::strides() const { require_defined(*this, "strides"); return impl->strides; }
+int64_t Tensor::size(int64_t axis) const { return shape()[normalize_axis(axis, dim(), "size")]; }
+int64_t Tensor::numel() const { return tt::numel(shape()); }
+
+bool Tensor::is_contiguous() const {
+    // size-1 axes may carry any stride: they are never stepped over
+    int64_t step = 1;
+    for (int64_t i = dim() - 1; i >= 0; i--) {
+        if (impl->shape[i] != 1 && impl->strides[i] != step) return false;
+        step *= impl->shape[i];
+    }
+    return true;
+}
+
+float* Tensor::data() const {
+    require_defined(*this, "data");
+    if (!is_contiguous()) throw Error("data: tensor of shape " + to_string(shape()) + " is not contiguous; call contiguous() first");
+    return impl->storage->data + impl->offset;
+}
+
+namespace {
+int64_t element_offset(const Tensor& t, const std::vector<int64_t>& index, const char* op) {
+    if ((int64_t)index.size() != t.dim())
+        throw Error(std::string(op) + ": index has " + std::to_string(index.size()) + " numbers for a " +
+                    std::to_string(t.dim()) + "-d tensor of shape " + to_string(t.shape()));
+    int64_t offset = t.impl->offset;
+    for (size_t i = 0; i < index.size(); i++) {
+        if (index[i] < 0 || index[i] >= t.shape()[i])
+            throw Error(std::string(op) + ": index " + std::to_string(index[i]) + " is out of range for axis " +
+                        std::to_string(i) + " of shape " + to_string(t.shape()));
+        offset += index[i] * t.strides()[i];
+    }
+    return offset;
+}
+} // namespace
+
+float Tensor::at(const std::vector<int64_t>& index) const { return base_of(*this)[element_offset(*this, index, "at")]; }
+void Tensor::set(const std::vector<int64_t>& index, float value) { base_of(*this)[element_offset(*this, index, "set")] = value; }
+
+float Tensor::item() const {
+    require_defined(*this, "item");
+    if (numel() != 1) throw Error("item: tensor of shape " + to_string(shape()) + " has " + std::to_string(numel()) + " elements, not 1");
+    return dense(*this).data()[0];
+}
+
+std::vector<float> Tensor::to_vector() const {
+    require_defined(*this, "to_vector");
+    Tensor d = dense(*this);
+    return std::vector<float>(d.data(), d.data() + d.numel());
+}
+
+std::string Tensor::str() const {
+    if (!defined()) return "tensor(undefined)";
+    std::ostringstream out;
+    const std::vector<float> v = to_vector();
+    const Shape& s = shape();
+    if (numel() > 1000) {
+        out << "tensor(shape=" << to_string(s) << ", first=" << v[0] << ", last=" << v.back() << ")";
+        return out.str();
+    }
+    // nested brackets, one row of the last axis per line
+    std::function<void(size_t, int64_t&)> print = [&](size_t axis, int64_t& pos) {
+        if (axis == s.size()) {
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.4f", v[pos++]);
+            out << buf;
+            return;
+        }
+        out << "[";
+        for (int64_t i = 0; i < s[axis]; i++) {
+            if (i) out << (axis + 1 == s.size() ? ", " : ",\n" + std::string(axis + 8, ' '));
+            print(axis + 1, pos);
+        }
+        out << "]";
+    };
+    int64_t pos = 0;
+    out << "tensor(";
+    print(0, pos);
+    out << ")";
+    return out.str();
+}
+
+bool Tensor::shares_storage(const Tensor& other) const {
+    return defined() && other.defined() && impl->storage == other.impl->storage;
+}
+
+// --- The tape: recording now, differentiating in Lesson 06 --------------------
+// Recording costs a Node per op and keeps the op's inputs alive until the
+// backward pass: that is why training needs more memory than inference.
+
+namespace {
+thread_local bool recording = true;
+size_t next_prune = 1024; // tape length at which to drop unreachable nodes
+} // namespace
+
+std::vector<Node>& tape() {
+    static std::vector<Node> nodes;
+    return nodes;
+}
+bool grad_enabled() { return recording; }
+NoGrad::NoGrad() : previous(recording) { recording = false; }
+NoGrad::~NoGrad() { recording = previous; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+    if (!recording) return false;
+    for (const Tensor* t : inputs)
+        if (t->defined() && t->impl->requires_grad) return true;
+    return false;
+}
+
+namespace {
+// A node whose output nobody holds can never receive a gradient: drop it.
+// Walking from the end lets a drop cascade: the inputs it held may be the
+// outputs of earlier nodes, which then expire too. Keeps evaluation loops
+// that forgot NoGrad from growing the tape without bound.
+void prune_tape() {
+    std::vector<Node>& nodes = tape();
+    for (size_t i = nodes.size(); i-- > 0;)
+        if (nodes[i].output.expired()) nodes[i].inputs.clear(), nodes[i].backward = nullptr;
+    nodes.erase(std::remove_if(nodes.begin(), nodes.end(), [](const Node& n) { return n.output.expired(); }),
+                nodes.end());
+    next_prune = std::max<size_t>(1024, 2 * nodes.size());
+}
+} // namespace
+
+void record(const char* op, std::vector<Tensor> inputs, const Tensor& output, BackwardFn backward) {
+    output.impl->requires_grad = true;
+    output.impl->is_leaf = false;
+    tape().push_back(Node{op, std::move(inputs), output.impl, output.shape(), std::move(backward)});
+    if (tape().size() >= next_prune) prune_tape();
+}
+
+// Part 4, views. Each returns a tensor over the same storage; its backward
+// maps the gradient back through the inverse view.
+
+Tensor Tensor::view(const Shape& new_shape) const {
+    require_defined(*this, "view");
+    Shape s = new_shape;
+    int64_t known = 1, infer = -1;
+    for (size_t i = 0; i < s.size(); i++) {
+        if (s[i] == -1) {
+            if (infer >= 0) throw Error("reshape: only one size may be -1 in " + to_string(new_shape));
+            infer = (int64_t)i;
+        } else if (s[i] < 0) {
+            throw Error("reshape: negative size in " + to_string(new_shape));
+        } else {
+            known *= s[i];
+        }
+    }
+    if (infer >= 0) {
+        if (known == 0 || numel() % known) throw Error("reshape: cannot reshape " + to_string(shape()) + " (" + std::to_string(numel()) + " elements) to " + to_string(new_shape));
+        s[infer] = numel() / known;
+    }
+    if (tt::numel(s) != numel())
+        throw Error("reshape: cannot reshape " + to_string(shape()) + " (" + std::to_string(numel()) +
+                    " elements) to " + to_string(new_shape) + " (" + std::to_string(tt::numel(s)) + " elements)");
+    if (!is_contiguous()) throw Error("view: tensor of shape " + to_string(shape()) + " is not contiguous; use reshape() (copies) or contiguous() first");
+    Tensor out = make_view(*this, s, contiguous_strides(s), impl->offset);
+    if (needs_grad({this})) {
+        Tensor x = *this;
+        record("reshape", {x}, out, [x](const Tensor& g) { accumulate_grad(x, g.reshape(x.shape())); });
+    }
+    return out;
+}
+
+Tensor Tensor::reshape(const Shape& new_shape) const {
+    require_defined(*this, "reshape");
+    return is_contiguous() ? view(new_shape) : contiguous().view(new_shape);
+}
+
+Tensor Tensor::permute(const Shape& order) const {
+    require_defined(*this, "permute");
+    if ((int64_t)order.size() != dim())
+        throw Error("permute: order " + to_string(order) + " does not have one entry per axis of shape " + to_string(shape()));
+    Shape s(dim()), st(dim()), inverse(dim(), -1);
+    for (int64_t i = 0; i < dim(); i++) {
+        const int64_t a = normalize_axis(order[i], dim(), "permute");
+        if (inverse[a] != -1) throw Error("permute: axis " + std::to_string(a) + " appears twice in " + to_string(order));
+        inverse[a] = i;
+        s[i] = impl->shape[a];
+        st[i] = impl->strides[a];
+    }
+    Tensor out = make_view(*this, s, st, impl->offset);
+    if (needs_grad({this})) {
+        Tensor x = *this;
+        record("permute", {x}, out, [x, inverse](const Tensor& g) { accumulate_grad(x, g.permute(inverse)); });
+    }
+    return out;
+}
+
+Tensor Tensor::transpose(int64_t a, int64_t b) const {
+    require_defined(*this, "transpose");
+    a = normalize_axis(a, dim(), "transpose");
+    b = normalize_axis(b, dim(), "transpose");
+    Shape order(dim());
+    std::iota(order.begin(), order.end(), 0);
+    std::swap(order[a], order[b]);
+    return permute(order);
+}
+
+Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) const {
+    require_defined(*this, "slice");
+    axis = normalize_axis(axis, dim(), "slice");
+    const int64_t n = impl->shape[axis];
+    if (step <= 0) throw Error("slice: step must be positive, got " + std::to_string(step));
+    if (start < 0) start += n;
+    if (end < 0) end += n;
+    if (start < 0 || end > n || start > end)
+        throw Error("slice: range [" + std::to_string(start) + ":" + std::to_string(end) + "] is out of bounds for axis " +
+                    std::to_string(axis) + " of shape " + to_string(shape()));
+    Shape s = impl->shape, st = impl->strides;
+    s[axis] = (end - start + step - 1) / step;
+    st[axis] *= step;
+    Tensor out = make_view(*this, s, st, impl->offset + start * impl->strides[axis]);
+    if (needs_grad({this})) {
+        Tensor x = *this;
+        record("slice", {x}, out, [x, axis, start, end, step](const Tensor& g) {
+            Tensor gx = Tensor::zeros(x.shape());
+            Tensor window = gx.slice(axis, start, end, step); // a view into gx
+            const float* src = dense(g).data();
+            float* dst = base_of(gx);
+            const Shape gs = contiguous_strides(g.shape()), zero(g.dim(), 0);
+            strided_loop(g.shape(), window.strides().data(), window.impl->offset, gs.data(), 0, zero.data(), 0,
+                         [&](int64_t o, int64_t i, int64_t) { dst[o] = src[i]; });
+            accumulate_grad(x, gx);
+        });
+    }
+    return out;
+}
+
+Tensor Tensor::contiguous() const {
+    require_defined(*this, "contiguous");
+    if (is_contiguous()) return *this;
+    return clone();
+}
+
+Tensor Tensor::clone() const {
+    require_defined(*this, "clone");
+    Tensor out = new_tensor(shape(), "clone");
+    const Tensor d = dense(*this);
+    std::copy(d.data(), d.data() + d.numel(), out.data());
+    if (needs_grad({this})) {
+        Tensor x = *this;
+        record("clone", {x}, out, [x](const Tensor& g) { accumulate_grad(x, g); });
+    }
+    return out;
+}
+
+Tensor Tensor::detach() const {
+    require_defined(*this, "detach");
+    return make_view(*this, impl->shape, impl->strides, impl->offset);
+}
+
+bool Tensor::requires_grad() const { return defined() && impl->requires_grad; }
+Tensor& Tensor::requires_grad_(bool on) {
+    require_defined(*this, "requires_grad_");
+    if (!impl->is_leaf && !on) throw Error("requires_grad_: cannot switch off gradients of a recorded result; use detach()");
+    impl->requires_grad = on;
+    return *this;
+}
+Tensor Tensor::grad() const {
+    require_defined(*this, "grad");
+    return impl->grad ? Tensor(impl->grad) : Tensor();
+}
+void Tensor::zero_grad() {
+    if (defined()) impl->grad.reset(); // releases the gradient's bytes; the next backward allocates anew
+}
+
+// Part 5, element-wise arithmetic with broadcasting.
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+    const size_t rank = std::max(a.size(), b.size());
+    Shape out(rank);
+    for (size_t i = 0; i < rank; i++) {
+        const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+        const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+        if (da != db && da != 1 && db != 1)
+            throw Error(std::string(op) + ": shapes " + to_string(a) + " and " + to_string(b) +
+                        " cannot be broadcast (axis " + std::to_string(i) + ": " + std::to_string(da) +
+                        " vs " + std::to_string(db) + ")");
+        out[i] = da == 1 ? db : da;
+    }
+    return out;
+}
+
+// Sums g over the axes that broadcasting stretched, so it matches `shape`:
+// the adjoint of broadcasting. g [2,3,4] to shape [3,1] sums axes 0 and 2.
+Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
+    if (g.shape() == shape) return g;
+    Tensor out = g;
+    while (out.dim() > (int64_t)shape.size()) out = sum(out, 0);
+    for (int64_t i = 0; i < (int64_t)shape.size(); i++)
+        if (shape[i] == 1 && out.shape()[i] != 1) out = sum(out, i, true);
+    if (out.shape() != shape)
+        throw Error("sum_to_shape: gradient of shape " + to_string(g.shape()) + " cannot be reduced to " + to_string(shape));
+    return out;
+}
+
+void accumulate_grad(const Tensor& input, const Tensor& g) {
+    if (!input.requires_grad()) return;
+    Tensor reduced = sum_to_shape(g, input.shape());
+    TensorImpl& x = *input.impl;
+    if (!x.grad) {
+        x.grad = dense(reduced).impl;
+        // never alias: the same g may be handed to several inputs
+        if (x.grad == reduced.impl || x.grad->storage == g.impl->storage) x.grad = reduced.clone().impl;
+        return;
+    }
+    float* dst = Tensor(x.grad).data();
+    const Tensor src = dense(reduced);
+    const float* s = src.data();
+    for (int64_t i = 0, n = src.numel(); i < n; i++) dst[i] += s[i];
+}
+
+namespace {
+// out = f(a, b) elementwise, with broadcasting; the loop every binary op shares.
+template <class F>
+Tensor binary_map(const Tensor& a, const Tensor& b, const char* op, F f) {
+    require_defined(a, op);
+    require_defined(b, op);
+    const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+    Tensor out = new_tensor(shape, op);
+    const Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape), so = contiguous_strides(shape);
+    const float *pa = base_of(a), *pb = base_of(b);
+    float* po = out.data();
+    strided_loop(shape, sa.data(), a.impl->offset, sb.data(), b.impl->offset, so.data(), 0,
+                 [&](int64_t i, int64_t j, int64_t k) { po[k] = f(pa[i], pb[j]); });
+    return out;
+}
+
+// out = f(x) elementwise.
+template <class F>
+Tensor unary_map(const Tensor& x, const char* op, F f) {
+    require_defined(x, op);
+    const Tensor d = dense(x);
+    Tensor out = new_tensor(x.shape(), op);
+    const float* in = d.data();
+    float* o = out.data();
+    for (int64_t i = 0, n = d.numel(); i < n; i++) o[i] = f(in[i]);
+    return out;
+}
+
+// Elementwise g * f'(x, y) for the backward of a unary op: x its input, y its output.
+template <class F>
+Tensor unary_grad(const Tensor& g, const Tensor& x, const Tensor& y, F derivative) {
+    const Tensor gd = dense(g), xd = dense(x), yd = dense(y);
+    Tensor out = new_tensor(x.shape(), "backward");
+    const float *pg = gd.data(), *px = xd.data(), *py = yd.data();
+    float* o = out.data();
+    for (int64_t i = 0, n = out.numel(); i < n; i++) o[i] = pg[i] * derivative(px[i], py[i]);
+    return out;
+}
+} // namespace
+
+// y = a + b          da += dy, db += dy   (each summed back to its own shape)
+Tensor add(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_map(a, b, "add", [](float p, float q) { return p + q; });
+    if (needs_grad({&a, &b}))
+        record("add", {a, b}, y, [a, b](const Tensor& g) { accumulate_grad(a, g); accumulate_grad(b, g); });
+    return y;
+}
+// y = a - b          da += dy, db -= dy
+Tensor sub(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_map(a, b, "sub", [](float p, float q) { return p - q; });
+    if (needs_grad({&a, &b}))
+        record("sub", {a, b}, y, [a, b](const Tensor& g) { accumulate_grad(a, g); if (b.requires_grad()) accumulate_grad(b, -g); });
+    return y;
+}
+// y = a * b          da += dy*b, db += dy*a
+Tensor mul(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_map(a, b, "mul", [](float p, float q) { return p * q; });
+    if (needs_grad({&a, &b}))
+        record("mul", {a, b}, y, [a, b](const Tensor& g) {
+            if (a.requires_grad()) accumulate_grad(a, g * b);
+            if (b.requires_grad()) accumulate_grad(b, g * a);
+        });
+    return y;
+}
+// y = a / b          da += dy/b, db -= dy*a/b^2
+Tensor div(const Tensor& a, const Tensor& b) {
+    Tensor y = binary_map(a, b, "div", [](float p, float q) { return p / q; });
+    if (needs_grad({&a, &b}))
+        record("div", {a, b}, y, [a, b](const Tensor& g) {
+            if (a.requires_grad()) accumulate_grad(a, g / b);
+            if (b.requires_grad()) accumulate_grad(b, -(g * a) / (b * b));
+        });
+    return y;
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+// A scalar operand is a shape-[] tensor, broadcast like any other.
+Tensor operator+(const Tensor& a, float s) { return add(a, Tensor::scalar(s)); }
+Tensor operator-(const Tensor& a, float s) { return sub(a, Tensor::scalar(s)); }
+Tensor operator*(const Tensor& a, float s) { return mul(a, Tensor::scalar(s)); }
+Tensor operator/(const Tensor& a, float s) { return div(a, Tensor::scalar(s)); }
+Tensor operator+(float s, const Tensor& a) { return add(Tensor::scalar(s), a); }
+Tensor operator-(float s, const Tensor& a) { return sub(Tensor::scalar(s), a); }
+Tensor operator*(float s, const Tensor& a) { return mul(Tensor::scalar(s), a); }
+Tensor operator/(float s, const Tensor& a) { return div(Tensor::scalar(s), a); }
+Tensor operator-(const Tensor& a) { return mul(a, Tensor::scalar(-1.0f)); }
+
+// y = exp(x)         dx += dy*y
+Tensor exp(const Tensor& x) {
+    Tensor y = unary_map(x, "exp", [](float v) { return std::exp(v); });
+    if (needs_grad({&x}))
+        record("exp", {x}, y, [x, y](const Tensor& g) { accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return yv; })); });
+    return y;
+}
+// y = log(x)         dx += dy/x
+Tensor log(const Tensor& x) {
+    Tensor y = unary_map(x, "log", [](float v) { return std::log(v); });
+    if (needs_grad({&x}))
+        record("log", {x}, y, [x, y](const Tensor& g) { accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return 1.0f / xv; })); });
+    return y;
+}
+// y = sqrt(x)        dx += dy/(2y)
+Tensor sqrt(const Tensor& x) {
+    Tensor y = unary_map(x, "sqrt", [](float v) { return std::sqrt(v); });
+    if (needs_grad({&x}))
+        record("sqrt", {x}, y, [x, y](const Tensor& g) { accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return 0.5f / yv; })); });
+    return y;
+}
+// y = x^p            dx += dy*p*x^(p-1)
+Tensor pow(const Tensor& x, float p) {
+    Tensor y = unary_map(x, "pow", [p](float v) { return std::pow(v, p); });
+    if (needs_grad({&x}))
+        record("pow", {x}, y, [x, y, p](const Tensor& g) {
+            accumulate_grad(x, unary_grad(g, x, y, [p](float xv, float) { return p * std::pow(xv, p - 1.0f); }));
+        });
+    return y;
+}
+// y = |x|            dx += dy*sign(x)
+Tensor abs(const Tensor& x) {
+    Tensor y = unary_map(x, "abs", [](float v) { return std::fabs(v); });
+    if (needs_grad({&x}))
+        record("abs", {x}, y, [x, y](const Tensor& g) {
+            accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv > 0 ? 1.0f : xv < 0 ? -1.0f : 0.0f; }));
+        });
+    return y;
+}
+
+// Part 6, reductions. A reduction over axis a sees a contiguous tensor as
+// [outer, n, inner]: outer = product of sizes before a, inner = after.
+
+namespace {
+struct AxisSplit {
+    int64_t outer, n, inner;
+};
+AxisSplit split_at(const Shape& shape, int64_t axis) {
+    AxisSplit s{1, shape[axis], 1};
+    for (int64_t i = 0; i < axis; i++) s.outer *= shape[i];
+    for (size_t i = axis + 1; i < shape.size(); i++) s.inner *= shape[i];
+    return s;
+}
+Shape reduced_shape(const Shape& shape, int64_t axis, bool keepdims) {
+    Shape out = shape;
+    if (keepdims) out[axis] = 1;
+    else out.erase(out.begin() + axis);
+    return out;
+}
+// A view of g with size-1 axes where x had the reduced axis, with stride 0, so
+// that it reads as x's shape: how a reduction's backward spreads dy back.
+Tensor expand_back(const Tensor& g, const Shape& shape, int64_t axis, bool keepdims) {
+    Shape kept = shape;
+    kept[axis] = 1;
+    Tensor gk = dense(g);
+    if (!keepdims) gk = make_view(gk, kept, contiguous_strides(kept), gk.impl->offset);
+    Shape strides = contiguous_strides(kept);
+    strides[axis] = 0;
+    return make_view(gk, shape, strides, gk.impl->offset);
+}
+} // namespace
+
+// y = sum_a x        dx += dy (spread along a)
+Tensor sum(const Tensor& x, int64_t axis, bool keepdims) {
+    require_defined(x, "sum");
+    axis = normalize_axis(axis, x.dim(), "sum");
+    const Tensor d = dense(x);
+    const AxisSplit s = split_at(x.shape(), axis);
+    Tensor y = new_tensor(reduced_shape(x.shape(), axis, keepdims), "sum");
+    const float* in = d.data();
+    float* out = y.data();
+    for (int64_t o = 0; o < s.outer; o++)
+        for (int64_t k = 0; k < s.n; k++)
+            for (int64_t i = 0; i < s.inner; i++) out[o * s.inner + i] += in[(o * s.n + k) * s.inner + i];
+    if (needs_grad({&x}))
+        record("sum", {x}, y, [x, axis, keepdims](const Tensor& g) { accumulate_grad(x, dense(expand_back(g, x.shape(), axis, keepdims))); });
+    return y;
+}
+
+Tensor sum(const Tensor& x) {
+    require_defined(x, "sum");
+    return sum(x.reshape({x.numel()}), 0);
+}
+
+// y = sum_a x / n    dx += dy/n
+Tensor mean(const Tensor& x, int64_t axis, bool keepdims) {
+    require_defined(x, "mean");
+    const int64_t n = x.size(axis);
+    if (n == 0) throw Error("mean: axis " + std::to_string(axis) + " of shape " + to_string(x.shape()) + " is empty");
+    return sum(x, axis, keepdims) * (1.0f / (float)n);
+}
+Tensor mean(const Tensor& x) {
+    require_defined(x, "mean");
+    if (x.numel() == 0) throw Error("mean: the tensor of shape " + to_string(x.shape()) + " is empty");
+    return sum(x) * (1.0f / (float)x.numel());
+}
+
+namespace {
+// Index of the largest value along `axis` (the first, on ties), as floats.
+Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
+    axis = normalize_axis(axis, x.dim(), op);
+    if (x.shape()[axis] == 0) throw Error(std::string(op) + ": axis " + std::to_string(axis) + " of shape " + to_string(x.shape()) + " is empty");
+    const Tensor d = dense(x);
+    const AxisSplit s = split_at(x.shape(), axis);
+    Tensor idx = new_tensor(reduced_shape(x.shape(), axis, true), op);
+    const float* in = d.data();
+    for (int64_t o = 0; o < s.outer; o++)
+        for (int64_t i = 0; i < s.inner; i++) {
+            int64_t best = 0;
+            for (int64_t k = 1; k < s.n; k++)
+                if (in[(o * s.n + k) * s.inner + i] > in[(o * s.n + best) * s.inner + i]) best = k;
+            idx.data()[o * s.inner + i] = (float)best;
+        }
+    return idx;
+}
+} // namespace
+
+// y = max_a x        dx += dy at the (first) position of the max, 0 elsewhere
+Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
+    require_defined(x, "max");
+    axis = normalize_axis(axis, x.dim(), "max");
+    const Tensor idx = argmax_along(x, axis, "max");
+    const Tensor d = dense(x);
+    const AxisSplit s = split_at(x.shape(), axis);
+    Tensor y = new_tensor(reduced_shape(x.shape(), axis, keepdims), "max");
+    for (int64_t o = 0; o < s.outer; o++)
+        for (int64_t i = 0; i < s.inner; i++)
+            y.data()[o * s.inner + i] = d.data()[(o * s.n + (int64_t)idx.data()[o * s.inner + i]) * s.inner + i];
+    if (needs_grad({&x}))
+        record("max", {x}, y, [x, idx, s](const Tensor& g) {
+            Tensor gx = new_tensor(x.shape(), "max backward");
+            const Tensor gd = dense(g);
+            for (int64_t o = 0; o < s.outer; o++)
+                for (int64_t i = 0; i < s.inner; i++)
+                    gx.data()[(o * s.n + (int64_t)idx.data()[o * s.inner + i]) * s.inner + i] = gd.data()[o * s.inner + i];
+            accumulate_grad(x, gx);
+        });
+    return y;
+}
+Tensor max(const Tensor& x) {
+    require_defined(x, "max");
+    return max(x.reshape({x.numel()}), 0);
+}
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdims) {
+    require_defined(x, "argmax");
+    axis = normalize_axis(axis, x.dim(), "argmax");
+    Tensor idx = argmax_along(x, axis, "argmax");
+    return keepdims ? idx : idx.reshape(reduced_shape(x.shape(), axis, false));
+}
+Tensor argmax(const Tensor& x) {
+    require_defined(x, "argmax");
+    return argmax(x.reshape({x.numel()}), 0);
+}
+
+// Part 7, the matrix product. The naive kernel is the definition, written in
+// the loop order i-k-j: the inner loop walks a row of B and a row of C with
+// stride 1, so it streams through memory and the compiler vectorises it. The
+// order i-j-k would instead walk a column of B, one cache line per element.
+
+void gemm_naive(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+                const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate) {
+    for (int64_t i = 0; i < M; i++) {
+        float* c = C + i * ldc;
+        if (!accumulate) std::fill(c, c + N, 0.0f);
+        for (int64_t k = 0; k < K; k++) {
+            const float a = A[i * rsA + k * csA];
+            const float* b = B + k * rsB;
+            if (csB == 1)
+                for (int64_t j = 0; j < N; j++) c[j] += a * b[j];
+            else
+                for (int64_t j = 0; j < N; j++) c[j] += a * b[j * csB];
+        }
+    }
+}
+GemmKernel gemm = gemm_naive;
+
+// C = A @ B over broadcast batch axes. a [...,M,K], b [...,K,N] -> [...,M,N]
+//   dA += dC @ B^T,   dB += A^T @ dC   (each summed back over broadcast batch axes)
+Tensor matmul(const Tensor& a, const Tensor& b) {
+    require_defined(a, "matmul");
+    require_defined(b, "matmul");
+    if (a.dim() < 2 || b.dim() < 2)
+        throw Error("matmul: both operands need at least 2 axes, got " + to_string(a.shape()) + " @ " + to_string(b.shape()));
+    const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+    if (b.size(-2) != K)
+        throw Error("matmul: inner sizes differ: " + to_string(a.shape()) + " @ " + to_string(b.shape()) + " (" +
+                    std::to_string(K) + " vs " + std::to_string(b.size(-2)) + ")");
+    const Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+    Shape out_shape = broadcast_shapes(batch_a, batch_b, "matmul");
+    const Shape batch = out_shape;
+    out_shape.push_back(M);
+    out_shape.push_back(N);
+    Tensor y = new_tensor(out_shape, "matmul");
+    // batch strides of each operand (0 where broadcast), from a batch-only view
+    const Tensor a_batch = make_view(a, batch_a, Shape(a.strides().begin(), a.strides().end() - 2), a.impl->offset);
+    const Tensor b_batch = make_view(b, batch_b, Shape(b.strides().begin(), b.strides().end() - 2), b.impl->offset);
+    const Shape sa = broadcast_strides(a_batch, batch), sb = broadcast_strides(b_batch, batch), sy = contiguous_strides(batch);
+    const float *pa = base_of(a), *pb = base_of(b);
+    float* py = y.data();
+    const int64_t rsA = a.strides()[a.dim() - 2], csA = a.strides()[a.dim() - 1];
+    const int64_t rsB = b.strides()[b.dim() - 2], csB = b.strides()[b.dim() - 1];
+    strided_loop(batch, sa.data(), a.impl->offset, sb.data(), b.impl->offset, sy.data(), 0,
+                 [&](int64_t ia, int64_t ib, int64_t iy) {
+                     gemm(M, N, K, pa + ia, rsA, csA, pb + ib, rsB, csB, py + iy * M * N, N, false);
+                 });
+    if (needs_grad({&a, &b}))
+        record("matmul", {a, b}, y, [a, b](const Tensor& g) {
+            if (a.requires_grad()) accumulate_grad(a, matmul(g, b.transpose(-2, -1)));
+            if (b.requires_grad()) accumulate_grad(b, matmul(a.transpose(-2, -1), g));
+        });
+    return y;
+}
+
+// Part 8, copying and gathering.
+
+// y = x[..., index, ...] along axis       dx[index[i]] += dy[i]   (repeats add up)
+Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& index) {
+    require_defined(x, "index_select");
+    axis = normalize_axis(axis, x.dim(), "index_select");
+    const AxisSplit s = split_at(x.shape(), axis);
+    for (int64_t i : index)
+        if (i < 0 || i >= s.n)
+            throw Error("index_select: index " + std::to_string(i) + " is out of range for axis " + std::to_string(axis) +
+                        " of shape " + to_string(x.shape()));
+    Shape shape = x.shape();
+    shape[axis] = (int64_t)index.size();
+    Tensor y = new_tensor(shape, "index_select");
+    const Tensor d = dense(x);
+    const int64_t m = (int64_t)index.size();
+    for (int64_t o = 0; o < s.outer; o++)
+        for (int64_t k = 0; k < m; k++)
+            std::memcpy(y.data() + (o * m + k) * s.inner, d.data() + (o * s.n + index[k]) * s.inner, sizeof(float) * s.inner);
+    if (needs_grad({&x}))
+        record("index_select", {x}, y, [x, index, s](const Tensor& g) {
+            Tensor gx = new_tensor(x.shape(), "index_select backward");
+            const Tensor gd = dense(g);
+            const int64_t m = (int64_t)index.size();
+            for (int64_t o = 0; o < s.outer; o++)
+                for (int64_t k = 0; k < m; k++)
+                    for (int64_t i = 0; i < s.inner; i++)
+                        gx.data()[(o * s.n + index[k]) * s.inner + i] += gd.data()[(o * m + k) * s.inner + i];
+            accumulate_grad(x, gx);
+        });
+    return y;
+}
+
+// y = [a | b | ...] along axis            each part gets its slice of dy
+Tensor concat(const std::vector<Tensor>& parts, int64_t axis) {
+    if (parts.empty()) throw Error("concat: no tensors given");
+    for (const Tensor& p : parts) require_defined(p, "concat");
+    axis = normalize_axis(axis, parts[0].dim(), "concat");
+    Shape shape = parts[0].shape();
+    shape[axis] = 0;
+    for (const Tensor& p : parts) {
+        Shape other = p.shape();
+        if ((int64_t)other.size() != (int64_t)shape.size())
+            throw Error("concat: shapes " + to_string(parts[0].shape()) + " and " + to_string(p.shape()) + " differ in rank");
+        const int64_t n = other[axis];
+        other[axis] = 0;
+        Shape expected = shape;
+        expected[axis] = 0;
+        if (other != expected)
+            throw Error("concat: shapes " + to_string(parts[0].shape()) + " and " + to_string(p.shape()) +
+                        " differ outside axis " + std::to_string(axis));
+        shape[axis] += n;
+    }
+    Tensor y = new_tensor(shape, "concat");
+    const AxisSplit s = split_at(shape, axis);
+    int64_t at = 0;
+    bool any_needs_grad = false;
+    for (const Tensor& p : parts) {
+        const Tensor d = dense(p);
+        const int64_t n = p.shape()[axis];
+        for (int64_t o = 0; o < s.outer; o++)
+            std::memcpy(y.data() + (o * s.n + at) * s.inner, d.data() + o * n * s.inner, sizeof(float) * n * s.inner);
+        at += n;
+        any_needs_grad = any_needs_grad || needs_grad({&p});
+    }
+    if (any_needs_grad)
+        record("concat", parts, y, [parts, axis](const Tensor& g) {
+            int64_t start = 0;
+            for (const Tensor& p : parts) {
+                const int64_t n = p.shape()[axis];
+                if (p.requires_grad()) accumulate_grad(p, dense(g.slice(axis, start, start + n)));
+                start += n;
+            }
+        });
+    return y;
+}
+
+// ===== Lesson 02 · Activations ===============================================
+// Each activation reads every element once and writes it once, doing a
+// handful of flops per element: 8 bytes moved per element for 1–20 flops,
+// so their speed is set by memory bandwidth, not arithmetic.
+
+// y = max(0, x)                       dx += dy * (x > 0)
+Tensor relu(const Tensor& x) {
+    Tensor y = unary_map(x, "relu", [](float v) { return v > 0 ? v : 0.0f; });
+    if (needs_grad({&x}))
+        record("relu", {x}, y, [x, y](const Tensor& g) {
+            accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv > 0 ? 1.0f : 0.0f; }));
+        });
+    return y;
+}
+
+// y = 1/(1+exp(-x))                   dx += dy * y*(1-y)
+// For x < 0, exp(-x) overflows to inf when x < -88; the equal form
+// exp(x)/(1+exp(x)) does not, so each sign uses the form that is safe.
+Tensor sigmoid(const Tensor& x) {
+    Tensor y = unary_map(x, "sigmoid", [](float v) {
+        if (v >= 0) return 1.0f / (1.0f + std::exp(-v));
+        const float e = std::exp(v);
+        return e / (1.0f + e);
+    });
+    if (needs_grad({&x}))
+        record("sigmoid", {x}, y, [x, y](const Tensor& g) {
+            accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return yv * (1.0f - yv); }));
+        });
+    return y;
+}
+
+// y = tanh(x)                         dx += dy * (1-y^2)
+Tensor tanh(const Tensor& x) {
+    Tensor y = unary_map(x, "tanh", [](float v) { return std::tanh(v); });
+    if (needs_grad({&x}))
+        record("tanh", {x}, y, [x, y](const Tensor& g) {
+            accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return 1.0f - yv * yv; }));
+        });
+    return y;
+}
+
+// y = x/2 * (1 + tanh(u)),  u = sqrt(2/pi) * (x + 0.044715 x^3)   (the tanh approximation)
+// dx += dy * (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3*0.044715 x^2))
+Tensor gelu(const Tensor& x) {
+    constexpr float c = 0.7978845608f, k = 0.044715f; // sqrt(2/pi)
+    Tensor y = unary_map(x, "gelu", [](float v) { return 0.5f * v * (1.0f + std::tanh(c * (v + k * v * v * v))); });
+    if (needs_grad({&x}))
+        record("gelu", {x}, y, [x, y](const Tensor& g) {
+            accumulate_grad(x, unary_grad(g, x, y, [](float v, float) {
+                const float t = std::tanh(c * (v + k * v * v * v));
+                return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * c * (1.0f + 3.0f * k * v * v);
+            }));
+        });
+    return y;
+}
+
+namespace {
+// Softmax and log-softmax along `axis`, seen as [outer, n, inner]. The max is
+// subtracted first: exp(x - max) <= 1 never overflows, and the result is the
+// same because softmax(x) = softmax(x - c) for any constant c.
+Tensor softmax_forward(const Tensor& x, int64_t axis, bool take_log, const char* op) {
+    require_defined(x, op);
+    axis = normalize_axis(axis, x.dim(), op);
+    const Tensor d = dense(x);
+    const AxisSplit s = split_at(x.shape(), axis);
+    Tensor y = new_tensor(x.shape(), op);
+    const float* in = d.data();
+    float* out = y.data();
+    for (int64_t o = 0; o < s.outer; o++)
+        for (int64_t i = 0; i < s.inner; i++) {
+            const float* row = in + o * s.n * s.inner + i;
+            float* dst = out + o * s.n * s.inner + i;
+            float biggest = -std::numeric_limits<float>::infinity();
+            for (int64_t k = 0; k < s.n; k++) biggest = std::max(biggest, row[k * s.inner]);
+            double total = 0;
+            for (int64_t k = 0; k < s.n; k++) total += std::exp((double)(row[k * s.inner] - biggest));
+            const float log_total = (float)std::log(total);
+            for (int64_t k = 0; k < s.n; k++) {
+                const float shifted = row[k * s.inner] - biggest - log_total; // log of the probability
+                dst[k * s.inner] = take_log ? shifted : std::exp(shifted);
+            }
+        }
+    return y;
+}
+} // namespace
+
+// y = exp(x - max) / sum exp(x - max)        dx += y * (dy - sum(dy * y))
+Tensor softmax(const Tensor& x, int64_t axis) {
+    Tensor y = softmax_forward(x, axis, false, "softmax");
+    if (needs_grad({&x})) {
+        axis = normalize_axis(axis, x.dim(), "softmax");
+        record("softmax", {x}, y, [x, y, axis](const Tensor& g) { accumulate_grad(x, y * (g - sum(g * y, axis, true))); });
+    }
+    return y;
+}
+
+// y = x - max - log(sum exp(x - max))        dx += dy - softmax(x) * sum(dy)
+Tensor log_softmax(const Tensor& x, int64_t axis) {
+    Tensor y = softmax_forward(x, axis, true, "log_softmax");
+    if (needs_grad({&x})) {
+        axis = normalize_axis(axis, x.dim(), "log_softmax");
+        record("log_softmax", {x}, y, [x, y, axis](const Tensor& g) { accumulate_grad(x, g - exp(y) * sum(g, axis, true)); });
+    }
+    return y;
+}
+
+// ===== Lesson 03 · Layers ====================================================
+// A layer is a function with parameters. Parameters live as long as the model
+// and are counted under Parameters; the activations a forward pass makes are
+// temporary, and at large batch sizes they outweigh the parameters.
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out;
+    int i = 0;
+    for (Tensor& p : parameters()) out.push_back({std::to_string(i++), p});
+    return out;
+}
+int64_t Module::num_parameters() {
+    int64_t n = 0;
+    for (Tensor& p : parameters()) n += p.numel();
+    return n;
+}
+void Module::zero_grad() {
+    for (Tensor& p : parameters()) p.zero_grad();
+}
+
+Tensor make_parameter(Tensor t) {
+    t = t.detach();
+    t.impl->storage->set_category(Category::Parameters);
+    t.requires_grad_(true);
+    return t;
+}
+
+// y = x @ W^T + b, one op with its bias fused in: one pass over y instead of two.
+// x [...,in], W [out,in], b [out] -> y [...,out]
+//   dx += dy @ W,   dW += dy^T @ x,   db += sum of dy over the rows
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    require_defined(x, "linear");
+    require_defined(weight, "linear");
+    if (weight.dim() != 2) throw Error("linear: weight must be [out,in], got " + to_string(weight.shape()));
+    const int64_t out_f = weight.size(0), in_f = weight.size(1);
+    if (x.dim() < 1 || x.size(-1) != in_f)
+        throw Error("linear: input " + to_string(x.shape()) + " does not end in " + std::to_string(in_f) +
+                    " features (weight " + to_string(weight.shape()) + ")");
+    if (bias.defined() && bias.shape() != Shape{out_f})
+        throw Error("linear: bias " + to_string(bias.shape()) + " should be [" + std::to_string(out_f) + "]");
+    const Tensor xd = dense(x);
+    const int64_t rows = x.numel() / std::max<int64_t>(in_f, 1);
+    Shape out_shape = x.shape();
+    out_shape.back() = out_f;
+    Tensor y = new_tensor(out_shape, "linear");
+    const Tensor w = dense(weight);
+    // W^T read in place: element (k, j) of W^T is W[j*in + k]
+    gemm(rows, out_f, in_f, xd.data(), in_f, 1, w.data(), 1, in_f, y.data(), out_f, false);
+    if (bias.defined()) {
+        const float* b = dense(bias).data();
+        float* py = y.data();
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < out_f; j++) py[r * out_f + j] += b[j];
+    }
+    if (needs_grad({&x, &weight, &bias}))
+        record("linear", {x, weight, bias}, y, [xd, x, weight, bias, rows, in_f, out_f](const Tensor& g) {
+            const Tensor gd = dense(g);
+            if (x.requires_grad()) {
+                Tensor gx = new_tensor(x.shape(), "linear backward");
+                gemm(rows, in_f, out_f, gd.data(), out_f, 1, dense(weight).data(), in_f, 1, gx.data(), in_f, false);
+                accumulate_grad(x, gx);
+            }
+            if (weight.requires_grad()) {
+                Tensor gw = new_tensor(weight.shape(), "linear backward");
+                // dy^T read in place: element (j, r) of dy^T is dy[r*out + j]
+                gemm(out_f, in_f, rows, gd.data(), 1, out_f, xd.data(), in_f, 1, gw.data(), in_f, false);
+                accumulate_grad(weight, gw);
+            }
+            if (bias.requires_grad()) accumulate_grad(bias, sum(gd.reshape({rows, out_f}), 0));
+        });
+    return y;
+}
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, Init init, Generator& g)
+    : in_features(in), out_features(out) {
+    if (in <= 0 || out <= 0)
+        throw Error("Linear: sizes must be positive, got in=" + std::to_string(in) + " out=" + std::to_string(out));
+    // Kaiming (He) keeps the variance of ReLU activations steady from layer to
+    // layer: U(-b, b) with b = sqrt(6/in). Xavier (Glorot) balances forward and
+    // backward variance for tanh/sigmoid: b = sqrt(6/(in+out)).
+    const float bound = init == Init::Kaiming ? std::sqrt(6.0f / (float)in) : std::sqrt(6.0f / (float)(in + out));
+    MemoryCategory parameters(Category::Parameters);
+    weight = make_parameter(Tensor::rand({out, in}, g) * (2 * bound) - bound);
+    if (with_bias) bias = make_parameter(Tensor::zeros({out}));
+}
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+std::vector<Tensor> Linear::parameters() {
+    if (bias.defined()) return {weight, bias};
+    return {weight};
+}
+std::vector<std::pair<std::string, Tensor>> Linear::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out{{"weight", weight}};
+    if (bias.defined()) out.push_back({"bias", bias});
+    return out;
+}
+std::string Linear::name() const {
+    return "Linear(" + std::to_string(in_features) + ", " + std::to_string(out_features) + (bias.defined() ? "" : ", bias=false") + ")";
+}
+
+Dropout::Dropout(float p_, Generator& g) : p(p_), generator(&g) {
+    if (!(p >= 0.0f && p < 1.0f)) throw Error("Dropout: p must be in [0, 1), got " + std::to_string(p));
+}
+// train: y = x * mask / (1-p), mask ~ Bernoulli(1-p)     eval: y = x
+Tensor Dropout::forward(const Tensor& x) {
+    if (!training || p == 0.0f) return x;
+    Tensor mask = new_tensor(x.shape(), "dropout");
+    const float keep_scale = 1.0f / (1.0f - p);
+    for (int64_t i = 0; i < mask.numel(); i++) mask.data()[i] = generator->uniform() < p ? 0.0f : keep_scale;
+    return x * mask;
+}
+std::string Dropout::name() const {
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "Dropout(p=%g)", p);
+    return buf;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+    Tensor h = x;
+    for (auto& layer : layers) h = layer->forward(h);
+    return h;
+}
+std::vector<Tensor> Sequential::parameters() {
+    std::vector<Tensor> out;
+    for (auto& layer : layers)
+        for (Tensor& p : layer->parameters()) out.push_back(p);
+    return out;
+}
+std::vector<std::pair<std::string, Tensor>> Sequential::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (size_t i = 0; i < layers.size(); i++)
+        for (auto& [name, p] : layers[i]->named_parameters()) out.push_back({std::to_string(i) + "." + name, p});
+    return out;
+}
+std::string Sequential::name() const {
+    std::string out = "Sequential(\n";
+    for (size_t i = 0; i < layers.size(); i++) out += "  (" + std::to_string(i) + ") " + layers[i]->name() + "\n";
+    return out + ")";
+}
+void Sequential::train(bool on) {
+    training = on;
+    for (auto& layer : layers) layer->train(on);
+}
+
+// ===== Lesson 04 · Losses ====================================================
+// Cross-entropy is computed from logits with the log-sum-exp trick in one
+// fused op: softmax followed by log would overflow for logits near 100 and
+// take log(0) = -inf for confident wrong answers.
+
+// L = mean((p - t)^2)                 dp += 2(p - t)/n * dL
+Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
+    require_defined(prediction, "mse_loss");
+    require_defined(target, "mse_loss");
+    if (prediction.shape() != target.shape())
+        throw Error("mse_loss: prediction " + to_string(prediction.shape()) + " and target " + to_string(target.shape()) + " differ in shape");
+    Tensor diff = prediction - target;
+    return mean(diff * diff);
+}
+
+namespace {
+// Checks that targets [B] hold whole class numbers in [0, C) and returns them.
+std::vector<int64_t> class_indices(const Tensor& targets, int64_t batch, int64_t classes, const char* op) {
+    if (targets.shape() != Shape{batch})
+        throw Error(std::string(op) + ": targets " + to_string(targets.shape()) + " should be [" + std::to_string(batch) + "], one class index per row");
+    std::vector<int64_t> out;
+    const std::vector<float> t = targets.to_vector();
+    for (int64_t i = 0; i < batch; i++) {
+        const float v = t[i];
+        if (!(v >= 0 && v < (float)classes) || v != std::floor(v)) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "%s: target %g at row %" PRId64 " is not a class index in 0..%" PRId64, op, v, i, classes - 1);
+            throw Error(buf);
+        }
+        out.push_back((int64_t)v);
+    }
+    return out;
+}
+} // namespace
+
+// L = mean_b( logsumexp(z_b) - z_b[t_b] )     dz_b += (softmax(z_b) - onehot(t_b)) / B * dL
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+    require_defined(logits, "cross_entropy");
+    require_defined(targets, "cross_entropy");
+    if (logits.dim() != 2) throw Error("cross_entropy: logits should be [B,C], got " + to_string(logits.shape()));
+    const int64_t B = logits.size(0), C = logits.size(1);
+    if (B == 0) throw Error("cross_entropy: empty batch");
+    const std::vector<int64_t> t = class_indices(targets, B, C, "cross_entropy");
+    Tensor log_p = softmax_forward(logits, 1, true, "cross_entropy"); // [B,C]
+    double total = 0;
+    for (int64_t b = 0; b < B; b++) total -= log_p.data()[b * C + t[b]];
+    Tensor loss = Tensor::scalar((float)(total / (double)B));
+    if (needs_grad({&logits}))
+        record("cross_entropy", {logits}, loss, [logits, log_p, t, B, C](const Tensor& g) {
+            const float scale = g.item() / (float)B;
+            Tensor gz = new_tensor({B, C}, "cross_entropy backward");
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t c = 0; c < C; c++)
+                    gz.data()[b * C + c] = (std::exp(log_p.data()[b * C + c]) - (c == t[b] ? 1.0f : 0.0f)) * scale;
+            accumulate_grad(logits, gz);
+        });
+    return loss;
+}
+
+// L = mean( max(z,0) - z*t + log(1 + exp(-|z|)) )   (= -t log s - (1-t) log(1-s), s = sigmoid z)
+// dz += (sigmoid(z) - t) / n * dL
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets) {
+    const char* op = "binary_cross_entropy_with_logits";
+    require_defined(logits, op);
+    require_defined(targets, op);
+    if (logits.shape() != targets.shape())
+        throw Error(std::string(op) + ": logits " + to_string(logits.shape()) + " and targets " + to_string(targets.shape()) + " differ in shape");
+    const int64_t n = logits.numel();
+    if (n == 0) throw Error(std::string(op) + ": empty input");
+    const Tensor z = dense(logits), t = dense(targets);
+    double total = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float zi = z.data()[i], ti = t.data()[i];
+        if (!(ti >= 0.0f && ti <= 1.0f)) throw Error(std::string(op) + ": target " + std::to_string(ti) + " is outside [0,1]");
+        total += std::max(zi, 0.0f) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
+    }
+    Tensor loss = Tensor::scalar((float)(total / (double)n));
+    if (needs_grad({&logits}))
+        record(op, {logits}, loss, [logits, z, t, n](const Tensor& g) {
+            const float scale = g.item() / (float)n;
+            Tensor gz = new_tensor(logits.shape(), "bce backward");
+            for (int64_t i = 0; i < n; i++) {
+                const float zi = z.data()[i];
+                const float s = zi >= 0 ? 1.0f / (1.0f + std::exp(-zi)) : std::exp(zi) / (1.0f + std::exp(zi));
+                gz.data()[i] = (s - t.data()[i]) * scale;
+            }
+            accumulate_grad(logits, gz);
+        });
+    return loss;
+}
+
+// ===== Lesson 06 · Autograd ==================================================
+// The forward pass has left a tape: one Node per op, in the order they ran.
+// Walking it backwards visits every node after all the nodes that used its
+// output, so by then the output's gradient is complete. Cost: the tape holds
+// every saved input until the walk, and the walk does about twice the
+// forward's arithmetic.
+
+void clear_tape() {
+    tape().clear();
+    next_prune = 1024;
+}
+
+std::string tape_str() {
+    std::string out;
+    char line[256];
+    int i = 0;
+    for (const Node& n : tape()) {
+        std::string ins;
+        for (const Tensor& t : n.inputs) ins += (ins.empty() ? "" : ", ") + (t.defined() ? to_string(t.shape()) : "-");
+        std::snprintf(line, sizeof line, "%4d  %-32s %-28s -> %s\n", i++, n.op, ins.c_str(), to_string(n.output_shape).c_str());
+        out += line;
+    }
+    return out;
+}
+
+void Tensor::backward() const {
+    require_defined(*this, "backward");
+    if (numel() != 1)
+        throw Error("backward: tensor of shape " + to_string(shape()) + " is not a single number; pass a seed gradient of that shape");
+    backward(Tensor::ones(shape()));
+}
+
+void Tensor::backward(const Tensor& seed) const {
+    require_defined(*this, "backward");
+    require_defined(seed, "backward");
+    if (!requires_grad())
+        throw Error("backward: this tensor does not require grad (no input of the ops that made it requires grad, or it was made under NoGrad)");
+    if (seed.shape() != shape())
+        throw Error("backward: seed " + to_string(seed.shape()) + " does not match the tensor's shape " + to_string(shape()));
+    NoGrad no_recording;                      // the backward pass is not itself recorded
+    MemoryCategory grads(Category::Gradients); // its temporaries count as gradient memory
+    accumulate_grad(*this, seed);
+    std::vector<Node>& nodes = tape();
+    // Hold every output that is still alive, so that an intermediate's
+    // gradient survives until its own node is reached, even after the later
+    // nodes that held it as an input have released their inputs.
+    std::vector<std::shared_ptr<TensorImpl>> outputs(nodes.size());
+    for (size_t i = 0; i < nodes.size(); i++) outputs[i] = nodes[i].output.lock();
+    for (size_t i = nodes.size(); i-- > 0;) {
+        Node& node = nodes[i];
+        std::shared_ptr<TensorImpl> out = std::move(outputs[i]);
+        if (out && out->grad) { // else no gradient reached this op
+            const Tensor g(out->grad);
+            if (!out->is_leaf) out->grad.reset(); // an intermediate's gradient is needed only here
+            node.backward(g);
+        }
+        node.inputs.clear(); // release saved activations as soon as possible
+        node.backward = nullptr;
+    }
+    clear_tape();
+}
+
+GradCheck gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, std::vector<Tensor> inputs, double eps) {
+    // The inputs become fresh contiguous leaves that require grad.
+    for (Tensor& x : inputs) {
+        NoGrad no_recording;
+        x = x.clone().detach().requires_grad_(true);
+    }
+    // A fixed random weighting w makes the output one number, L = sum(f * w),
+    // so a single backward checks every output element's gradient.
+    Tensor probe = f(inputs);
+    Generator g(1234);
+    Tensor w = Tensor::rand(probe.shape(), g) * 2.0f - 1.0f;
+    auto objective = [&]() {
+        NoGrad no_recording;
+        const std::vector<float> y = f(inputs).to_vector(), wv = w.to_vector();
+        double total = 0;
+        for (size_t i = 0; i < y.size(); i++) total += (double)y[i] * wv[i];
+        return total;
+    };
+    clear_tape();
+    for (Tensor& x : inputs) x.zero_grad();
+    Tensor loss = sum(f(inputs) * w);
+    loss.backward();
+
+    GradCheck result;
+    for (size_t n = 0; n < inputs.size(); n++) {
+        float* x = inputs[n].data();
+        const Tensor analytic_t = inputs[n].grad();
+        for (int64_t i = 0; i < inputs[n].numel(); i++) {
+            const float saved = x[i];
+            x[i] = (float)(saved + eps);
+            const double plus = objective();
+            x[i] = (float)(saved - eps);
+            const double minus = objective();
+            x[i] = saved;
+            const double numeric = (plus - minus) / (2 * eps);
+            const double analytic = analytic_t.defined() ? analytic_t.data()[i] : 0.0;
+            const double error = std::fabs(numeric - analytic) / std::max(1.0, std::fabs(numeric));
+            if (error > result.max_error) {
+                result.max_error = error;
+                char buf[200];
+                std::snprintf(buf, sizeof buf, "input %zu element %" PRId64 ": analytic %.6g, numeric %.6g", n, i, analytic, numeric);
+                result.report = buf;
+            }
+        }
+    }
+    return result;
+}
+
+} // namespace tt

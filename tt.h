@@ -1,0 +1,408 @@
+// tt.h — TinyTorch in C++: the whole framework's interface, one lesson after another.
+//
+// What tt is: a small, readable framework in which you build PyTorch's core
+// from first principles (tensor, autograd, optimizers, CNNs, transformers) and
+// measure what every piece costs in memory and time. tt.h declares; tt.c++
+// defines, in the same order, under the same banners.
+//
+// What tt refuses to be: no GPU, no dependencies beyond the C++17 standard
+// library, no template machinery, no expression graphs you cannot print. One
+// float32 tensor type, one tape, plain loops a reader can check by eye.
+//
+// Train an MLP (the 1986 milestone, shortened):
+//
+//     #include "tt.h"
+//     using namespace tt;
+//     Sequential model{Linear(784, 128), ReLU(), Linear(128, 10)};
+//     Adam opt(model.parameters(), 1e-3f);
+//     DataLoader train(mnist_train, /*batch_size=*/64, /*shuffle=*/true);
+//     for (auto& [x, y] : train) {           // x [B,784], y [B] class indices
+//         Tensor loss = cross_entropy(model(x), y);
+//         opt.zero_grad();
+//         loss.backward();                   // walks the tape in reverse
+//         opt.step();
+//     }
+//     std::printf("%s", memory_report().c_str()); // parameters, gradients, ...
+//
+// Table of contents (each is a banner below and in tt.c++; chapters in lessons/):
+//   01 Tensor        memory tracker, storage, views, broadcasting, matmul
+//   02 Activations   ReLU, Sigmoid, Tanh, GELU, Softmax, LogSoftmax
+//   03 Layers        Module, Linear, Dropout, Sequential
+//   04 Losses        MSE, cross-entropy, binary cross-entropy
+//   05 DataLoader    datasets, batching, IDX and CIFAR readers, augmentation
+//   06 Autograd      the tape, backward(), gradient checking
+//   07 Optimizers    SGD, Adam, AdamW
+//   08 Training      loops, schedules, clipping, checkpoints, curves
+//   09 Convolutions  Conv2d, pooling, BatchNorm2d
+//   17 Acceleration  blocked, packed, threaded matmul
+//
+// Shape legend, used in every comment: N samples, B batch, C channels or
+// classes, H height, W width, T time, D features, K inner (reduced) size,
+// M and N rows and columns of a matrix product. [B,D] is a B-by-D tensor,
+// row-major: the last index moves fastest.
+//
+// Ownership and accumulation rules, stated once:
+// - A Tensor is a handle (like a Python reference): copying it aliases the
+//   same data. clone() copies the data.
+// - Views (reshape of a contiguous tensor, transpose, permute, slice) share
+//   storage and allocate nothing.
+// - backward() ADDS into .grad; zero_grad() clears. Two backward calls
+//   without zero_grad() double the gradients.
+// - Every float of tensor storage is counted by the memory tracker; a budget
+//   (TT_MEM_LIMIT=512M) turns an over-budget allocation into a clear error.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tt {
+
+// Every error tt raises: a sentence that names the op and what was wrong,
+// e.g. "matmul: inner sizes differ: [2,3] @ [4,5]".
+struct Error : std::runtime_error {
+    explicit Error(const std::string& message) : std::runtime_error(message) {}
+};
+
+// ===== Lesson 01 · Tensor ====================================================
+// A tensor is a block of floats (its storage) plus the arithmetic that says
+// where element [i,j,k] lives: offset + i*stride0 + j*stride1 + k*stride2.
+// Everything else — views, broadcasting, batched matmul — follows from that
+// one formula. Before the tensor comes the memory tracker, because every
+// byte a tensor owns is allocated through it.
+
+// --- The memory tracker -------------------------------------------------------
+// Categories say what the bytes are for. New storage goes to the current
+// category (Activations unless a MemoryCategory scope says otherwise).
+enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch };
+constexpr int kCategories = 5;
+const char* category_name(Category c);
+
+struct MemoryCounts {
+    int64_t live_bytes = 0;   // allocated and not yet released
+    int64_t peak_bytes = 0;   // the most that was ever live at once (since reset_peak)
+    int64_t allocations = 0;  // how many allocations were made
+    int64_t releases = 0;     // how many were given back
+};
+MemoryCounts memory_counts();              // all categories together
+MemoryCounts memory_counts(Category c);    // one category
+void reset_peak();                         // peak := live, for every category
+std::string memory_report();               // a table of the above
+// Budget in bytes for live storage; 0 means none. At start-up it is read from
+// the environment variable TT_MEM_LIMIT ("512M", "4G", "1000000").
+void set_memory_budget(int64_t bytes);
+int64_t memory_budget();
+int64_t parse_bytes(const std::string& text); // "512M" -> 536870912; throws on junk
+
+// RAII: storage allocated inside the scope is counted under `c`.
+struct MemoryCategory {
+    explicit MemoryCategory(Category c);
+    ~MemoryCategory();
+    MemoryCategory(const MemoryCategory&) = delete;
+    MemoryCategory& operator=(const MemoryCategory&) = delete;
+    Category previous;
+};
+
+// The bytes behind one or more tensors. Allocated and released only through
+// the tracker; `category` can be changed later (a fresh tensor that becomes a
+// parameter moves its bytes from Activations to Parameters).
+struct Storage {
+    explicit Storage(int64_t count); // count floats, zero-filled; throws if over budget
+    ~Storage();
+    Storage(const Storage&) = delete;
+    Storage& operator=(const Storage&) = delete;
+    void set_category(Category c);
+    float* data;
+    int64_t count;
+    Category category;
+};
+
+// --- The seeded random generator ----------------------------------------------
+// The same seed gives the same numbers on every platform and compiler:
+// xoshiro128+ style integer state, uniform from 24 random bits, normal from
+// Box–Muller written here (std::normal_distribution differs between libraries).
+struct Generator {
+    explicit Generator(uint64_t seed = 42);
+    uint32_t next_u32();
+    float uniform(float low = 0.f, float high = 1.f); // [low, high)
+    float normal(float mean = 0.f, float stddev = 1.f);
+    int64_t randint(int64_t n);                         // [0, n)
+    uint64_t state[2];
+    float spare_normal;
+    bool has_spare = false;
+};
+Generator& default_generator(); // used when no generator is passed
+void manual_seed(uint64_t seed);
+
+// --- The tensor ------------------------------------------------------------------
+using Shape = std::vector<int64_t>;
+std::string to_string(const Shape& s); // "[2,3]"
+int64_t numel(const Shape& s);
+
+// What a Tensor handle points at. Strides are counted in elements, not bytes.
+struct TensorImpl {
+    std::shared_ptr<Storage> storage; // shared between views
+    int64_t offset = 0;               // first element's index into storage
+    Shape shape;                      // sizes, outermost first
+    Shape strides;                    // elements to skip per step along each axis
+    bool requires_grad = false;       // a leaf that wants .grad (Lesson 06)
+    std::shared_ptr<TensorImpl> grad; // accumulated gradient, same shape
+    bool is_leaf = true;              // false for results of recorded ops
+};
+
+class Tensor {
+public:
+    Tensor() = default;                     // an undefined tensor (no data)
+    explicit Tensor(const Shape& shape);    // zeros
+    Tensor(const Shape& shape, const std::vector<float>& values);
+    explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl(std::move(impl)) {}
+
+    // Factories.
+    static Tensor zeros(const Shape& shape);
+    static Tensor ones(const Shape& shape);
+    static Tensor full(const Shape& shape, float value);
+    static Tensor scalar(float value);                          // shape []
+    static Tensor arange(int64_t n);                            // [0,1,...,n-1]
+    static Tensor rand(const Shape& shape, Generator& g = default_generator());   // U[0,1)
+    static Tensor randn(const Shape& shape, Generator& g = default_generator());  // N(0,1)
+
+    // Inspecting.
+    bool defined() const { return impl != nullptr; }
+    const Shape& shape() const;
+    const Shape& strides() const;
+    int64_t dim() const { return (int64_t)shape().size(); }
+    int64_t size(int64_t axis) const;      // negative axes count from the end
+    int64_t numel() const;
+    bool is_contiguous() const;            // strides are the row-major ones
+    float item() const;                    // the value of a one-element tensor
+    float at(const std::vector<int64_t>& index) const;
+    void set(const std::vector<int64_t>& index, float value);
+    std::vector<float> to_vector() const;  // row-major copy
+    float* data() const;                   // first element; only for contiguous tensors
+    std::string str() const;               // readable print of small tensors
+
+    // Views (no copy) and copies.
+    Tensor reshape(const Shape& shape) const;  // a view if contiguous, else a copy; one size may be -1
+    Tensor view(const Shape& shape) const;     // like reshape but never copies (throws instead)
+    Tensor transpose(int64_t a, int64_t b) const;
+    Tensor T() const { return transpose(-2, -1); }
+    Tensor permute(const Shape& order) const;
+    Tensor slice(int64_t axis, int64_t start, int64_t end, int64_t step = 1) const;
+    Tensor contiguous() const;                 // itself if already contiguous
+    Tensor clone() const;                      // always a fresh copy
+    Tensor detach() const;                     // same data, cut off from the tape
+    bool shares_storage(const Tensor& other) const;
+
+    // Autograd (Lesson 06). The fields live in TensorImpl from the start.
+    bool requires_grad() const;
+    Tensor& requires_grad_(bool on = true);
+    Tensor grad() const;                       // undefined until a backward reaches it
+    void zero_grad();
+    void backward() const;                     // seed 1 for a one-element tensor
+    void backward(const Tensor& seed) const;   // seed of the tensor's own shape
+
+    std::shared_ptr<TensorImpl> impl;
+};
+
+// --- The tape: recording now, differentiating in Lesson 06 --------------------
+// Every op below checks needs_grad(inputs); if so it records a Node holding
+// its inputs and a backward function written right beside its forward.
+// Nothing is differentiated until Lesson 06's backward() walks the tape.
+using BackwardFn = std::function<void(const Tensor& grad_output)>;
+struct Node {
+    const char* op;                    // "matmul", "relu", ...
+    std::vector<Tensor> inputs;        // kept alive until backward: this is the memory cost
+    std::weak_ptr<TensorImpl> output;  // weak: if nobody holds the output, no gradient can reach it
+    Shape output_shape;
+    BackwardFn backward;               // adds into the inputs' .grad
+};
+std::vector<Node>& tape();
+bool grad_enabled();
+// RAII: no op inside the scope is recorded (evaluation, optimizer updates).
+struct NoGrad {
+    NoGrad();
+    ~NoGrad();
+    NoGrad(const NoGrad&) = delete;
+    NoGrad& operator=(const NoGrad&) = delete;
+    bool previous;
+};
+// Used by each op: true if recording is on and some input requires grad.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+// Appends a node and marks `output` as a non-leaf that requires grad.
+void record(const char* op, std::vector<Tensor> inputs, const Tensor& output, BackwardFn backward);
+// grad of `input` += g, after summing g over the axes that broadcasting stretched.
+void accumulate_grad(const Tensor& input, const Tensor& g);
+Tensor sum_to_shape(const Tensor& g, const Shape& shape);
+
+
+// Element-wise arithmetic with NumPy broadcasting: shapes are aligned at the
+// right; a size-1 axis (or a missing one) stretches to the other's size.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator+(const Tensor& a, float s);
+Tensor operator-(const Tensor& a, float s);
+Tensor operator*(const Tensor& a, float s);
+Tensor operator/(const Tensor& a, float s);
+Tensor operator+(float s, const Tensor& a);
+Tensor operator-(float s, const Tensor& a);
+Tensor operator*(float s, const Tensor& a);
+Tensor operator/(float s, const Tensor& a);
+Tensor operator-(const Tensor& a);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, float p);
+Tensor abs(const Tensor& x);
+
+// Reductions. axis may be negative; keepdims leaves a size-1 axis in place.
+Tensor sum(const Tensor& x);                                // over everything: shape []
+Tensor sum(const Tensor& x, int64_t axis, bool keepdims = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, int64_t axis, bool keepdims = false);
+Tensor max(const Tensor& x);
+Tensor max(const Tensor& x, int64_t axis, bool keepdims = false);
+Tensor argmax(const Tensor& x);                             // flat index, shape []
+Tensor argmax(const Tensor& x, int64_t axis, bool keepdims = false);
+
+// Matrix product. [M,K]@[K,N] -> [M,N]; with 3-d or 4-d operands the leading
+// (batch) axes broadcast: [B,M,K]@[K,N] -> [B,M,N]. A 1-d operand is not accepted.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// The kernel under matmul: C[i*ldc+j] (+)= sum_k A[i*rsA+k*csA] * B[k*rsB+j*csB].
+// Strides let a transposed view be read in place. Lesson 01 defines the naive
+// loop; Lesson 17 installs a blocked, threaded one in `gemm`.
+using GemmKernel = void (*)(int64_t M, int64_t N, int64_t K,
+                            const float* A, int64_t rsA, int64_t csA,
+                            const float* B, int64_t rsB, int64_t csB,
+                            float* C, int64_t ldc, bool accumulate);
+void gemm_naive(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+                const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate);
+extern GemmKernel gemm;
+
+// Copying and gathering.
+Tensor concat(const std::vector<Tensor>& parts, int64_t axis);
+Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& index);
+
+// ===== Lesson 02 · Activations ===============================================
+// The non-linearities between layers. Each reads and writes every element
+// once, doing a few flops per element: they are limited by memory speed.
+Tensor relu(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor gelu(const Tensor& x);
+Tensor softmax(const Tensor& x, int64_t axis = -1);
+Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+
+// ===== Lesson 03 · Layers ====================================================
+// A Module owns parameters and maps a tensor to a tensor. Composition
+// (Sequential) builds networks out of layers.
+struct Module {
+    virtual ~Module() = default;
+    virtual Tensor forward(const Tensor& x) = 0;
+    Tensor operator()(const Tensor& x) { return forward(x); }
+    virtual std::vector<Tensor> parameters() { return {}; }
+    virtual std::vector<std::pair<std::string, Tensor>> named_parameters();
+    virtual std::string name() const = 0;    // "Linear(784, 128)"
+    virtual void train(bool on = true) { training = on; }
+    void eval() { train(false); }
+    int64_t num_parameters();
+    void zero_grad();
+    bool training = true;
+};
+
+// Turn a freshly made tensor into a parameter: requires grad, counted under Parameters.
+Tensor make_parameter(Tensor t);
+
+// y = x @ W^T + b as one op (the bias add fused into the product's output pass).
+// x [...,in], W [out,in], b [out] or undefined -> y [...,out]
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+enum class Init { Kaiming, Xavier };
+// y = x @ W^T + b.  x [B,in], W [out,in], b [out] -> y [B,out]
+struct Linear : Module {
+    Linear(int64_t in_features, int64_t out_features, bool bias = true,
+           Init init = Init::Kaiming, Generator& g = default_generator());
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override;
+    int64_t in_features, out_features;
+    Tensor weight, bias; // [out,in], [out] (undefined without bias)
+};
+
+// Zeroes each element with probability p while training and scales the rest
+// by 1/(1-p), so eval needs no change.
+struct Dropout : Module {
+    explicit Dropout(float p = 0.5f, Generator& g = default_generator());
+    Tensor forward(const Tensor& x) override;
+    std::string name() const override;
+    float p;
+    Generator* generator;
+};
+
+// Activation modules, so that a Sequential can hold them.
+struct ReLU : Module    { Tensor forward(const Tensor& x) override { return relu(x); }    std::string name() const override { return "ReLU()"; } };
+struct Sigmoid : Module { Tensor forward(const Tensor& x) override { return sigmoid(x); } std::string name() const override { return "Sigmoid()"; } };
+struct Tanh : Module    { Tensor forward(const Tensor& x) override { return tanh(x); }    std::string name() const override { return "Tanh()"; } };
+struct GELU : Module    { Tensor forward(const Tensor& x) override { return gelu(x); }    std::string name() const override { return "GELU()"; } };
+struct Softmax : Module {
+    explicit Softmax(int64_t axis = -1) : axis(axis) {}
+    Tensor forward(const Tensor& x) override { return softmax(x, axis); }
+    std::string name() const override { return "Softmax()"; }
+    int64_t axis;
+};
+
+// Runs its modules in order. Sequential model{Linear(2,4), ReLU(), Linear(4,1)};
+struct Sequential : Module {
+    Sequential() = default;
+    template <class... Modules>
+    explicit Sequential(Modules... modules) { (add(std::make_shared<Modules>(std::move(modules))), ...); }
+    void add(std::shared_ptr<Module> m) { layers.push_back(std::move(m)); }
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override; // one line per layer
+    void train(bool on = true) override;
+    std::vector<std::shared_ptr<Module>> layers;
+};
+
+// ===== Lesson 04 · Losses ====================================================
+// A loss turns predictions and targets into one number to minimise. All
+// return a scalar tensor (shape []), the mean over the batch.
+Tensor mse_loss(const Tensor& prediction, const Tensor& target);   // mean((p-t)^2), same shapes
+// logits [B,C], targets [B] holding class indices 0..C-1 (as floats).
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
+// logits and targets of one shape, targets in [0,1].
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
+
+// ===== Lesson 06 · Autograd ==================================================
+// Since Lesson 01 every op whose inputs require grad has appended a Node to
+// the tape, in the order the ops ran. backward() walks the tape from the end
+// to the start, and each node turns the gradient of its output into gradients
+// of its inputs. After a backward the tape is cleared (the graph is freed).
+std::string tape_str();               // one line per node, in execution order
+void clear_tape();
+// Central-difference gradient check in double precision. f maps the inputs to
+// a tensor; the check compares d(sum(f * w))/dx for a fixed random w with the
+// tape's answer. Returns the largest relative error; `report` says where.
+struct GradCheck {
+    double max_error = 0;
+    std::string report;
+    bool ok(double tolerance = 1e-2) const { return max_error <= tolerance; }
+};
+GradCheck gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                    std::vector<Tensor> inputs, double eps = 1e-3);
+
+} // namespace tt
