@@ -1454,6 +1454,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     return loss;
 }
 
+// ===== Lesson 05 · DataLoader ================================================
+
 // ===== Lesson 06 · Autograd ==================================================
 // The forward pass has left a tape: one Node per op, in the order they ran.
 // Walking it backwards visits every node after all the nodes that used its
@@ -1563,5 +1565,13 @@ GradCheck gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, 
     }
     return result;
 }
+
+// ===== Lesson 07 · Optimizers ================================================
+
+// ===== Lesson 08 · Training ==================================================
+
+// ===== Lesson 09 · Convolutions ==============================================
+
+// ===== Lesson 17 · Acceleration ==============================================
 
 } // namespace tt

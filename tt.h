@@ -387,6 +387,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
 // logits and targets of one shape, targets in [0,1].
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
 
+// ===== Lesson 05 · DataLoader ================================================
+
 // ===== Lesson 06 · Autograd ==================================================
 // Since Lesson 01 every op whose inputs require grad has appended a Node to
 // the tape, in the order the ops ran. backward() walks the tape from the end
@@ -404,5 +406,13 @@ struct GradCheck {
 };
 GradCheck gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                     std::vector<Tensor> inputs, double eps = 1e-3);
+
+// ===== Lesson 07 · Optimizers ================================================
+
+// ===== Lesson 08 · Training ==================================================
+
+// ===== Lesson 09 · Convolutions ==============================================
+
+// ===== Lesson 17 · Acceleration ==============================================
 
 } // namespace tt
