@@ -634,7 +634,7 @@ Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) con
             const Shape gs = contiguous_strides(g.shape()), zero(g.dim(), 0);
             strided_loop(g.shape(), window.strides().data(), window.impl->offset, gs.data(), 0, zero.data(), 0,
                          [&](int64_t o, int64_t i, int64_t) { dst[o] = src[i]; });
-            accumulate_grad(x, gx);
+            accumulate_grad(x, std::move(gx));
         });
     }
     return out;
@@ -708,14 +708,20 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
     return out;
 }
 
-void accumulate_grad(const Tensor& input, const Tensor& g) {
+namespace {
+// The first gradient to reach an input becomes its .grad; later ones are added
+// in place. A gradient passed as a temporary (may_adopt) is adopted as it is,
+// storage and all; one passed by name is copied, because the caller may hand
+// the same tensor to another input too (add gives dy to both a and b).
+void accumulate(const Tensor& input, const Tensor& g, bool may_adopt) {
     if (!input.requires_grad()) return;
-    Tensor reduced = sum_to_shape(g, input.shape());
+    const Tensor reduced = sum_to_shape(g, input.shape());
     TensorImpl& x = *input.impl;
     if (!x.grad) {
-        x.grad = dense(reduced).impl;
-        // never alias: the same g may be handed to several inputs
-        if (x.grad == reduced.impl || x.grad->storage == g.impl->storage) x.grad = reduced.clone().impl;
+        const bool fresh = reduced.impl != g.impl; // sum_to_shape made it
+        x.grad = (may_adopt || fresh) && reduced.is_contiguous()
+                     ? make_view(reduced, reduced.shape(), reduced.strides(), reduced.impl->offset).impl
+                     : reduced.clone().impl;
         return;
     }
     float* dst = Tensor(x.grad).data();
@@ -723,6 +729,10 @@ void accumulate_grad(const Tensor& input, const Tensor& g) {
     const float* s = src.data();
     for (int64_t i = 0, n = src.numel(); i < n; i++) dst[i] += s[i];
 }
+} // namespace
+
+void accumulate_grad(const Tensor& input, const Tensor& g) { accumulate(input, g, false); }
+void accumulate_grad(const Tensor& input, Tensor&& g) { accumulate(input, g, true); }
 
 namespace {
 // out = f(a, b) elementwise, with broadcasting; the loop every binary op shares.
@@ -959,7 +969,7 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
             for (int64_t o = 0; o < s.outer; o++)
                 for (int64_t i = 0; i < s.inner; i++)
                     gx.data()[(o * s.n + (int64_t)idx.data()[o * s.inner + i]) * s.inner + i] = gd.data()[o * s.inner + i];
-            accumulate_grad(x, gx);
+            accumulate_grad(x, std::move(gx));
         });
     return y;
 }
@@ -1065,7 +1075,7 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
                 for (int64_t k = 0; k < m; k++)
                     for (int64_t i = 0; i < s.inner; i++)
                         gx.data()[(o * s.n + index[k]) * s.inner + i] += gd.data()[(o * m + k) * s.inner + i];
-            accumulate_grad(x, gx);
+            accumulate_grad(x, std::move(gx));
         });
     return y;
 }
@@ -1280,13 +1290,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
             if (x.requires_grad()) {
                 Tensor gx = new_tensor(x.shape(), "linear backward");
                 gemm(rows, in_f, out_f, gd.data(), out_f, 1, dense(weight).data(), in_f, 1, gx.data(), in_f, false);
-                accumulate_grad(x, gx);
+                accumulate_grad(x, std::move(gx));
             }
             if (weight.requires_grad()) {
                 Tensor gw = new_tensor(weight.shape(), "linear backward");
                 // dy^T read in place: element (j, r) of dy^T is dy[r*out + j]
                 gemm(out_f, in_f, rows, gd.data(), 1, out_f, xd.data(), in_f, 1, gw.data(), in_f, false);
-                accumulate_grad(weight, gw);
+                accumulate_grad(weight, std::move(gw));
             }
             if (bias.requires_grad()) accumulate_grad(bias, sum(gd.reshape({rows, out_f}), 0));
         });
@@ -1417,7 +1427,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
             for (int64_t b = 0; b < B; b++)
                 for (int64_t c = 0; c < C; c++)
                     gz.data()[b * C + c] = (std::exp(log_p.data()[b * C + c]) - (c == t[b] ? 1.0f : 0.0f)) * scale;
-            accumulate_grad(logits, gz);
+            accumulate_grad(logits, std::move(gz));
         });
     return loss;
 }
@@ -1449,7 +1459,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                 const float s = zi >= 0 ? 1.0f / (1.0f + std::exp(-zi)) : std::exp(zi) / (1.0f + std::exp(zi));
                 gz.data()[i] = (s - t.data()[i]) * scale;
             }
-            accumulate_grad(logits, gz);
+            accumulate_grad(logits, std::move(gz));
         });
     return loss;
 }

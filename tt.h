@@ -236,7 +236,10 @@ bool needs_grad(std::initializer_list<const Tensor*> inputs);
 // Appends a node and marks `output` as a non-leaf that requires grad.
 void record(const char* op, std::vector<Tensor> inputs, const Tensor& output, BackwardFn backward);
 // grad of `input` += g, after summing g over the axes that broadcasting stretched.
+// The first gradient becomes .grad: a temporary (or std::move(g)) is adopted
+// without a copy; a named tensor is copied, since it may be given to others too.
 void accumulate_grad(const Tensor& input, const Tensor& g);
+void accumulate_grad(const Tensor& input, Tensor&& g);
 Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 
 

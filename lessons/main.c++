@@ -1,4 +1,5 @@
 // lessons/main.c++ — the command line of ./tt: lessons, milestones, the tour.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -17,7 +18,7 @@ struct LessonEntry {
 };
 const LessonEntry lesson_table[] = {
     {1, "Tensor", lesson_01},        {2, "Activations", lesson_02},   {3, "Layers", lesson_03},
-    {4, "Losses", lesson_04},        {5, "DataLoader", nullptr},      {6, "Autograd", nullptr},
+    {4, "Losses", lesson_04},        {5, "DataLoader", nullptr},      {6, "Autograd", lesson_06},
     {7, "Optimizers", nullptr},      {8, "Training", nullptr},        {9, "Convolutions", nullptr},
     {10, "Tokenization", nullptr},   {11, "Embeddings", nullptr},     {12, "Attention", nullptr},
     {13, "Transformers", nullptr},   {14, "Profiling", nullptr},      {15, "Quantization", nullptr},
@@ -149,8 +150,9 @@ int main(int argc, char** argv) {
                 for (const Result& r : m.run(options)) all.push_back(r);
                 std::printf("\n");
             }
-            std::printf("===== The tour: summary (%.1f s, peak %s) =====\n", seconds_since(start),
-                        bytes_str(tt::memory_counts().peak_bytes).c_str());
+            int64_t peak = 0;
+            for (const Result& r : all) peak = std::max(peak, r.peak_bytes);
+            std::printf("===== The tour: summary (%.1f s, peak %s) =====\n", seconds_since(start), bytes_str(peak).c_str());
             Options table = options;
             table.json = false;
             print_results(all, table);
