@@ -5,6 +5,7 @@
 #   make test       build and run every test; the last line is "N passed, M failed"
 #   make check      the same tests built with AddressSanitizer and UBSan
 #   make data       decompress the bundled MNIST files (done automatically when needed)
+#   make chapters   re-run the commands the chapters quote and paste their output in
 #   make clean      remove build products
 #
 # Knobs: CXX=clang++ to change compiler; OPT=-O2 to change optimisation.
@@ -25,7 +26,7 @@ TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
 MNIST    := data/mnist/train-images-idx3-ubyte data/mnist/train-labels-idx1-ubyte \
             data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
 
-.PHONY: all run test check data clean
+.PHONY: all run test check data chapters clean
 all: tt
 
 tt: $(LIB_OBJ) $(BUILD)/lessons/main.o
@@ -62,6 +63,16 @@ check:
 	@$(MAKE) --no-print-directory BUILD=.build/check OPT=-O1 \
 	  CXXFLAGS="-std=c++17 -O1 -g $(WARN) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-pthread -fsanitize=address,undefined" test
+
+# A chapter quotes a run between "<!-- output of CMD -->" and "<!-- end of output -->".
+chapters: tt data
+	@for f in lessons/*.md; do \
+	  cmd=$$(sed -n 's/^<!-- output of \(.*\) -->$$/\1/p' $$f); \
+	  [ -n "$$cmd" ] || continue; \
+	  echo "$$f: $$cmd"; \
+	  $$cmd > $(BUILD)/chapter.out 2>&1 || true; \
+	  awk -v out=$(BUILD)/chapter.out '/^<!-- output of /{print; print "```"; while ((getline l < out) > 0) print l; print "```"; skip=1; next} /^<!-- end of output -->/{skip=0} !skip' $$f > $$f.tmp && mv $$f.tmp $$f; \
+	done
 
 clean:
 	rm -rf .build tt $(MNIST)
