@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <mutex>
 #include <numeric>
@@ -1465,6 +1467,300 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 }
 
 // ===== Lesson 05 · DataLoader ================================================
+// Part 1 batches the samples of a dataset; part 2 reads the files they come
+// from; part 3 prepares images for training. Nothing here is recorded on the
+// tape: data enters the graph only when a model reads a batch.
+
+// Part 1, datasets and batches.
+
+TensorDataset::TensorDataset(Tensor x_, Tensor y_) {
+    require_defined(x_, "TensorDataset");
+    require_defined(y_, "TensorDataset");
+    if (x_.dim() == 0 || y_.dim() == 0 || x_.size(0) != y_.size(0))
+        throw Error("TensorDataset: x " + to_string(x_.shape()) + " and y " + to_string(y_.shape()) +
+                    " should hold the same number of samples along their first axis");
+    // contiguous rows let a batch be gathered with one memcpy per sample
+    x = dense(x_.detach());
+    y = dense(y_.detach());
+}
+
+int64_t TensorDataset::size() const { return x.size(0); }
+
+std::pair<Tensor, Tensor> TensorDataset::get(int64_t i) const {
+    if (i < 0 || i >= size())
+        throw Error("TensorDataset: index " + std::to_string(i) + " is out of range for " + std::to_string(size()) + " samples");
+    const Shape x_row(x.shape().begin() + 1, x.shape().end()), y_row(y.shape().begin() + 1, y.shape().end());
+    return {x.slice(0, i, i + 1).view(x_row), y.slice(0, i, i + 1).view(y_row)};
+}
+
+DataLoader::DataLoader(std::shared_ptr<TensorDataset> data_, int64_t batch_size, bool shuffle, bool drop_last, Generator& g)
+    : data(std::move(data_)), batch_size(batch_size), shuffle(shuffle), drop_last(drop_last), generator(&g) {
+    if (!data) throw Error("DataLoader: no dataset (a null pointer)");
+    if (batch_size <= 0) throw Error("DataLoader: batch_size must be positive, got " + std::to_string(batch_size));
+    const int64_t n = data->size();
+    if (n == 0) throw Error("DataLoader: the dataset is empty");
+    if (drop_last && n < batch_size)
+        throw Error("DataLoader: drop_last with batch_size " + std::to_string(batch_size) + " and only " +
+                    std::to_string(n) + " samples leaves no batch at all");
+    order.resize(n);
+    std::iota(order.begin(), order.end(), 0);
+}
+
+int64_t DataLoader::size() const {
+    const int64_t n = (int64_t)order.size();
+    return n / batch_size + (!drop_last && n % batch_size != 0);
+}
+
+// x_batch = x[order[b*B : b*B+B]]: one memcpy per row (index_select), under
+// NoGrad so that a dataset tensor that requires grad still yields plain data.
+Batch DataLoader::batch(int64_t b) const {
+    if (b < 0 || b >= size())
+        throw Error("DataLoader: batch " + std::to_string(b) + " is out of range for " + std::to_string(size()) + " batches");
+    const int64_t start = b * batch_size, count = std::min(batch_size, (int64_t)order.size() - start);
+    const std::vector<int64_t> rows(order.begin() + start, order.begin() + start + count);
+    NoGrad no_tape;
+    MemoryCategory activations(Category::Activations);
+    return {index_select(data->x, 0, rows), index_select(data->y, 0, rows)};
+}
+
+DataLoader::Iterator DataLoader::begin() {
+    if (shuffle) {
+        // Fisher–Yates from the identity, so a pass's order depends only on the
+        // generator's state (a run resumed with the same state sees the same order).
+        std::iota(order.begin(), order.end(), 0);
+        for (int64_t i = (int64_t)order.size() - 1; i > 0; i--) std::swap(order[i], order[generator->randint(i + 1)]);
+    }
+    return Iterator{this, 0, batch(0)};
+}
+
+DataLoader::Iterator DataLoader::end() { return Iterator{this, size(), Batch{}}; }
+
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+    current = Batch{}; // release the old batch first: one batch alive at a time, not two
+    if (++b < loader->size()) current = loader->batch(b);
+    return *this;
+}
+
+// Part 2, reading files. Every size in a header is checked against the
+// file's real size before anything is allocated, with divisions instead of
+// products so that no check can itself overflow (this runs on 32-bit boards,
+// and the files may be hostile). Data is read in 64 KB chunks straight into
+// the float tensor: no second copy of the file is held.
+
+namespace {
+// Opens `path` for reading and returns its size in bytes, or says why not.
+std::ifstream open_input(const std::string& path, const char* op, int64_t& size) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (!std::filesystem::exists(status)) {
+        std::string hint;
+        if (path.find("mnist") != std::string::npos && path.size() > 6 && path.compare(path.size() - 6, 6, "-ubyte") == 0)
+            hint = " (the MNIST files are committed as .gz: `make data` decompresses them)";
+        throw Error(std::string(op) + ": cannot open " + path + ": no such file" + hint);
+    }
+    if (std::filesystem::is_directory(status)) throw Error(std::string(op) + ": " + path + " is a directory, not a file");
+    const auto bytes = std::filesystem::file_size(path, ec);
+    std::ifstream in(path, std::ios::binary);
+    if (ec || !in) throw Error(std::string(op) + ": cannot read " + path);
+    size = (int64_t)bytes;
+    return in;
+}
+
+void read_exact(std::ifstream& in, unsigned char* buffer, int64_t n, const std::string& path, const char* op) {
+    in.read((char*)buffer, (std::streamsize)n);
+    if (in.gcount() != (std::streamsize)n) throw Error(std::string(op) + ": " + path + " is truncated (it ended while being read)");
+}
+
+uint32_t big_endian_u32(const unsigned char* p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+// Reads an IDX file of uint8 data into a float tensor of its dims.
+// rank = 0 takes any rank 1..4; else the file must have exactly that rank.
+Tensor read_idx_as(const std::string& path, const char* op, int64_t rank, const char* what) {
+    int64_t size = 0;
+    std::ifstream in = open_input(path, op, size);
+    unsigned char head[4];
+    if (size < 4) throw Error(std::string(op) + ": " + path + " is truncated: " + std::to_string(size) + " bytes, less than the 4-byte magic number");
+    read_exact(in, head, 4, path, op);
+    const uint32_t magic = big_endian_u32(head);
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%08x", (unsigned)magic);
+    if (head[0] != 0 || head[1] != 0 || head[2] != 0x08 || head[3] < 1 || head[3] > 4)
+        throw Error(std::string(op) + ": " + path + " has the wrong magic number " + hex +
+                    " for an IDX file of bytes (0x00000801 labels, 0x00000803 images)");
+    if (rank && head[3] != rank) {
+        char want[16];
+        std::snprintf(want, sizeof want, "0x%08x", 0x800u + (unsigned)rank);
+        throw Error(std::string(op) + ": " + path + " has the wrong magic number " + hex + ": expected " + want + " (" + what + ")");
+    }
+    const int64_t header = 4 + 4 * (int64_t)head[3], payload = size - header;
+    if (payload < 0)
+        throw Error(std::string(op) + ": " + path + " is truncated: " + std::to_string(size) + " bytes, less than its " +
+                    std::to_string(header) + "-byte header");
+    Shape dims(head[3]);
+    for (int64_t& d : dims) {
+        read_exact(in, head, 4, path, op);
+        d = big_endian_u32(head);
+    }
+    // count = product of dims; `fits` goes false before a product could overflow
+    int64_t count = std::find(dims.begin(), dims.end(), 0) != dims.end() ? 0 : 1;
+    bool fits = true;
+    for (int64_t d : dims) {
+        if (count == 0) break;
+        if (count > std::numeric_limits<int64_t>::max() / d) { fits = false; break; }
+        count *= d;
+    }
+    if (!fits || count != payload) {
+        const bool extra = fits && count < payload;
+        throw Error(std::string(op) + ": " + path + (extra ? "" : " is truncated") + ": its dims " + to_string(dims) +
+                    " need " + (fits ? std::to_string(count) : std::string("more than 2^63")) + " bytes after the " +
+                    std::to_string(header) + "-byte header, but the file has " + std::to_string(payload) +
+                    (extra ? " (dims and size disagree)" : ""));
+    }
+    Tensor out = new_tensor(dims, op);
+    std::vector<unsigned char> chunk((size_t)std::min<int64_t>(count, 1 << 16));
+    float* dst = out.data();
+    for (int64_t done = 0; done < count;) {
+        const int64_t n = std::min<int64_t>(count - done, (int64_t)chunk.size());
+        read_exact(in, chunk.data(), n, path, op);
+        for (int64_t i = 0; i < n; i++) dst[done + i] = chunk[i];
+        done += n;
+    }
+    return out;
+}
+} // namespace
+
+Tensor read_idx(const std::string& path) { return read_idx_as(path, "read_idx", 0, ""); }
+
+ImageSet load_idx_images(const std::string& images_path, const std::string& labels_path) {
+    const char* op = "load_idx_images";
+    Tensor labels = read_idx_as(labels_path, op, 1, "labels [N]");  // the small file first: fail fast
+    Tensor images = read_idx_as(images_path, op, 3, "images [N,H,W]");
+    const int64_t N = images.size(0);
+    if (labels.size(0) != N)
+        throw Error(std::string(op) + ": " + images_path + " has " + std::to_string(N) + " images but " + labels_path +
+                    " has " + std::to_string(labels.size(0)) + " labels");
+    return {images.view({N, 1, images.size(1), images.size(2)}), labels};
+}
+
+ImageSet load_cifar10(const std::string& path) {
+    const char* op = "load_cifar10";
+    constexpr int64_t kPixels = 3 * 32 * 32, kRecord = 1 + kPixels; // label byte, then R, G, B planes
+    int64_t size = 0;
+    std::ifstream in = open_input(path, op, size);
+    if (size == 0 || size % kRecord != 0)
+        throw Error(std::string(op) + ": " + path + " has " + std::to_string(size) +
+                    " bytes, not a whole number of 3073-byte records (1 label + 3072 pixels): truncated, or not CIFAR-10 binary");
+    const int64_t N = size / kRecord;
+    ImageSet set{new_tensor({N, 3, 32, 32}, op), new_tensor({N}, op)};
+    std::vector<unsigned char> record(kRecord);
+    for (int64_t n = 0; n < N; n++) {
+        read_exact(in, record.data(), kRecord, path, op);
+        if (record[0] > 9)
+            throw Error(std::string(op) + ": " + path + ": label " + std::to_string(record[0]) + " of record " +
+                        std::to_string(n) + " is out of range 0..9");
+        set.labels.data()[n] = record[0];
+        float* image = set.images.data() + n * kPixels;
+        for (int64_t p = 0; p < kPixels; p++) image[p] = record[1 + p];
+    }
+    return set;
+}
+
+std::string data_path(const std::string& relative) {
+    const std::string inside = relative.rfind("data/", 0) == 0 ? relative.substr(5) : relative;
+    const char* root = std::getenv("TT_DATA");
+    if (root && *root) return std::string(root) + "/" + inside;
+    for (const std::string base : {"data/", "../data/"}) {
+        std::error_code ec;
+        if (std::filesystem::exists(base + inside, ec)) return base + inside;
+    }
+    return "data/" + inside;
+}
+
+std::string shared_data_path(const std::string& relative) {
+    for (const std::string base : {"../shared/data/", "../../shared/data/"}) {
+        std::error_code ec;
+        if (std::filesystem::exists(base + relative, ec)) return base + relative;
+    }
+    return "";
+}
+
+// Part 3, preparing images. Each is one pass over the batch, into a new tensor.
+
+// y = (x/scale - mean) / stddev
+Tensor normalize(const Tensor& images, float mean, float stddev, float scale) {
+    if (!(stddev > 0) || !(scale > 0))
+        throw Error("normalize: stddev and scale must be positive, got stddev " + std::to_string(stddev) + " and scale " + std::to_string(scale));
+    return unary_map(images, "normalize", [=](float v) { return (v / scale - mean) / stddev; });
+}
+
+// y[n,c] = (x[n,c]/scale - mean[c]) / stddev[c]
+Tensor normalize(const Tensor& images, const std::vector<float>& mean, const std::vector<float>& stddev, float scale) {
+    require_defined(images, "normalize");
+    if (images.dim() != 4) throw Error("normalize: images should be [N,C,H,W] for per-channel statistics, got " + to_string(images.shape()));
+    const int64_t N = images.size(0), C = images.size(1), HW = images.size(2) * images.size(3);
+    if ((int64_t)mean.size() != C || (int64_t)stddev.size() != C)
+        throw Error("normalize: " + std::to_string(mean.size()) + " means and " + std::to_string(stddev.size()) +
+                    " stddevs for " + std::to_string(C) + " channels of " + to_string(images.shape()));
+    for (float s : stddev)
+        if (!(s > 0)) throw Error("normalize: every stddev must be positive, got " + std::to_string(s));
+    if (!(scale > 0)) throw Error("normalize: scale must be positive, got " + std::to_string(scale));
+    const Tensor d = dense(images);
+    Tensor y = new_tensor(images.shape(), "normalize");
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *src = d.data() + (n * C + c) * HW;
+            float* dst = y.data() + (n * C + c) * HW;
+            for (int64_t i = 0; i < HW; i++) dst[i] = (src[i] / scale - mean[c]) / stddev[c];
+        }
+    return y;
+}
+
+namespace {
+void require_images(const Tensor& images, const char* op) {
+    require_defined(images, op);
+    if (images.dim() != 4) throw Error(std::string(op) + ": images should be [B,C,H,W], got " + to_string(images.shape()));
+}
+} // namespace
+
+// y[b,c,i,j] = x[b,c,i+dy,j+dx], 0 outside x; dy, dx uniform in -padding..padding per image
+Tensor random_crop(const Tensor& images, int64_t padding, Generator& g) {
+    require_images(images, "random_crop");
+    const int64_t B = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
+    if (padding < 0 || padding > H || padding > W)
+        throw Error("random_crop: padding " + std::to_string(padding) + " should be in 0..min(H,W) for images " + to_string(images.shape()));
+    const Tensor d = dense(images);
+    Tensor y = new_tensor(images.shape(), "random_crop"); // zeros: the padding
+    for (int64_t b = 0; b < B; b++) {
+        // the window's corner in the padded image is (padding+dy, padding+dx)
+        const int64_t dy = g.randint(2 * padding + 1) - padding, dx = g.randint(2 * padding + 1) - padding;
+        const int64_t j0 = std::max<int64_t>(0, -dx), j1 = std::min(W, W - dx); // columns of y that read inside x
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = std::max<int64_t>(0, -dy); i < std::min(H, H - dy); i++)
+                std::memcpy(y.data() + ((b * C + c) * H + i) * W + j0, d.data() + ((b * C + c) * H + i + dy) * W + j0 + dx,
+                            sizeof(float) * (j1 - j0));
+    }
+    return y;
+}
+
+// y[b,c,i,j] = x[b,c,i,W-1-j] for the images drawn (each with probability 1/2), else x[b,c,i,j]
+Tensor random_hflip(const Tensor& images, Generator& g) {
+    require_images(images, "random_hflip");
+    const int64_t B = images.size(0), rows = images.size(1) * images.size(2), W = images.size(3);
+    const Tensor d = dense(images);
+    Tensor y = new_tensor(images.shape(), "random_hflip");
+    for (int64_t b = 0; b < B; b++) {
+        const bool flip = g.uniform() < 0.5f;
+        for (int64_t r = 0; r < rows; r++) {
+            const float* src = d.data() + (b * rows + r) * W;
+            float* dst = y.data() + (b * rows + r) * W;
+            if (flip) std::reverse_copy(src, src + W, dst);
+            else std::copy(src, src + W, dst);
+        }
+    }
+    return y;
+}
 
 // ===== Lesson 06 · Autograd ==================================================
 // The forward pass has left a tape: one Node per op, in the order they ran.

@@ -391,6 +391,100 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
 
 // ===== Lesson 05 · DataLoader ================================================
+// Data comes from outside as bytes (uint8 pixels in IDX or CIFAR files) and
+// leaves as float batches: a Dataset maps an index to one sample, a
+// DataLoader gathers B samples into one [B,...] tensor in shuffled order, and
+// the readers turn files into tensors, refusing any file whose header
+// disagrees with its size. Cost: a float is four times the byte it came from
+// (MNIST's 47 MB of pixels become 188 MB), and every batch is a fresh copy of
+// its rows (memcpy speed; counted as Activations).
+
+// A dataset maps an index 0..size()-1 to one (input, target) pair.
+struct Dataset {
+    virtual ~Dataset() = default;
+    virtual int64_t size() const = 0;
+    virtual std::pair<Tensor, Tensor> get(int64_t i) const = 0; // x [...], y [] (or [...])
+};
+
+// Inputs x [N,...] and targets y [N] or [N,...], kept as two big contiguous
+// tensors, cut off from the tape. get(i) returns views of row i.
+struct TensorDataset : Dataset {
+    TensorDataset(Tensor x, Tensor y);
+    int64_t size() const override;
+    std::pair<Tensor, Tensor> get(int64_t i) const override;
+    Tensor x, y;
+};
+
+// One batch: x [B,...], y [B] or [B,...]. `for (auto& [x, y] : loader)` binds to it.
+struct Batch {
+    Tensor x, y;
+};
+
+// Batches of a TensorDataset, in order or shuffled (Fisher–Yates with the
+// given generator at the start of every pass). The last batch is smaller
+// when batch_size does not divide the size, unless drop_last drops it. Rows
+// are gathered by memcpy, not recorded on the tape.
+class DataLoader {
+public:
+    DataLoader(std::shared_ptr<TensorDataset> data, int64_t batch_size, bool shuffle = false,
+               bool drop_last = false, Generator& g = default_generator());
+    int64_t size() const;             // batches per pass
+    Batch batch(int64_t b) const;     // batch b of the current pass's order
+
+    struct Iterator {
+        const DataLoader* loader;
+        int64_t b;                    // which batch
+        Batch current;
+        Batch& operator*() { return current; }
+        Iterator& operator++();
+        bool operator!=(const Iterator& other) const { return b != other.b; }
+    };
+    Iterator begin();                 // starts a pass: reshuffles when shuffle is on
+    Iterator end();
+
+    std::shared_ptr<TensorDataset> data;
+    int64_t batch_size;
+    bool shuffle, drop_last;
+    Generator* generator;
+    std::vector<int64_t> order;       // [N] sample indices of the current pass
+};
+
+// Readers of outside bytes. Each error names the file and what is wrong with it.
+// IDX (MNIST's format): big-endian magic 0x000008nn (08 = uint8 data, nn =
+// number of dims), nn big-endian uint32 sizes, then the bytes. Returns a
+// float tensor of those dims holding the raw values (0..255).
+Tensor read_idx(const std::string& path);
+struct ImageSet {
+    Tensor images; // [N,C,H,W] raw pixel values as floats (0..255; digits 0..16)
+    Tensor labels; // [N] class indices as floats
+};
+// An IDX image file (magic 0x00000803, [N,H,W]) with its label file
+// (0x00000801, [N]) -> images [N,1,H,W].
+ImageSet load_idx_images(const std::string& images_path, const std::string& labels_path);
+// CIFAR-10's binary format: records of 1 label byte (0..9) then 3072 pixel
+// bytes (1024 red, 1024 green, 1024 blue, row-major 32x32) -> [N,3,32,32].
+ImageSet load_cifar10(const std::string& path);
+
+// Preparing images (not recorded on the tape: this is data, not model).
+// y = (x/scale - mean) / stddev, one pass. MNIST: normalize(x, 0.1307f, 0.3081f, 255).
+Tensor normalize(const Tensor& images, float mean, float stddev, float scale = 1.0f);
+// The same per channel: images [N,C,H,W], mean and stddev of C values each.
+Tensor normalize(const Tensor& images, const std::vector<float>& mean, const std::vector<float>& stddev,
+                 float scale = 1.0f);
+// Pads each image with `padding` zeros on every side, then cuts out an HxW
+// window at a random offset (0..2*padding each way). [B,C,H,W] -> [B,C,H,W]
+Tensor random_crop(const Tensor& images, int64_t padding, Generator& g = default_generator());
+// Mirrors each image left-right with probability 1/2. [B,C,H,W] -> [B,C,H,W]
+Tensor random_hflip(const Tensor& images, Generator& g = default_generator());
+
+// Where data lives. data_path("data/mnist/x") is the path of data/mnist/x
+// under $TT_DATA (which then stands for data/) if set, else under the current
+// directory (the repo root) or its parent; the name itself if none has it, so
+// the reader's error names it. shared_data_path("cifar10-subset/x") looks in
+// ../shared/data beside the repo root (or one folder further up, as from a git
+// worktree) and returns "" when the file is absent: group B sets are optional.
+std::string data_path(const std::string& relative);
+std::string shared_data_path(const std::string& relative);
 
 // ===== Lesson 06 · Autograd ==================================================
 // Since Lesson 01 every op whose inputs require grad has appended a Node to

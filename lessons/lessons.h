@@ -36,6 +36,7 @@ void lesson_01(const Options&);
 void lesson_02(const Options&);
 void lesson_03(const Options&);
 void lesson_04(const Options&);
+void lesson_05(const Options&);
 void lesson_06(const Options&);
 
 // Milestones: each returns one Result per part.

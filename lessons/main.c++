@@ -18,7 +18,7 @@ struct LessonEntry {
 };
 const LessonEntry lesson_table[] = {
     {1, "Tensor", lesson_01},        {2, "Activations", lesson_02},   {3, "Layers", lesson_03},
-    {4, "Losses", lesson_04},        {5, "DataLoader", nullptr},      {6, "Autograd", lesson_06},
+    {4, "Losses", lesson_04},        {5, "DataLoader", lesson_05},    {6, "Autograd", lesson_06},
     {7, "Optimizers", nullptr},      {8, "Training", nullptr},        {9, "Convolutions", nullptr},
     {10, "Tokenization", nullptr},   {11, "Embeddings", nullptr},     {12, "Attention", nullptr},
     {13, "Transformers", nullptr},   {14, "Profiling", nullptr},      {15, "Quantization", nullptr},

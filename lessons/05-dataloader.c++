@@ -1,0 +1,103 @@
+// Lesson 05 · DataLoader — the demo behind `./tt lesson 5`: what a data set
+// costs in memory as floats, how fast batches come out of the loader, and
+// what one sample and its augmented copy look like.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "lessons.h"
+
+using namespace tt;
+
+namespace lessons {
+
+namespace {
+// One image [H,W] as characters, two per pixel so that it keeps its shape,
+// darker characters for larger values. Several images side by side.
+void print_ascii(const std::vector<Tensor>& images, float max_value) {
+    const char* ramp = " .:-=+*#%@";
+    const int64_t H = images[0].size(0), W = images[0].size(1);
+    for (int64_t i = 0; i < H; i++) {
+        std::string line = "   ";
+        for (size_t k = 0; k < images.size(); k++) {
+            line += k ? " | " : "|";
+            for (int64_t j = 0; j < W; j++) {
+                const int level = (int)(images[k].at({i, j}) / max_value * 9.0f + 0.5f);
+                line.append(2, ramp[std::min(9, std::max(0, level))]);
+            }
+        }
+        std::printf("%s|\n", line.c_str());
+    }
+}
+} // namespace
+
+void lesson_05(const Options& options) {
+    // MNIST when `make data` has decompressed it, else the bundled TinyDigits.
+    std::string name = "MNIST train", images_path = data_path("data/mnist/train-images-idx3-ubyte"),
+                labels_path = data_path("data/mnist/train-labels-idx1-ubyte");
+    float max_value = 255;
+    int64_t padding = 4;
+    const bool mnist_ready = std::filesystem::exists(images_path) && std::filesystem::exists(labels_path);
+    if (options.quick || !mnist_ready) {
+        if (!options.quick) std::printf("(%s is not decompressed: `make data` does it; using TinyDigits instead)\n\n", images_path.c_str());
+        name = "TinyDigits train";
+        images_path = data_path("data/tinydigits/train-images-idx3-ubyte");
+        labels_path = data_path("data/tinydigits/train-labels-idx1-ubyte");
+        max_value = 16;
+        padding = 1;
+    }
+
+    std::printf("1. %s in memory: the same pixels as uint8 on disk and as float32 in tensors\n", name.c_str());
+    const int64_t on_disk = (int64_t)(std::filesystem::file_size(images_path) + std::filesystem::file_size(labels_path));
+    const int64_t before = memory_counts().live_bytes;
+    const double start = now_seconds();
+    ImageSet set = load_idx_images(images_path, labels_path);
+    const double load_s = seconds_since(start);
+    const int64_t in_memory = memory_counts().live_bytes - before;
+    const int64_t N = set.images.size(0), D = set.images.numel() / N;
+    std::printf("   %lld images %s, labels %s, read in %.3f s (%.0f MB/s of file)\n", (long long)N,
+                to_string(set.images.shape()).c_str(), to_string(set.labels.shape()).c_str(), load_s, on_disk / load_s / 1e6);
+    std::printf("   on disk, uint8 (file sizes):            %10s\n", bytes_str(on_disk).c_str());
+    std::printf("   in memory, float32 (tracker's count):   %10s  (%.2fx)\n\n", bytes_str(in_memory).c_str(),
+                (double)in_memory / (double)on_disk);
+
+    std::printf("2. Loader throughput over one shuffled pass, by batch size (rows gathered by memcpy):\n");
+    std::printf("   %6s %9s %10s %14s %10s %14s\n", "batch", "batches", "seconds", "samples/s", "MB/s", "one batch");
+    auto data = std::make_shared<TensorDataset>(set.images.view({N, D}), set.labels);
+    for (int64_t batch : {1, 8, 64, 512}) {
+        Generator g(5);
+        DataLoader loader(data, batch, /*shuffle=*/true, false, g);
+        const int64_t live = memory_counts().live_bytes;
+        reset_peak();
+        const double t0 = now_seconds();
+        int64_t samples = 0, done = 0;
+        double last_progress = t0;
+        for (auto& [x, y] : loader) {
+            samples += x.size(0);
+            if (++done % 64 == 0 && now_seconds() - last_progress > 0.25) {
+                last_progress = now_seconds();
+                std::fprintf(stderr, "\r   batch %lld: %lld / %lld batches", (long long)batch, (long long)done, (long long)loader.size());
+            }
+        }
+        const double s = seconds_since(t0);
+        if (last_progress != t0) std::fprintf(stderr, "\r%60s\r", "");
+        const double bytes = (double)samples * (D + 1) * sizeof(float);
+        std::printf("   %6lld %9lld %10.3f %14.0f %10.0f %14s\n", (long long)batch, (long long)loader.size(), s, samples / s,
+                    bytes / s / 1e6, bytes_str(memory_counts().peak_bytes - live).c_str());
+    }
+    std::printf("   Each batch costs an allocation and a gather whatever its size; with one sample\n"
+                "   a batch that fixed cost dominates, with 64 or more the copy itself (memory\n"
+                "   bandwidth) does. The loader holds one batch at a time: the last column.\n\n");
+
+    Generator g(6);
+    Tensor first = set.images.slice(0, 0, 1);          // [1,1,H,W]
+    Tensor cropped = random_crop(first, padding, g);   // [1,1,H,W]
+    Tensor flipped = random_hflip(cropped, g);         // [1,1,H,W]
+    std::printf("3. Sample 0 (label %d), and the same after random_crop(padding %lld) then random_hflip\n"
+                "   (which %s it this time):\n",
+                (int)set.labels.at({0}), (long long)padding, cropped.to_vector() == flipped.to_vector() ? "left" : "flipped");
+    const Shape image{first.size(2), first.size(3)};
+    print_ascii({first.reshape(image), flipped.reshape(image)}, max_value);
+}
+
+} // namespace lessons
