@@ -1873,6 +1873,137 @@ GradCheck gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, 
 }
 
 // ===== Lesson 07 · Optimizers ================================================
+// The base class checks the arguments, finds each parameter's gradient and
+// owns the state; each optimizer writes only its per-parameter update, a loop
+// over raw floats. Cost per step: one read of p and g, one write of p, and a
+// read and write of each state slot: SGD 3 floats moved per weight, Adam 7.
+
+namespace {
+void check_hyper(bool ok, const char* optimizer, const char* what, float value, const char* rule) {
+    if (!ok) {
+        char buf[200];
+        std::snprintf(buf, sizeof buf, "%s: %s must be %s, got %g", optimizer, what, rule, value);
+        throw Error(buf);
+    }
+}
+std::string format_float(float v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+} // namespace
+
+Optimizer::Optimizer(std::vector<Tensor> params_, float lr_, const char* optimizer)
+    : params(std::move(params_)), lr(lr_) {
+    if (params.empty()) throw Error(std::string(optimizer) + ": got an empty parameter list");
+    for (size_t i = 0; i < params.size(); i++) {
+        require_defined(params[i], optimizer);
+        if (!params[i].requires_grad() || !params[i].impl->is_leaf || !params[i].is_contiguous())
+            throw Error(std::string(optimizer) + ": parameter " + std::to_string(i) + " " + to_string(params[i].shape()) +
+                        " is not a contiguous leaf that requires grad (use make_parameter)");
+    }
+    check_hyper(lr >= 0, optimizer, "lr", lr, ">= 0");
+    buffers.resize(params.size());
+}
+
+Shape Optimizer::slot_shape(size_t i, size_t) const { return params[i].shape(); }
+
+Tensor& Optimizer::buffer(size_t i, size_t slot) {
+    std::vector<Tensor>& b = buffers[i];
+    if (b.size() < slots().size()) b.resize(slots().size());
+    if (!b[slot].defined()) {
+        MemoryCategory state(Category::OptimizerState);
+        b[slot] = Tensor::zeros(slot_shape(i, slot));
+    }
+    return b[slot];
+}
+
+std::vector<std::pair<std::string, Tensor>> Optimizer::state() const {
+    std::vector<std::pair<std::string, Tensor>> out;
+    const std::vector<std::string> names = slots();
+    for (size_t i = 0; i < buffers.size(); i++)
+        for (size_t s = 0; s < buffers[i].size(); s++)
+            if (buffers[i][s].defined()) out.push_back({std::to_string(i) + "." + names[s], buffers[i][s]});
+    return out;
+}
+
+void Optimizer::step() {
+    NoGrad no_tape; // an update is not part of the model's graph
+    for (size_t i = 0; i < params.size(); i++) {
+        const Tensor g = params[i].grad();
+        if (!g.defined()) continue; // no gradient reached it: leave it and its state alone
+        update(i, params[i].data(), g.data(), params[i].numel());
+    }
+    steps++;
+}
+
+void Optimizer::zero_grad() {
+    for (Tensor& p : params) p.zero_grad();
+}
+
+SGD::SGD(std::vector<Tensor> params, float lr, float momentum_, float weight_decay_)
+    : Optimizer(std::move(params), lr, "SGD"), momentum(momentum_), weight_decay(weight_decay_) {
+    check_hyper(momentum >= 0, "SGD", "momentum", momentum, ">= 0");
+    check_hyper(weight_decay >= 0, "SGD", "weight_decay", weight_decay, ">= 0");
+}
+std::string SGD::name() const {
+    return "SGD(lr=" + format_float(lr) + ", momentum=" + format_float(momentum) + ", weight_decay=" + format_float(weight_decay) + ")";
+}
+std::vector<std::string> SGD::slots() const {
+    if (momentum > 0) return {"momentum_buffer"};
+    return {};
+}
+
+// g' = g + wd p;   buf = mu buf + g';   p -= lr * (mu > 0 ? buf : g')
+void SGD::update(size_t i, float* p, const float* g, int64_t n) {
+    float* buf = momentum > 0 ? buffer(i, 0).data() : nullptr;
+    for (int64_t k = 0; k < n; k++) {
+        float d = g[k] + weight_decay * p[k];
+        if (buf) d = buf[k] = momentum * buf[k] + d;
+        p[k] -= lr * d;
+    }
+}
+
+Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay)
+    : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, false, "Adam") {}
+
+Adam::Adam(std::vector<Tensor> params, float lr, float beta1_, float beta2_, float eps_, float weight_decay_,
+           bool decoupled_, const char* optimizer)
+    : Optimizer(std::move(params), lr, optimizer), beta1(beta1_), beta2(beta2_), eps(eps_),
+      weight_decay(weight_decay_), decoupled(decoupled_) {
+    check_hyper(beta1 >= 0 && beta1 < 1, optimizer, "beta1", beta1, "in [0, 1)");
+    check_hyper(beta2 >= 0 && beta2 < 1, optimizer, "beta2", beta2, "in [0, 1)");
+    check_hyper(eps >= 0, optimizer, "eps", eps, ">= 0");
+    check_hyper(weight_decay >= 0, optimizer, "weight_decay", weight_decay, ">= 0");
+}
+std::string Adam::name() const {
+    return std::string(decoupled ? "AdamW" : "Adam") + "(lr=" + format_float(lr) + ", betas=(" + format_float(beta1) + ", " +
+           format_float(beta2) + "), eps=" + format_float(eps) + ", weight_decay=" + format_float(weight_decay) + ")";
+}
+std::vector<std::string> Adam::slots() const { return {"exp_avg", "exp_avg_sq", "step"}; }
+Shape Adam::slot_shape(size_t i, size_t slot) const { return slot == 2 ? Shape{} : params[i].shape(); }
+
+// m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr * m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)
+// The step count is a float: exact up to 2^24 steps, far beyond any run here.
+void Adam::update(size_t i, float* p, const float* g, int64_t n) {
+    float* m = buffer(i, 0).data();
+    float* v = buffer(i, 1).data();
+    float& t = buffer(i, 2).data()[0];
+    t += 1;
+    const float correction1 = 1 - (float)std::pow((double)beta1, (double)t);
+    const float correction2 = 1 - (float)std::pow((double)beta2, (double)t);
+    const float l2 = decoupled ? 0.0f : weight_decay;
+    const float shrink = decoupled ? 1 - lr * weight_decay : 1.0f;
+    for (int64_t k = 0; k < n; k++) {
+        const float d = g[k] + l2 * p[k];
+        m[k] = beta1 * m[k] + (1 - beta1) * d;
+        v[k] = beta2 * v[k] + (1 - beta2) * d * d;
+        p[k] = p[k] * shrink - lr * (m[k] / correction1) / (std::sqrt(v[k] / correction2) + eps);
+    }
+}
+
+AdamW::AdamW(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay)
+    : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, true, "AdamW") {}
 
 // ===== Lesson 08 · Training ==================================================
 

@@ -505,6 +505,80 @@ GradCheck gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
                     std::vector<Tensor> inputs, double eps = 1e-3);
 
 // ===== Lesson 07 · Optimizers ================================================
+// An optimizer turns gradients into parameter updates. Plain SGD keeps
+// nothing between steps; momentum keeps one buffer per parameter (a running
+// sum of gradients), Adam two (running means of g and g^2) plus a step count.
+// That state is memory: counted under OptimizerState, allocated lazily on the
+// first step, so `./tt lesson 7` can measure it as a multiple of the
+// parameters. Updates run under NoGrad as plain loops over floats: no
+// temporaries, one pass over each parameter.
+struct Optimizer {
+    // params: each must require grad. lr >= 0. `optimizer` names the caller in errors.
+    Optimizer(std::vector<Tensor> params, float lr, const char* optimizer);
+    virtual ~Optimizer() = default;
+    virtual std::string name() const = 0;      // "Adam(lr=0.001, betas=(0.9, 0.999), ...)"
+    // One update of every parameter that has a .grad; one without is skipped
+    // (no update, no state). Counts the step in `steps`.
+    void step();
+    void zero_grad();                          // releases every parameter's .grad
+    // State, per parameter i, in named slots ("momentum_buffer"; "exp_avg",
+    // "exp_avg_sq", "step"). state() lists the allocated ones as "i.slot",
+    // in order: what a checkpoint saves.
+    virtual std::vector<std::string> slots() const = 0;
+    virtual Shape slot_shape(size_t i, size_t slot) const; // the parameter's shape by default
+    std::vector<std::pair<std::string, Tensor>> state() const;
+    Tensor& buffer(size_t i, size_t slot);     // allocates zeros under OptimizerState on first use
+
+    std::vector<Tensor> params;
+    float lr;
+    int64_t steps = 0;                         // step() calls so far (a schedule reads it)
+    std::vector<std::vector<Tensor>> buffers;  // [param][slot], undefined until first needed
+
+protected:
+    // Updates parameter i in place. p [n] its floats, g [n] its gradient.
+    virtual void update(size_t i, float* p, const float* g, int64_t n) = 0;
+};
+
+// PyTorch's SGD (no dampening):
+//   g = grad + weight_decay * p
+//   buf = momentum * buf + g           (only if momentum > 0; buf starts at 0)
+//   p -= lr * (momentum > 0 ? buf : g)
+struct SGD : Optimizer {
+    SGD(std::vector<Tensor> params, float lr, float momentum = 0, float weight_decay = 0);
+    std::string name() const override;
+    std::vector<std::string> slots() const override;
+    float momentum, weight_decay;
+
+protected:
+    void update(size_t i, float* p, const float* g, int64_t n) override;
+};
+
+// Adam (Kingma & Ba), per parameter with its own step count t:
+//   g = grad + weight_decay * p        (L2 folded into the gradient; AdamW decouples it)
+//   m = b1 m + (1-b1) g,   v = b2 v + (1-b2) g^2
+//   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)     bias-corrected: m and v start at 0
+struct Adam : Optimizer {
+    Adam(std::vector<Tensor> params, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+         float eps = 1e-8f, float weight_decay = 0);
+    std::string name() const override;
+    std::vector<std::string> slots() const override;  // exp_avg, exp_avg_sq, step
+    Shape slot_shape(size_t i, size_t slot) const override; // step is a scalar []
+    float beta1, beta2, eps, weight_decay;
+
+protected:
+    Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay,
+         bool decoupled, const char* optimizer);
+    void update(size_t i, float* p, const float* g, int64_t n) override;
+    bool decoupled; // AdamW
+};
+
+// AdamW (Loshchilov & Hutter): weight decay acts on the weights, not through
+// the gradient, so Adam's per-coordinate scaling does not weaken it:
+//   p -= lr * weight_decay * p,   then the Adam step with weight_decay = 0.
+struct AdamW : Adam {
+    AdamW(std::vector<Tensor> params, float lr = 1e-3f, float beta1 = 0.9f, float beta2 = 0.999f,
+          float eps = 1e-8f, float weight_decay = 1e-2f);
+};
 
 // ===== Lesson 08 · Training ==================================================
 
