@@ -5,6 +5,7 @@
 #include "tt.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +17,10 @@
 #include <mutex>
 #include <numeric>
 #include <sstream>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h> // isatty, for the progress line
+#endif
 
 namespace tt {
 
@@ -2006,6 +2011,725 @@ AdamW::AdamW(std::vector<Tensor> params, float lr, float beta1, float beta2, flo
     : Adam(std::move(params), lr, beta1, beta2, eps, weight_decay, true, "AdamW") {}
 
 // ===== Lesson 08 · Training ==================================================
+// Everything here is bookkeeping around Lesson 07's step: it decides the
+// learning rate, guards the step (clip, NaN stop), reports (progress line,
+// curves) and makes a run restartable (checkpoints). None of it records on
+// the tape; the loop's memory is the model's, the optimizer's and one batch's
+// activations.
+
+CosineSchedule::CosineSchedule(float max_lr_, int64_t total_, int64_t warmup_, float min_lr_)
+    : max_lr(max_lr_), min_lr(min_lr_), total(total_), warmup(warmup_) {
+    if (!(max_lr >= 0) || !(min_lr >= 0) || min_lr > max_lr)
+        throw Error("CosineSchedule: need 0 <= min_lr <= max_lr, got min_lr=" + format_float(min_lr) + " max_lr=" + format_float(max_lr));
+    if (warmup < 0 || total <= warmup)
+        throw Error("CosineSchedule: need 0 <= warmup < total steps, got warmup=" + std::to_string(warmup) + " total=" + std::to_string(total));
+}
+float CosineSchedule::operator()(int64_t t) const {
+    if (t < warmup) return max_lr * (float)(t + 1) / (float)warmup;
+    if (t >= total) return min_lr;
+    const double progress = (double)(t - warmup) / (double)(total - warmup); // 0 -> 1
+    return min_lr + (max_lr - min_lr) * (float)(0.5 * (1 + std::cos(3.14159265358979323846 * progress)));
+}
+
+// norm = sqrt(sum g^2) over all gradients, in double;  g *= max_norm / norm if norm > max_norm
+float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
+    if (!(max_norm > 0)) throw Error("clip_grad_norm: max_norm must be > 0, got " + format_float(max_norm));
+    double total = 0;
+    for (const Tensor& p : params) {
+        const Tensor g = p.grad();
+        if (!g.defined()) continue;
+        const float* d = g.data();
+        for (int64_t i = 0, n = g.numel(); i < n; i++) total += (double)d[i] * d[i];
+    }
+    const float norm = (float)std::sqrt(total);
+    if (norm > max_norm) {
+        const float scale = max_norm / norm;
+        for (const Tensor& p : params) {
+            const Tensor g = p.grad();
+            if (!g.defined()) continue;
+            float* d = g.data();
+            for (int64_t i = 0, n = g.numel(); i < n; i++) d[i] *= scale;
+        }
+    }
+    return norm;
+}
+
+namespace {
+double clock_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+// Whether `f` is a terminal, so a line may be rewritten with \r. POSIX's
+// isatty where there is one; elsewhere plain lines, which are always safe.
+bool is_terminal(FILE* f) {
+#if defined(__unix__) || defined(__APPLE__)
+    return isatty(fileno(f));
+#else
+    (void)f;
+    return false;
+#endif
+}
+} // namespace
+
+Progress::Progress(std::string label_, int64_t total_, FILE* out_)
+    : label(std::move(label_)), total(total_), out(out_), terminal(is_terminal(out_)), start(clock_seconds()) {}
+
+void Progress::update(int64_t done_, float loss_, int64_t samples_) {
+    done = done_, loss = loss_, samples = samples_;
+    const double now = clock_seconds();
+    const int64_t tenth = total > 0 ? done * 10 / total : 10;
+    if (terminal ? now - last_print < 0.1 : tenth == last_tenth) return;
+    last_print = now, last_tenth = tenth;
+    print();
+}
+
+void Progress::print() {
+    const double rate = (double)samples / std::max(clock_seconds() - start, 1e-9);
+    std::fprintf(out, "%s  %s %" PRId64 "/%" PRId64 "  loss %.4f  %.0f samples/s   %s", terminal ? "\r" : "",
+                 label.c_str(), done, total, loss, rate, terminal ? "" : "\n");
+    std::fflush(out);
+    last_printed = done;
+}
+
+void Progress::finish() {
+    if (terminal || last_printed != done) print();
+    if (terminal) std::fprintf(out, "\n");
+}
+
+namespace {
+// Rows of output [B,C] whose largest entry is at the target class; -1 if the
+// output is not a classifier's [B,C] with targets [B].
+int64_t correct_rows(const Tensor& output, const Tensor& target) {
+    if (output.dim() != 2 || target.shape() != Shape{output.size(0)}) return -1;
+    const Tensor o = dense(output), t = dense(target);
+    const int64_t B = output.size(0), C = output.size(1);
+    int64_t right = 0;
+    for (int64_t b = 0; b < B; b++) {
+        const float* row = o.data() + b * C;
+        right += (float)(std::max_element(row, row + C) - row) == t.data()[b];
+    }
+    return right;
+}
+
+struct Tally {
+    double loss = 0;
+    int64_t samples = 0, right = 0;
+    bool classifier = true;
+    void add(float batch_loss, const Tensor& output, const Tensor& target) {
+        const int64_t B = output.dim() ? output.size(0) : 1;
+        loss += (double)batch_loss * (double)B;
+        samples += B;
+        const int64_t r = correct_rows(output, target);
+        classifier = classifier && r >= 0;
+        right += std::max<int64_t>(r, 0);
+    }
+    EpochStats stats(double start) const {
+        EpochStats s;
+        s.samples = samples;
+        s.loss = samples ? (float)(loss / (double)samples) : 0.0f;
+        s.accuracy = classifier && samples ? (float)right / (float)samples : std::numeric_limits<float>::quiet_NaN();
+        s.seconds = clock_seconds() - start;
+        return s;
+    }
+};
+} // namespace
+
+EpochStats train_epoch(Module& model, DataLoader& loader, const LossFn& loss_fn, Optimizer& opt, const TrainOptions& options) {
+    model.train();
+    Progress bar(options.label, loader.size());
+    Tally tally;
+    const double start = clock_seconds();
+    int64_t batch = 0;
+    for (auto& [x, y] : loader) {
+        const Tensor output = model(x);
+        const Tensor loss = loss_fn(output, y);
+        const float value = loss.item();
+        if (!std::isfinite(value)) {
+            clear_tape(); // nothing of this batch reaches the weights
+            if (options.progress) bar.finish();
+            throw Error("train_epoch: the loss became " + std::string(std::isnan(value) ? "NaN" : "infinite") + " at step " +
+                        std::to_string(opt.steps) + " (batch " + std::to_string(batch) + " of this epoch, lr " +
+                        format_float(opt.lr) + "); stopped before the update. Lower the learning rate or clip gradients.");
+        }
+        if (options.lr_schedule) opt.lr = options.lr_schedule(opt.steps);
+        opt.zero_grad();
+        loss.backward();
+        if (options.clip_norm > 0) clip_grad_norm(opt.params, options.clip_norm);
+        opt.step();
+        tally.add(value, output, y);
+        if (options.progress) bar.update(++batch, value, tally.samples);
+        else batch++;
+    }
+    if (options.progress) bar.finish();
+    return tally.stats(start);
+}
+
+EpochStats evaluate(Module& model, DataLoader& loader, const LossFn& loss_fn, bool progress) {
+    NoGrad inference;
+    const bool was_training = model.training;
+    model.eval();
+    Progress bar("eval", loader.size());
+    Tally tally;
+    const double start = clock_seconds();
+    int64_t batch = 0;
+    for (auto& [x, y] : loader) {
+        const Tensor output = model(x);
+        const float value = loss_fn(output, y).item();
+        tally.add(value, output, y);
+        if (progress) bar.update(++batch, value, tally.samples);
+    }
+    if (progress) bar.finish();
+    model.train(was_training);
+    return tally.stats(start);
+}
+
+void History::add(const EpochStats& train, const EpochStats& test) {
+    train_loss.push_back(train.loss);
+    train_accuracy.push_back(train.accuracy);
+    test_loss.push_back(test.loss);
+    test_accuracy.push_back(test.accuracy);
+}
+
+namespace {
+// A tick step of 1, 2 or 5 times a power of ten giving about `count` ticks over `span`.
+double nice_step(double span, int count) {
+    const double raw = span / count, power = std::pow(10.0, std::floor(std::log10(raw)));
+    const double r = raw / power;
+    return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * power;
+}
+std::string xml_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '<') out += "&lt;";
+        else if (c == '>') out += "&gt;";
+        else if (c == '&') out += "&amp;";
+        else if (c == '"') out += "&quot;";
+        else out += c;
+    }
+    return out;
+}
+struct Series {
+    const char* label;
+    const std::vector<float>* values;
+    const char* colour;
+};
+// One chart in the box (x0, y0, w, h): axes, ticks, grid, lines and a legend.
+// x runs over epochs 1..n; y over a rounded range that holds every finite value.
+std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::vector<Series>& series) {
+    size_t n = 0;
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const Series& s : series) {
+        n = std::max(n, s.values->size());
+        for (float v : *s.values)
+            if (std::isfinite(v)) lo = std::min(lo, (double)v), hi = std::max(hi, (double)v);
+    }
+    if (!(lo <= hi)) lo = 0, hi = 1;
+    if (hi - lo < 1e-6) lo -= 0.5, hi += 0.5;
+    const double ystep = nice_step(hi - lo, 5);
+    lo = std::floor(lo / ystep) * ystep, hi = std::ceil(hi / ystep) * ystep;
+    const double left = x0 + 60, right = x0 + w - 15, top = y0 + 15, bottom = y0 + h - 45;
+    const double xmax = std::max<double>(n, 2);
+    auto px = [&](double epoch) { return left + (epoch - 1) / (xmax - 1) * (right - left); };
+    auto py = [&](double v) { return bottom - (v - lo) / (hi - lo) * (bottom - top); };
+    std::string out;
+    char buf[320];
+    // grid and y ticks
+    for (double v = lo; v <= hi + ystep / 2; v += ystep) {
+        std::snprintf(buf, sizeof buf,
+                      "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#e4e4e4'/>"
+                      "<text x='%.1f' y='%.1f' text-anchor='end' font-size='11'>%g</text>\n",
+                      left, py(v), right, py(v), left - 6, py(v) + 4, std::fabs(v) < ystep / 1e6 ? 0.0 : v);
+        out += buf;
+    }
+    const double xstep = std::max(1.0, nice_step(xmax - 1, 6));
+    for (double e = 1; e <= xmax + 1e-9; e += xstep) {
+        std::snprintf(buf, sizeof buf,
+                      "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#333'/>"
+                      "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='11'>%g</text>\n",
+                      px(e), bottom, px(e), bottom + 5, px(e), bottom + 18, e);
+        out += buf;
+    }
+    std::snprintf(buf, sizeof buf,
+                  "<polyline points='%.1f,%.1f %.1f,%.1f %.1f,%.1f' fill='none' stroke='#333'/>\n"
+                  "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='12'>epoch</text>\n"
+                  "<text transform='translate(%.1f,%.1f) rotate(-90)' text-anchor='middle' font-size='12'>%s</text>\n",
+                  left, top, left, bottom, right, bottom, (left + right) / 2, bottom + 36, x0 + 16, (top + bottom) / 2, y_label);
+    out += buf;
+    // the lines, with a dot per epoch; a non-finite value breaks the line
+    int drawn = 0;
+    for (const Series& s : series) {
+        if (s.values->empty()) continue;
+        std::string points;
+        for (size_t i = 0; i < s.values->size(); i++) {
+            const float v = (*s.values)[i];
+            if (!std::isfinite(v)) continue;
+            std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px((double)i + 1), py(v));
+            points += buf;
+            std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='2.5' fill='%s'/>\n", px((double)i + 1), py(v), s.colour);
+            out += buf;
+        }
+        out += "<polyline points='" + points + "' fill='none' stroke-width='2' stroke='" + s.colour + "'/>\n";
+        std::snprintf(buf, sizeof buf,
+                      "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='2'/>"
+                      "<text x='%.1f' y='%.1f' font-size='11'>%s</text>\n",
+                      right - 95, top + 12 + 16 * drawn, right - 75, top + 12 + 16 * drawn, s.colour, right - 70,
+                      top + 16 + 16 * drawn, s.label);
+        out += buf;
+        drawn++;
+    }
+    return out;
+}
+} // namespace
+
+void save_curves_svg(const std::string& path, const History& history, const std::string& title) {
+    const double width = 900, height = 340;
+    std::string svg;
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "<svg xmlns='http://www.w3.org/2000/svg' width='%.0f' height='%.0f' viewBox='0 0 %.0f %.0f' "
+                  "font-family='sans-serif'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
+                  width, height, width, height);
+    svg += buf;
+    svg += "<text x='450' y='24' text-anchor='middle' font-size='15'>" + xml_escape(title) + "</text>\n";
+    svg += svg_panel(0, 35, width / 2, height - 35, "loss",
+                     {{"train", &history.train_loss, "#1f77b4"}, {"test", &history.test_loss, "#d62728"}});
+    svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy",
+                     {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}});
+    svg += "</svg>\n";
+    std::ofstream file(path, std::ios::binary);
+    file << svg;
+    if (!file.good()) throw Error("save_curves_svg: cannot write '" + path + "'");
+}
+
+// Checkpoints. The header is JSON, so this part carries a JSON writer and a
+// reader for just what safetensors needs: objects, arrays, strings and
+// non-negative integers. The reader trusts nothing: every offset is checked
+// against the file's real size before a byte of data is read.
+
+namespace {
+std::string json_quote(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') out += '\\', out += (char)c;
+        else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+        } else out += (char)c;
+    }
+    return out + "\"";
+}
+
+struct Json {
+    enum Kind { Integer, String, Array, Object } kind = Integer;
+    uint64_t integer = 0;
+    std::string text;
+    std::vector<Json> items;       // Array elements, or Object values
+    std::vector<std::string> keys; // Object keys, one per item
+    const Json* find(const std::string& key) const {
+        for (size_t i = 0; i < keys.size(); i++)
+            if (keys[i] == key) return &items[i];
+        return nullptr;
+    }
+};
+
+class JsonReader {
+public:
+    JsonReader(const std::string& text, const std::string& where) : s(text), where(where) {}
+    Json document() {
+        Json v = value(0);
+        skip_space();
+        if (i != s.size()) fail("unexpected text after the JSON object");
+        return v;
+    }
+
+private:
+    const std::string& s;
+    const std::string& where;
+    size_t i = 0;
+    [[noreturn]] void fail(const std::string& what) {
+        throw Error(where + "bad JSON header at byte " + std::to_string(i) + ": " + what);
+    }
+    void skip_space() {
+        while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    }
+    void expect(char c) {
+        skip_space();
+        if (i >= s.size() || s[i] != c) fail(std::string("expected '") + c + "'");
+        i++;
+    }
+    Json value(int depth) {
+        if (depth > 8) fail("nested too deeply");
+        skip_space();
+        if (i >= s.size()) fail("unexpected end");
+        Json v;
+        const char c = s[i];
+        if (c == '{') {
+            v.kind = Json::Object;
+            i++;
+            skip_space();
+            if (i < s.size() && s[i] == '}') { i++; return v; }
+            for (;;) {
+                skip_space();
+                if (i >= s.size() || s[i] != '"') fail("expected a string key");
+                std::string key = string();
+                if (v.find(key)) fail("duplicate key \"" + key + "\"");
+                expect(':');
+                v.keys.push_back(key);
+                v.items.push_back(value(depth + 1));
+                skip_space();
+                if (i < s.size() && s[i] == ',') { i++; continue; }
+                expect('}');
+                return v;
+            }
+        }
+        if (c == '[') {
+            v.kind = Json::Array;
+            i++;
+            skip_space();
+            if (i < s.size() && s[i] == ']') { i++; return v; }
+            for (;;) {
+                v.items.push_back(value(depth + 1));
+                skip_space();
+                if (i < s.size() && s[i] == ',') { i++; continue; }
+                expect(']');
+                return v;
+            }
+        }
+        if (c == '"') {
+            v.kind = Json::String;
+            v.text = string();
+            return v;
+        }
+        if (c >= '0' && c <= '9') {
+            v.kind = Json::Integer;
+            while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+                const uint64_t digit = (uint64_t)(s[i] - '0');
+                if (v.integer > (UINT64_MAX - digit) / 10) fail("integer too large");
+                v.integer = v.integer * 10 + digit;
+                i++;
+            }
+            if (i < s.size() && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) fail("expected a whole number");
+            return v;
+        }
+        fail(std::string("unexpected character '") + c + "' (only objects, arrays, strings and whole numbers are read)");
+    }
+    std::string string() {
+        i++; // the opening quote
+        std::string out;
+        for (;;) {
+            if (i >= s.size()) fail("unterminated string");
+            const char c = s[i++];
+            if (c == '"') return out;
+            if ((unsigned char)c < 0x20) fail("control character in a string");
+            if (c != '\\') { out += c; continue; }
+            if (i >= s.size()) fail("unterminated string");
+            const char e = s[i++];
+            if (e == '"' || e == '\\' || e == '/') out += e;
+            else if (e == 'n') out += '\n';
+            else if (e == 't') out += '\t';
+            else if (e == 'r') out += '\r';
+            else if (e == 'b') out += '\b';
+            else if (e == 'f') out += '\f';
+            else if (e == 'u') {
+                if (i + 4 > s.size()) fail("short \\u escape");
+                unsigned code = 0;
+                for (int k = 0; k < 4; k++) {
+                    const char h = s[i++];
+                    const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                    if (d < 0) fail("bad \\u escape");
+                    code = code * 16 + (unsigned)d;
+                }
+                if (code >= 0xD800 && code < 0xE000) fail("surrogate \\u escapes are not supported");
+                // UTF-8: 1, 2 or 3 bytes for a code point below 0x10000
+                if (code < 0x80) out += (char)code;
+                else if (code < 0x800) out += (char)(0xC0 | (code >> 6)), out += (char)(0x80 | (code & 0x3F));
+                else out += (char)(0xE0 | (code >> 12)), out += (char)(0x80 | ((code >> 6) & 0x3F)), out += (char)(0x80 | (code & 0x3F));
+            } else fail(std::string("bad escape '\\") + e + "'");
+        }
+    }
+};
+
+// Floats to and from little-endian bytes, whatever the machine's byte order.
+void put_le32(float v, unsigned char* out) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    for (int k = 0; k < 4; k++) out[k] = (unsigned char)(u >> (8 * k));
+}
+float get_le32(const unsigned char* in) {
+    uint32_t u = 0;
+    for (int k = 0; k < 4; k++) u |= (uint32_t)in[k] << (8 * k);
+    float v;
+    std::memcpy(&v, &u, 4);
+    return v;
+}
+} // namespace
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+    const std::string where = "save_safetensors: '" + path + "': ";
+    std::string header = "{";
+    if (!metadata.empty()) {
+        header += "\"__metadata__\":{";
+        for (size_t k = 0; k < metadata.size(); k++)
+            header += (k ? "," : "") + json_quote(metadata[k].first) + ":" + json_quote(metadata[k].second);
+        header += "}";
+    }
+    uint64_t offset = 0;
+    for (size_t k = 0; k < tensors.size(); k++) {
+        const auto& [name, t] = tensors[k];
+        require_defined(t, "save_safetensors");
+        if (name == "__metadata__") throw Error(where + "a tensor cannot be named __metadata__");
+        for (size_t j = 0; j < k; j++)
+            if (tensors[j].first == name) throw Error(where + "two tensors are named '" + name + "'");
+        std::string shape;
+        for (int64_t d : t.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+        const uint64_t bytes = (uint64_t)t.numel() * 4;
+        header += std::string(header.size() > 1 ? "," : "") + json_quote(name) + ":{\"dtype\":\"F32\",\"shape\":[" + shape +
+                  "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
+        offset += bytes;
+    }
+    header += "}";
+    header.append((8 - header.size() % 8) % 8, ' '); // the data then starts 8-byte aligned
+    // Written beside the target and renamed over it: a crash mid-write never
+    // leaves a half-written checkpoint under the real name.
+    const std::string temporary = path + ".tmp";
+    {
+        std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+        if (!file) throw Error(where + "cannot open '" + temporary + "' for writing");
+        unsigned char length[8];
+        for (int k = 0; k < 8; k++) length[k] = (unsigned char)((uint64_t)header.size() >> (8 * k));
+        file.write((const char*)length, 8);
+        file.write(header.data(), (std::streamsize)header.size());
+        std::vector<unsigned char> chunk;
+        for (const auto& [name, t] : tensors) {
+            const Tensor d = dense(t);
+            chunk.resize((size_t)d.numel() * 4);
+            for (int64_t k = 0; k < d.numel(); k++) put_le32(d.data()[k], chunk.data() + 4 * k);
+            file.write((const char*)chunk.data(), (std::streamsize)chunk.size());
+        }
+        if (!file.flush()) throw Error(where + "write failed (disk full?)");
+    }
+    if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+        std::remove(temporary.c_str());
+        throw Error(where + "cannot rename '" + temporary + "' to it");
+    }
+}
+
+SafeTensors load_safetensors(const std::string& path) {
+    const std::string where = "load_safetensors: '" + path + "': ";
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw Error(where + "cannot open the file");
+    file.seekg(0, std::ios::end);
+    const uint64_t file_size = (uint64_t)(int64_t)file.tellg();
+    file.seekg(0);
+    if (file_size < 8) throw Error(where + "the file has " + std::to_string(file_size) + " bytes, too short for the 8-byte header length");
+    unsigned char length[8];
+    file.read((char*)length, 8);
+    uint64_t header_size = 0;
+    for (int k = 0; k < 8; k++) header_size |= (uint64_t)length[k] << (8 * k);
+    if (header_size > file_size - 8)
+        throw Error(where + "the header length " + std::to_string(header_size) + " runs past the end of the file (" +
+                    std::to_string(file_size) + " bytes; truncated?)");
+    std::string header((size_t)header_size, '\0');
+    file.read(&header[0], (std::streamsize)header_size);
+    if (!file) throw Error(where + "could not read the header");
+    const uint64_t data_size = file_size - 8 - header_size;
+
+    const Json doc = JsonReader(header, where).document();
+    if (doc.kind != Json::Object) throw Error(where + "the header is not a JSON object");
+    SafeTensors out;
+    struct Entry {
+        std::string name;
+        Shape shape;
+        uint64_t begin, end;
+    };
+    std::vector<Entry> entries;
+    for (size_t k = 0; k < doc.keys.size(); k++) {
+        const std::string& name = doc.keys[k];
+        const Json& v = doc.items[k];
+        if (name == "__metadata__") {
+            if (v.kind != Json::Object) throw Error(where + "__metadata__ is not an object");
+            for (size_t j = 0; j < v.keys.size(); j++) {
+                if (v.items[j].kind != Json::String) throw Error(where + "metadata \"" + v.keys[j] + "\" is not a string");
+                out.metadata.push_back({v.keys[j], v.items[j].text});
+            }
+            continue;
+        }
+        const std::string what = where + "tensor '" + name + "': ";
+        if (v.kind != Json::Object) throw Error(what + "its entry is not an object");
+        const Json *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
+        if (!dtype || !shape || !offsets || v.keys.size() != 3)
+            throw Error(what + "the entry must hold exactly dtype, shape and data_offsets");
+        if (dtype->kind != Json::String || dtype->text != "F32")
+            throw Error(what + "dtype " + (dtype->kind == Json::String ? "'" + dtype->text + "'" : "(not a string)") + " is not F32, the only dtype tt reads");
+        if (shape->kind != Json::Array) throw Error(what + "shape is not an array");
+        Entry e{name, {}, 0, 0};
+        uint64_t count = 1;
+        for (const Json& d : shape->items) {
+            if (d.kind != Json::Integer) throw Error(what + "shape holds something other than whole numbers");
+            // a size can never exceed the data it would need
+            if (d.integer > data_size || (d.integer && count > data_size / d.integer))
+                throw Error(what + "shape is larger than the file's data");
+            count *= d.integer;
+            e.shape.push_back((int64_t)d.integer);
+        }
+        if (offsets->kind != Json::Array || offsets->items.size() != 2 || offsets->items[0].kind != Json::Integer ||
+            offsets->items[1].kind != Json::Integer)
+            throw Error(what + "data_offsets is not a pair of whole numbers [begin, end]");
+        e.begin = offsets->items[0].integer, e.end = offsets->items[1].integer;
+        if (e.begin > e.end) throw Error(what + "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "] end before they begin");
+        if (e.end > data_size)
+            throw Error(what + "data_offsets end at byte " + std::to_string(e.end) + " but the file holds " +
+                        std::to_string(data_size) + " bytes of data (truncated?)");
+        if (e.end - e.begin != count * 4)
+            throw Error(what + "data_offsets span " + std::to_string(e.end - e.begin) + " bytes but shape " + to_string(e.shape) +
+                        " needs " + std::to_string(count * 4));
+        entries.push_back(e);
+    }
+    // The tensors must tile the data exactly: no overlap, no gap, nothing after.
+    std::vector<const Entry*> by_offset;
+    for (const Entry& e : entries) by_offset.push_back(&e);
+    std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
+        return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+    });
+    uint64_t covered = 0;
+    for (size_t k = 0; k < by_offset.size(); k++) {
+        const Entry& e = *by_offset[k];
+        if (e.begin < covered)
+            throw Error(where + "tensors '" + by_offset[k - 1]->name + "' and '" + e.name + "' overlap in the data");
+        if (e.begin > covered)
+            throw Error(where + "data bytes " + std::to_string(covered) + ".." + std::to_string(e.begin) + " belong to no tensor");
+        covered = e.end;
+    }
+    if (covered != data_size)
+        throw Error(where + "the file has " + std::to_string(data_size - covered) + " bytes after the last tensor's data");
+
+    MemoryCategory scratch(Category::Scratch);
+    std::vector<unsigned char> bytes;
+    for (const Entry& e : entries) {
+        Tensor t = new_tensor(e.shape, "load_safetensors");
+        bytes.resize((size_t)(e.end - e.begin));
+        file.seekg((std::streamoff)(8 + header_size + e.begin));
+        file.read((char*)bytes.data(), (std::streamsize)bytes.size());
+        if (!file) throw Error(where + "could not read the data of tensor '" + e.name + "'");
+        for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = get_le32(bytes.data() + 4 * k);
+        out.tensors.push_back({e.name, t});
+    }
+    return out;
+}
+
+namespace {
+std::string optimizer_kind(const Optimizer& opt) {
+    const std::string n = opt.name();
+    return n.substr(0, n.find('('));
+}
+std::string metadata_value(const Metadata& m, const std::string& key) {
+    for (const auto& [k, v] : m)
+        if (k == key) return v;
+    return "";
+}
+
+// The generator's whole state as text: two 64-bit words, the spare normal's bits, whether it is held.
+std::string generator_text(const Generator& g) {
+    uint32_t spare;
+    std::memcpy(&spare, &g.spare_normal, 4);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%016" PRIx64 " %016" PRIx64 " %08" PRIx32 " %d", g.state[0], g.state[1], spare, g.has_spare ? 1 : 0);
+    return buf;
+}
+bool parse_generator(const std::string& text, Generator& g) {
+    unsigned long long s0, s1;
+    unsigned spare;
+    int has_spare;
+    char tail;
+    if (std::sscanf(text.c_str(), "%16llx %16llx %8x %d%c", &s0, &s1, &spare, &has_spare, &tail) != 4 || (has_spare & ~1)) return false;
+    g.state[0] = s0, g.state[1] = s1, g.has_spare = has_spare;
+    const uint32_t bits = spare;
+    std::memcpy(&g.spare_normal, &bits, 4);
+    return true;
+}
+} // namespace
+
+void save_checkpoint(const std::string& path, Module& model, const Optimizer* opt, const Generator* rng) {
+    NamedTensors tensors;
+    for (auto& [name, p] : model.named_parameters()) tensors.push_back({"model." + name, p});
+    Metadata metadata{{"format", "tt checkpoint"}};
+    if (opt) {
+        for (auto& [name, t] : opt->state()) tensors.push_back({"optimizer." + name, t});
+        metadata.push_back({"optimizer", optimizer_kind(*opt)});
+        metadata.push_back({"steps", std::to_string(opt->steps)});
+    }
+    if (rng) metadata.push_back({"generator", generator_text(*rng)});
+    save_safetensors(path, tensors, metadata);
+}
+
+void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Generator* rng) {
+    const std::string where = "load_checkpoint: '" + path + "': ";
+    const SafeTensors file = load_safetensors(path);
+    // Pass 1: check everything, change nothing.
+    const NamedTensors params = model.named_parameters();
+    std::vector<const Tensor*> param_source(params.size(), nullptr);
+    std::vector<std::pair<std::pair<size_t, size_t>, const Tensor*>> state; // (param, slot) -> data
+    const std::vector<std::string> slots = opt ? opt->slots() : std::vector<std::string>{};
+    int64_t steps = 0;
+    if (opt) {
+        const std::string kind = metadata_value(file.metadata, "optimizer"), text = metadata_value(file.metadata, "steps");
+        if (kind.empty()) throw Error(where + "holds no optimizer state, so it cannot resume " + optimizer_kind(*opt));
+        if (kind != optimizer_kind(*opt)) throw Error(where + "holds " + kind + " state, not " + optimizer_kind(*opt) + " state");
+        if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string::npos)
+            throw Error(where + "its step counter '" + text + "' is not a whole number");
+        steps = std::stoll(text);
+    }
+    Generator generator;
+    if (rng && !parse_generator(metadata_value(file.metadata, "generator"), generator))
+        throw Error(where + "holds no valid generator state ('" + metadata_value(file.metadata, "generator") + "')");
+    for (const auto& [name, t] : file.tensors) {
+        if (name.rfind("model.", 0) == 0) {
+            const std::string pname = name.substr(6);
+            size_t k = 0;
+            while (k < params.size() && params[k].first != pname) k++;
+            if (k == params.size()) throw Error(where + "tensor '" + name + "' is not a parameter of the model");
+            if (t.shape() != params[k].second.shape())
+                throw Error(where + "tensor '" + name + "' has shape " + to_string(t.shape()) + " but the model's is " +
+                            to_string(params[k].second.shape()));
+            param_source[k] = &t;
+        } else if (name.rfind("optimizer.", 0) == 0) {
+            if (!opt) continue; // weights only: the optimizer state is not wanted
+            const std::string rest = name.substr(10);
+            const size_t dot = rest.find('.');
+            const std::string index = rest.substr(0, dot), slot = dot == std::string::npos ? "" : rest.substr(dot + 1);
+            const size_t s = (size_t)(std::find(slots.begin(), slots.end(), slot) - slots.begin());
+            if (index.empty() || index.size() > 9 || index.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoul(index) >= opt->params.size() || s == slots.size())
+                throw Error(where + "tensor '" + name + "' is not state of this " + optimizer_kind(*opt) + " (" +
+                            std::to_string(opt->params.size()) + " parameters)");
+            const size_t i = std::stoul(index);
+            if (t.shape() != opt->slot_shape(i, s))
+                throw Error(where + "tensor '" + name + "' has shape " + to_string(t.shape()) + " but the optimizer's is " +
+                            to_string(opt->slot_shape(i, s)));
+            state.push_back({{i, s}, &t});
+        } else {
+            throw Error(where + "tensor '" + name + "' is neither model.* nor optimizer.*");
+        }
+    }
+    for (size_t k = 0; k < params.size(); k++)
+        if (!param_source[k]) throw Error(where + "has no tensor 'model." + params[k].first + "'");
+    // a parameter's state is all there (it has been stepped) or all absent
+    std::vector<size_t> slots_found(opt ? opt->params.size() : 0, 0);
+    for (auto& entry : state) slots_found[entry.first.first]++;
+    for (size_t i = 0; i < slots_found.size(); i++)
+        if (slots_found[i] != 0 && slots_found[i] != slots.size())
+            throw Error(where + "has " + std::to_string(slots_found[i]) + " of the " + std::to_string(slots.size()) +
+                        " state tensors of parameter " + std::to_string(i));
+    // Pass 2: copy.
+    for (size_t k = 0; k < params.size(); k++)
+        std::copy(param_source[k]->data(), param_source[k]->data() + param_source[k]->numel(), params[k].second.data());
+    if (opt) {
+        for (auto& b : opt->buffers) b.clear();
+        for (auto& [at, t] : state) std::copy(t->data(), t->data() + t->numel(), opt->buffer(at.first, at.second).data());
+        opt->steps = steps;
+    }
+    if (rng) *rng = generator;
+}
 
 // ===== Lesson 09 · Convolutions ==============================================
 

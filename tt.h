@@ -53,6 +53,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <initializer_list>
 #include <memory>
@@ -581,6 +582,103 @@ struct AdamW : Adam {
 };
 
 // ===== Lesson 08 · Training ==================================================
+// The loop every later lesson uses: batches in, loss, backward, step, with the
+// pieces that make a run dependable. A schedule for the learning rate, a norm
+// clip, a stop on NaN, checkpoints that resume bit for bit, a progress line
+// and a curve. Costs: clipping reads every gradient once more; a checkpoint is
+// one pass over the parameters and optimizer state.
+
+// lr(t) for optimizer step t = 0, 1, ...: a linear warm-up from max_lr/warmup
+// to max_lr over the first `warmup` steps, then a half cosine from max_lr
+// down to min_lr at step `total`; min_lr after that.
+//   t < warmup:  max_lr * (t+1) / warmup
+//   else:        min_lr + (max_lr - min_lr) * (1 + cos(pi * (t - warmup) / (total - warmup))) / 2
+struct CosineSchedule {
+    CosineSchedule(float max_lr, int64_t total, int64_t warmup = 0, float min_lr = 0);
+    float operator()(int64_t t) const;
+    float max_lr, min_lr;
+    int64_t total, warmup;
+};
+
+// Scales every gradient by max_norm / norm when the global L2 norm
+// norm = sqrt(sum over all params of sum g^2) exceeds max_norm. Returns the
+// norm before clipping (parameters without a .grad count as zero).
+float clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
+
+// A progress line: "label  37/938  loss 0.4123  5210 samples/s". On a
+// terminal it rewrites itself in place (\r) at most ten times a second;
+// otherwise (a pipe, a log file) it prints a plain line every ~10% and at the end.
+struct Progress {
+    Progress(std::string label, int64_t total, FILE* out = stderr);
+    void update(int64_t done, float loss, int64_t samples); // samples seen so far
+    void finish();                                           // the final line, then a newline
+    void print();                                            // the line as it stands, now
+    std::string label;
+    int64_t total, done = 0, samples = 0;
+    float loss = 0;
+    FILE* out;
+    bool terminal;
+    double start, last_print = -1;
+    int64_t last_tenth = -1, last_printed = -1;
+};
+
+// What one pass over a data set measured.
+struct EpochStats {
+    float loss = 0;       // mean loss per sample
+    float accuracy = 0;   // fraction of rows whose argmax is the target (output [B,C], target [B]); NaN otherwise
+    int64_t samples = 0;
+    double seconds = 0;
+};
+using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>;
+struct TrainOptions {
+    std::function<float(int64_t step)> lr_schedule; // sets opt.lr before each step (step = opt.steps); empty: keep it
+    float clip_norm = 0;                            // > 0: clip_grad_norm before each step
+    bool progress = true;                           // the progress line (on stderr)
+    std::string label = "train";
+};
+// One pass over the loader: forward, loss, backward, (clip), step. Stops with
+// an Error naming the step if the loss becomes NaN or infinite, before the
+// bad gradient reaches the weights.
+EpochStats train_epoch(Module& model, DataLoader& loader, const LossFn& loss_fn, Optimizer& opt,
+                       const TrainOptions& options = {});
+// The model in eval mode under NoGrad; restores the model's training mode after.
+EpochStats evaluate(Module& model, DataLoader& loader, const LossFn& loss_fn, bool progress = false);
+
+// The curves of a run, one value per epoch, drawn as an SVG image: a loss
+// panel and an accuracy panel with axes, ticks, labels and a legend. Series
+// left empty are not drawn.
+struct History {
+    std::vector<float> train_loss, test_loss, train_accuracy, test_accuracy;
+    void add(const EpochStats& train, const EpochStats& test);
+};
+void save_curves_svg(const std::string& path, const History& history, const std::string& title);
+
+// --- Checkpoints in the safetensors format -------------------------------------
+// File layout: 8 bytes, the header length n as a little-endian uint64; n bytes
+// of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
+// ..., "__metadata__": {"key": "value"}}; then the data, each tensor's floats
+// little-endian at [begin, end) counted from the end of the header. Offsets are
+// 64-bit throughout, so a 32-bit machine reads the same files.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+using Metadata = std::vector<std::pair<std::string, std::string>>;
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
+// Reads and checks the whole file (header, every entry, offsets that tile the
+// data exactly); any problem is an Error naming the file and what is wrong.
+struct SafeTensors {
+    NamedTensors tensors; // in file order, counted under Scratch
+    Metadata metadata;
+};
+SafeTensors load_safetensors(const std::string& path);
+// A model's named_parameters as "model.<name>", the optimizer's state as
+// "optimizer.<i>.<slot>", its kind and step counter in the metadata, and the
+// state of the generator that shuffles the data (so a resumed run sees the
+// same batches).
+void save_checkpoint(const std::string& path, Module& model, const Optimizer* opt = nullptr,
+                     const Generator* rng = nullptr);
+// Checks everything first (names, shapes, dtype, the optimizer's kind), then
+// copies: a refused checkpoint leaves the model, optimizer and generator
+// untouched. Without `opt`, only the model's weights are read.
+void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nullptr, Generator* rng = nullptr);
 
 // ===== Lesson 09 · Convolutions ==============================================
 

@@ -1,0 +1,153 @@
+// Milestone 1986 · Rumelhart, Hinton & Williams: a hidden layer trained by
+// backpropagation. Part 1 solves XOR, the problem 1969 showed no single
+// perceptron can; part 2 reads handwritten 8x8 digits (TinyDigits); part 3
+// reads full 28x28 MNIST. Everything is the library: Linear, ReLU or Tanh,
+// cross-entropy, the tape, Adam, train_epoch and evaluate.
+#include <cmath>
+#include <cstdio>
+
+#include "lessons.h"
+
+using namespace tt;
+
+namespace lessons {
+
+namespace {
+// Mean and standard deviation of every pixel of the training images, applied
+// to both sets: the network then sees inputs of mean 0 and variance 1.
+void standardize(ImageSet& train, ImageSet& test) {
+    const std::vector<float> v = train.images.to_vector();
+    double total = 0, squares = 0;
+    for (float x : v) total += x, squares += (double)x * x;
+    const double mean = total / (double)v.size(), stddev = std::sqrt(squares / (double)v.size() - mean * mean);
+    train.images = normalize(train.images, (float)mean, (float)stddev);
+    test.images = normalize(test.images, (float)mean, (float)stddev);
+}
+
+std::shared_ptr<TensorDataset> flat(const ImageSet& set) {
+    return std::make_shared<TensorDataset>(set.images.reshape({set.images.size(0), -1}), set.labels);
+}
+
+Result start_result(const char* part, const char* dataset, const char* model, Module& m) {
+    Result r;
+    r.milestone = "1986";
+    r.part = part;
+    r.dataset = dataset;
+    r.model = model;
+    r.params = m.num_parameters();
+    return r;
+}
+
+// Trains for `epochs` with Adam and a cosine schedule, then tests. Prints one
+// line per epoch unless --json.
+float fit(Sequential& model, DataLoader& train, DataLoader& test, int epochs, float lr, const Options& options,
+          History* history = nullptr) {
+    Adam opt(model.parameters(), lr);
+    TrainOptions o;
+    o.lr_schedule = CosineSchedule(lr, epochs * train.size(), train.size() / 2, lr / 50);
+    o.progress = !options.json;
+    EpochStats tested;
+    for (int e = 0; e < epochs; e++) {
+        o.label = "epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs);
+        const EpochStats trained = train_epoch(model, train, cross_entropy, opt, o);
+        tested = evaluate(model, test, cross_entropy);
+        if (history) history->add(trained, tested);
+        if (!options.json)
+            std::printf("  epoch %2d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  (%.1f s)\n", e + 1, trained.loss,
+                        100 * trained.accuracy, tested.loss, 100 * tested.accuracy, trained.seconds + tested.seconds);
+    }
+    return tested.accuracy;
+}
+
+Result xor_part(const Options& options) {
+    const double start = now_seconds();
+    reset_peak();
+    Generator g(1986);
+    Sequential model{Linear(2, 8, true, Init::Xavier, g), Tanh(), Linear(8, 2, true, Init::Xavier, g)};
+    auto data = std::make_shared<TensorDataset>(Tensor({4, 2}, {0, 0, 0, 1, 1, 0, 1, 1}), Tensor({4}, {0, 1, 1, 0}));
+    DataLoader all(data, 4);
+    Adam opt(model.parameters(), 0.05f);
+    TrainOptions o;
+    o.progress = false;
+    int epochs = 0;
+    EpochStats s;
+    for (; epochs < 500; epochs++) {
+        train_epoch(model, all, cross_entropy, opt, o);
+        s = evaluate(model, all, cross_entropy);
+        if (s.accuracy == 1.0f && s.loss < 0.05f) break;
+    }
+    if (!options.json)
+        std::printf("  XOR: 2-8-2 tanh network, full batch, Adam: %d steps to 4/4 (loss %.4f)\n\n", epochs + 1, s.loss);
+    Result r = start_result("XOR with a hidden layer", "the four XOR points", "MLP 2-8-2, tanh, Adam", model);
+    r.metrics = {{"accuracy", s.accuracy}, {"steps", epochs + 1}};
+    r.gate = "accuracy == 1.0";
+    r.pass = s.accuracy == 1.0f;
+    r.seconds = seconds_since(start);
+    r.peak_bytes = memory_counts().peak_bytes;
+    r.note = "the problem 1969 proved a single perceptron cannot solve";
+    return r;
+}
+
+Result tinydigits_part(const Options& options) {
+    const double start = now_seconds();
+    reset_peak();
+    ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
+    ImageSet test = load_idx_images(data_path("data/tinydigits/test-images-idx3-ubyte"), data_path("data/tinydigits/test-labels-idx1-ubyte"));
+    standardize(train, test);
+    Generator g(1986);
+    Sequential model{Linear(64, 32, true, Init::Kaiming, g), ReLU(), Linear(32, 10, true, Init::Kaiming, g)};
+    DataLoader train_loader(flat(train), 32, true, false, g), test_loader(flat(test), 200);
+    if (!options.json) std::printf("  TinyDigits: 1000 train / 200 test 8x8 digits, MLP 64-32-10\n");
+    const float acc = fit(model, train_loader, test_loader, 20, 1e-2f, options);
+    Result r = start_result("TinyDigits MLP", "TinyDigits, 1000 train / 200 test, 8x8", "MLP 64-32-10, ReLU, Adam + cosine", model);
+    r.metrics = {{"test_accuracy", acc}};
+    r.gate = "test_accuracy >= 0.90";
+    r.pass = acc >= 0.90f;
+    r.seconds = seconds_since(start);
+    r.peak_bytes = memory_counts().peak_bytes;
+    r.note = "the original course expects 75-85%";
+    if (!options.json) std::printf("\n");
+    return r;
+}
+
+Result mnist_part(const Options& options) {
+    const double start = now_seconds();
+    reset_peak();
+    const char* model_name = "MLP 784-256-128-10, ReLU, Adam + cosine";
+    Result r;
+    r.milestone = "1986";
+    r.part = "MNIST MLP";
+    r.dataset = "MNIST, 60000 train / 10000 test, 28x28";
+    r.model = model_name;
+    r.gate = "test_accuracy >= 0.98";
+    if (options.quick) {
+        r.skipped = true;
+        r.note = "--quick: the full MNIST run is skipped";
+        return r;
+    }
+    ImageSet train = load_idx_images(data_path("data/mnist/train-images-idx3-ubyte"), data_path("data/mnist/train-labels-idx1-ubyte"));
+    ImageSet test = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
+    standardize(train, test);
+    Generator g(1986);
+    Sequential model{Linear(784, 256, true, Init::Kaiming, g), ReLU(), Linear(256, 128, true, Init::Kaiming, g), ReLU(),
+                     Linear(128, 10, true, Init::Kaiming, g)};
+    DataLoader train_loader(flat(train), 128, true, false, g), test_loader(flat(test), 1000);
+    if (!options.json) std::printf("  MNIST: 60000 train / 10000 test 28x28 digits, %s\n", model_name);
+    History history;
+    const float acc = fit(model, train_loader, test_loader, 12, 2e-3f, options, &history);
+    save_curves_svg("milestone-1986-mnist.svg", history, "Milestone 1986: MLP 784-256-128-10 on MNIST");
+    r.params = model.num_parameters();
+    r.metrics = {{"test_accuracy", acc}};
+    r.pass = acc >= 0.98f;
+    r.seconds = seconds_since(start);
+    r.peak_bytes = memory_counts().peak_bytes;
+    r.note = "curves in milestone-1986-mnist.svg; the original course expects 94-97% after 10-15 minutes";
+    return r;
+}
+} // namespace
+
+std::vector<Result> milestone_1986(const Options& options) {
+    return {xor_part(options), tinydigits_part(options), mnist_part(options)};
+}
+
+} // namespace lessons
