@@ -2077,7 +2077,7 @@ void Progress::update(int64_t done_, float loss_, int64_t samples_) {
     done = done_, loss = loss_, samples = samples_;
     const double now = clock_seconds();
     const int64_t tenth = total > 0 ? done * 10 / total : 10;
-    if (terminal ? now - last_print < 0.1 : tenth == last_tenth) return;
+    if (now - start < quiet_seconds || (terminal ? now - last_print < 0.1 : tenth == last_tenth)) return;
     last_print = now, last_tenth = tenth;
     print();
 }
@@ -2091,6 +2091,7 @@ void Progress::print() {
 }
 
 void Progress::finish() {
+    if (last_printed < 0) return; // too short to have shown anything
     if (terminal || last_printed != done) print();
     if (terminal) std::fprintf(out, "\n");
 }
@@ -2212,9 +2213,11 @@ struct Series {
     const std::vector<float>* values;
     const char* colour;
 };
-// One chart in the box (x0, y0, w, h): axes, ticks, grid, lines and a legend.
-// x runs over epochs 1..n; y over a rounded range that holds every finite value.
-std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::vector<Series>& series) {
+// One chart in the box (x0, y0, w, h): axes, ticks, grid, lines and a legend
+// (top right, or bottom right where the curves rise). x runs over epochs
+// 1..n; y over a rounded range that holds every finite value.
+std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::vector<Series>& series,
+                      bool legend_at_bottom) {
     size_t n = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (const Series& s : series) {
@@ -2254,8 +2257,9 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
                   "<text transform='translate(%.1f,%.1f) rotate(-90)' text-anchor='middle' font-size='12'>%s</text>\n",
                   left, top, left, bottom, right, bottom, (left + right) / 2, bottom + 36, x0 + 16, (top + bottom) / 2, y_label);
     out += buf;
-    // the lines, with a dot per epoch; a non-finite value breaks the line
+    // the lines, with a dot per epoch; a non-finite value is left out
     int drawn = 0;
+    const double legend_top = legend_at_bottom ? bottom - 10 - 16 * (double)series.size() : top;
     for (const Series& s : series) {
         if (s.values->empty()) continue;
         std::string points;
@@ -2271,8 +2275,8 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
         std::snprintf(buf, sizeof buf,
                       "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' stroke-width='2'/>"
                       "<text x='%.1f' y='%.1f' font-size='11'>%s</text>\n",
-                      right - 95, top + 12 + 16 * drawn, right - 75, top + 12 + 16 * drawn, s.colour, right - 70,
-                      top + 16 + 16 * drawn, s.label);
+                      right - 95, legend_top + 12 + 16 * drawn, right - 75, legend_top + 12 + 16 * drawn, s.colour, right - 70,
+                      legend_top + 16 + 16 * drawn, s.label);
         out += buf;
         drawn++;
     }
@@ -2291,9 +2295,9 @@ void save_curves_svg(const std::string& path, const History& history, const std:
     svg += buf;
     svg += "<text x='450' y='24' text-anchor='middle' font-size='15'>" + xml_escape(title) + "</text>\n";
     svg += svg_panel(0, 35, width / 2, height - 35, "loss",
-                     {{"train", &history.train_loss, "#1f77b4"}, {"test", &history.test_loss, "#d62728"}});
+                     {{"train", &history.train_loss, "#1f77b4"}, {"test", &history.test_loss, "#d62728"}}, false);
     svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy",
-                     {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}});
+                     {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}}, true);
     svg += "</svg>\n";
     std::ofstream file(path, std::ios::binary);
     file << svg;

@@ -605,9 +605,10 @@ struct CosineSchedule {
 // norm before clipping (parameters without a .grad count as zero).
 float clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
 
-// A progress line: "label  37/938  loss 0.4123  5210 samples/s". On a
-// terminal it rewrites itself in place (\r) at most ten times a second;
-// otherwise (a pipe, a log file) it prints a plain line every ~10% and at the end.
+// A progress line: "label  37/938  loss 0.4123  5210 samples/s", shown once a
+// pass has run for `quiet_seconds` (short passes stay silent). On a terminal
+// it rewrites itself in place (\r) at most ten times a second; otherwise (a
+// pipe, a log file) it prints a plain line every ~10% and at the end.
 struct Progress {
     Progress(std::string label, int64_t total, FILE* out = stderr);
     void update(int64_t done, float loss, int64_t samples); // samples seen so far
@@ -618,7 +619,7 @@ struct Progress {
     float loss = 0;
     FILE* out;
     bool terminal;
-    double start, last_print = -1;
+    double start, last_print = -1, quiet_seconds = 1.0;
     int64_t last_tenth = -1, last_printed = -1;
 };
 
