@@ -2523,13 +2523,17 @@ SafeTensors load_safetensors(const std::string& path) {
     std::ifstream file(path, std::ios::binary);
     if (!file) throw Error(where + "cannot open the file");
     file.seekg(0, std::ios::end);
-    const uint64_t file_size = (uint64_t)(int64_t)file.tellg();
+    const std::streamoff end = file.tellg();
+    if (end < 0) throw Error(where + "cannot read the file's size");
+    const uint64_t file_size = (uint64_t)end;
     file.seekg(0);
     if (file_size < 8) throw Error(where + "the file has " + std::to_string(file_size) + " bytes, too short for the 8-byte header length");
     unsigned char length[8];
-    file.read((char*)length, 8);
+    if (!file.read((char*)length, 8)) throw Error(where + "cannot read the file (a folder?)");
     uint64_t header_size = 0;
     for (int k = 0; k < 8; k++) header_size |= (uint64_t)length[k] << (8 * k);
+    if (header_size > 100000000) // the format's own limit; also keeps the size_t below safe on 32-bit machines
+        throw Error(where + "the header length " + std::to_string(header_size) + " is over the format's limit of 100 MB");
     if (header_size > file_size - 8)
         throw Error(where + "the header length " + std::to_string(header_size) + " runs past the end of the file (" +
                     std::to_string(file_size) + " bytes; truncated?)");

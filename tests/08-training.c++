@@ -250,6 +250,9 @@ TEST(bad_safetensors_files_are_refused) {
     CHECK_THROWS(load_safetensors(f), "too short for the 8-byte header length");
     write_all(f, std::string("\xff\x00\x00\x00\x00\x00\x00\x00{}", 10));
     CHECK_THROWS(load_safetensors(f), "header length 255 runs past the end of the file");
+    write_all(f, std::string("\x00\x00\x00\x00\x01\x00\x00\x00{}", 10));
+    CHECK_THROWS(load_safetensors(f), "the header length 4294967296 is over the format's limit of 100 MB");
+    CHECK_THROWS(load_safetensors(dir.path.string()), "load_safetensors: '" + dir.path.string() + "': cannot");
     const std::string ok = R"("a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]})";
     refused("{" + ok, 8, "bad JSON header at byte");
     refused("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8, "expected a whole number");
