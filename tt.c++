@@ -18,10 +18,6 @@
 #include <numeric>
 #include <sstream>
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <unistd.h> // isatty, for the progress line
-#endif
-
 namespace tt {
 
 // ===== Lesson 01 · Tensor ====================================================
@@ -1138,7 +1134,8 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t axis) {
 
 // y = max(0, x)                       dx += dy * (x > 0)
 Tensor relu(const Tensor& x) {
-    Tensor y = unary_map(x, "relu", [](float v) { return v > 0 ? v : 0.0f; });
+    // written so that a NaN passes through (NaN < 0 is false), as in PyTorch
+    Tensor y = unary_map(x, "relu", [](float v) { return v < 0 ? 0.0f : v; });
     if (needs_grad({&x}))
         record("relu", {x}, y, [x, y](const Tensor& g) {
             accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv > 0 ? 1.0f : 0.0f; }));
@@ -2058,20 +2055,19 @@ namespace {
 double clock_seconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
-// Whether `f` is a terminal, so a line may be rewritten with \r. POSIX's
-// isatty where there is one; elsewhere plain lines, which are always safe.
-bool is_terminal(FILE* f) {
-#if defined(__unix__) || defined(__APPLE__)
-    return isatty(fileno(f));
-#else
-    (void)f;
-    return false;
-#endif
+// Whether the line may be rewritten in place with \r. Standard C++ cannot
+// ask whether a stream is a terminal, so this trusts the environment: a
+// terminal sets TERM, CI systems set CI, and TT_PROGRESS=plain (or =live)
+// overrides both. Plain lines are always safe.
+bool live_progress() {
+    if (const char* choice = std::getenv("TT_PROGRESS")) return std::string(choice) != "plain";
+    const char* term = std::getenv("TERM");
+    return !std::getenv("CI") && term && *term && std::string(term) != "dumb";
 }
 } // namespace
 
 Progress::Progress(std::string label_, int64_t total_, FILE* out_)
-    : label(std::move(label_)), total(total_), out(out_), terminal(is_terminal(out_)), start(clock_seconds()) {}
+    : label(std::move(label_)), total(total_), out(out_), terminal(live_progress()), start(clock_seconds()) {}
 
 void Progress::update(int64_t done_, float loss_, int64_t samples_) {
     done = done_, loss = loss_, samples = samples_;
