@@ -606,9 +606,10 @@ struct CosineSchedule {
 float clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
 
 // A progress line: "label  37/938  loss 0.4123  5210 samples/s", shown once a
-// pass has run for `quiet_seconds` (short passes stay silent). On a terminal (TERM set, CI unset; TT_PROGRESS=plain|live overrides)
-// it rewrites itself in place (\r) at most ten times a second; otherwise (a
-// pipe, a log file) it prints a plain line every ~10% and at the end.
+// pass has run for `quiet_seconds` (short passes stay silent). On a terminal
+// (TERM set, CI unset; TT_PROGRESS=plain or live overrides) it rewrites itself
+// in place (\r) at most ten times a second; otherwise it prints a plain line
+// every ~10% and at the end.
 struct Progress {
     Progress(std::string label, int64_t total, FILE* out = stderr);
     void update(int64_t done, float loss, int64_t samples); // samples seen so far
