@@ -5,18 +5,21 @@
 #include "tt.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <mutex>
 #include <numeric>
 #include <sstream>
+#include <thread>
 
 namespace tt {
 
@@ -2738,5 +2741,264 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
 // ===== Lesson 09 · Convolutions ==============================================
 
 // ===== Lesson 17 · Acceleration ==============================================
+// Two parts: a thread pool (workers that sleep between jobs, so a job costs a
+// wake-up, not a thread start), and the Goto-style kernel that makes one core
+// fast and then shares blocks of C among the pool's threads.
+
+// Part 1, the thread pool. A job is n numbered calls; the workers and the
+// caller take numbers from one atomic counter until none are left. Starting a
+// thread costs ~50 µs; waking a sleeping one a few µs.
+
+namespace {
+thread_local bool inside_pool_task = false; // a nested parallel_for runs in order
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int threads) {
+        for (int t = 1; t < threads; t++) workers.emplace_back([this] { work(); });
+    }
+    ~ThreadPool() {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            stopping = true;
+        }
+        wake.notify_all();
+        for (std::thread& w : workers) w.join();
+    }
+    // The caller must hold pool_mutex below: one job at a time.
+    void run(int64_t n, const std::function<void(int64_t)>& f) {
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            job = &f;
+            calls = n;
+            next_call = 0;
+            busy = (int)workers.size();
+            generation++;
+        }
+        wake.notify_all();
+        take_calls();
+        std::unique_lock<std::mutex> lock(mutex);
+        done.wait(lock, [this] { return busy == 0; });
+    }
+
+private:
+    void take_calls() {
+        inside_pool_task = true;
+        for (int64_t i; (i = next_call.fetch_add(1)) < calls;) (*job)(i);
+        inside_pool_task = false;
+    }
+    void work() {
+        uint64_t seen = 0;
+        for (;;) {
+            {
+                std::unique_lock<std::mutex> lock(mutex);
+                wake.wait(lock, [&] { return stopping || generation != seen; });
+                if (stopping) return;
+                seen = generation;
+            }
+            take_calls();
+            std::lock_guard<std::mutex> lock(mutex);
+            if (--busy == 0) done.notify_one();
+        }
+    }
+    std::vector<std::thread> workers;
+    std::mutex mutex;
+    std::condition_variable wake, done;
+    const std::function<void(int64_t)>* job = nullptr;
+    int64_t calls = 0;
+    std::atomic<int64_t> next_call{0};
+    int busy = 0;           // workers still on the current job
+    uint64_t generation = 0; // counts jobs, so a worker never runs one twice
+    bool stopping = false;
+};
+
+std::mutex pool_mutex;              // guards the two below, and makes jobs take turns
+std::unique_ptr<ThreadPool> pool;   // started on the first parallel job
+int pool_threads = 0;               // 0: not decided yet
+
+int threads_from_environment() {
+    const int hardware = std::max(1, (int)std::thread::hardware_concurrency());
+    const char* text = std::getenv("TT_THREADS");
+    if (!text) return hardware;
+    char* end = nullptr;
+    const long n = std::strtol(text, &end, 10);
+    if (end == text || *end != '\0' || n < 1 || n > 1024) {
+        std::fprintf(stderr, "tt: ignoring TT_THREADS='%s' (want a whole number from 1 to 1024); using %d threads\n",
+                     text, hardware);
+        return hardware;
+    }
+    return (int)n;
+}
+} // namespace
+
+void set_num_threads(int n) {
+    if (n < 1 || n > 1024) throw Error("set_num_threads: want 1 to 1024 threads, got " + std::to_string(n));
+    std::lock_guard<std::mutex> lock(pool_mutex); // waits for a running job to finish
+    pool.reset();
+    pool_threads = n;
+}
+
+int get_num_threads() {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    if (!pool_threads) pool_threads = threads_from_environment();
+    return pool_threads;
+}
+
+void parallel_for(int64_t n, const std::function<void(int64_t)>& f) {
+    if (n <= 1 || inside_pool_task || get_num_threads() == 1) {
+        for (int64_t i = 0; i < n; i++) f(i);
+        return;
+    }
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    if (!pool) pool = std::make_unique<ThreadPool>(pool_threads);
+    pool->run(n, f);
+}
+
+// Part 2, the kernel. Loops, outermost first (Goto's; BLIS names them the same):
+//   jc  columns of C in blocks whose packed B fits kPackedB floats (4 MiB)
+//   pack B[K, jc block] into panels of NR columns, in parallel
+//   --- one task per block of C (MC rows x a share of the columns), in parallel:
+//   pc  K in slices of KC, always in the same order (the sum's order is fixed)
+//       pack A[MC, KC] into panels of MR rows: 144 KB, stays in the L2 cache
+//   jr  each KC x NR panel of packed B (32 KB, stays in L1) meets...
+//   ir  ...every MR-row panel of packed A in the micro-kernel:
+//       an MR x NR tile of C held in 6x32 float accumulators (registers).
+// Per k step the micro-kernel loads MR + NR floats and does MR*NR multiply-adds:
+// 192 flops per 38 loads, which is what lets it run near the core's peak.
+// Packing also turns any strides (a transposed view) into unit-stride reads,
+// and pads ragged edges with zeros so the micro-kernel has no edge cases.
+//
+// Scratch: packed B is at most kPackedB floats per call (K*NR if K is larger
+// than 32768), held by the calling thread; packed A is MC*KC floats (144 KiB)
+// per thread. Both are plain thread-local buffers that grow and are kept, not
+// tracked tensors: gemm runs inside ops on every step, and a fresh allocation
+// per call would cost page faults and show up as allocations of every op.
+
+namespace {
+constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 144;
+constexpr int64_t kPackedB = int64_t(1) << 20;
+static_assert(MC % MR == 0, "an A block is whole MR-row panels");
+
+// Function multi-versioning: g++ compiles macro_kernel once per instruction
+// set (AVX-512, AVX2+FMA, baseline SSE2) and the loader picks the best one the
+// CPU has, so the portable build still gets wide vectors. Needs ELF ifuncs
+// (Linux) and g++; clang 14 lacks "arch=" clones, so it builds the baseline
+// (make native gives clang its wide vectors).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define TT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TT_VECTOR_CLONES
+#endif
+// g++ inlines a plain function into a clone only when forced; otherwise every
+// clone would call the one baseline micro-kernel and the clones would be for nothing.
+#if defined(__GNUC__)
+#define TT_FORCE_INLINE inline __attribute__((always_inline))
+#else
+#define TT_FORCE_INLINE inline
+#endif
+
+// A buffer that grows and is kept: 64-byte aligned (a cache line, an AVX-512 vector).
+struct PackBuffer {
+    std::unique_ptr<float[]> memory;
+    int64_t capacity = 0;
+    float* get(int64_t n) {
+        if (n > capacity) {
+            memory.reset(new float[n + 16]);
+            capacity = n;
+        }
+        const uintptr_t p = reinterpret_cast<uintptr_t>(memory.get());
+        return reinterpret_cast<float*>((p + 63) & ~uintptr_t(63));
+    }
+};
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A[mc, kc] (any strides) -> panels of MR rows; panel p holds element (r, k)
+// at p*MR*kc + k*MR + r, the order the micro-kernel reads. Rows past mc are 0.
+void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, float* packed) {
+    for (int64_t i0 = 0; i0 < mc; i0 += MR, packed += MR * kc) {
+        const int64_t rows = std::min(MR, mc - i0);
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t r = 0; r < MR; r++) packed[k * MR + r] = r < rows ? A[(i0 + r) * rsA + k * csA] : 0.0f;
+    }
+}
+
+// B[kc, nr] (nr <= NR, any strides) -> one panel holding (k, j) at k*NR + j; columns past nr are 0.
+void pack_b(int64_t kc, int64_t nr, const float* B, int64_t rsB, int64_t csB, float* packed) {
+    for (int64_t k = 0; k < kc; k++)
+        for (int64_t j = 0; j < NR; j++) packed[k * NR + j] = j < nr ? B[k * rsB + j * csB] : 0.0f;
+}
+
+// C[mr, nr] (+)= a[MR, kc] @ b[kc, NR]: kc rank-1 updates of a 6x32 tile.
+// The fixed trip counts let the compiler unroll i, vectorise j and keep acc in
+// registers (12 AVX-512 or 24 AVX2 registers).
+TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
+                                  float* __restrict C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
+    float acc[MR][NR] = {};
+    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)
+        for (int64_t i = 0; i < MR; i++)
+            for (int64_t j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
+    for (int64_t i = 0; i < mr; i++) {
+        float* c = C + i * ldc;
+        if (accumulate)
+            for (int64_t j = 0; j < nr; j++) c[j] += acc[i][j];
+        else
+            for (int64_t j = 0; j < nr; j++) c[j] = acc[i][j];
+    }
+}
+
+// C[mc, nc] (+)= packed A [mc, kc] @ packed B [kc, nc]. jr outside, ir inside:
+// one B panel stays in L1 while every A panel passes it.
+TT_VECTOR_CLONES void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* packed_a,
+                                   const float* packed_b, float* C, int64_t ldc, bool accumulate) {
+    for (int64_t j = 0; j < nc; j += NR)
+        for (int64_t i = 0; i < mc; i += MR)
+            micro_kernel(kc, packed_a + i * kc, packed_b + j * kc, C + i * ldc + j, ldc, std::min(MR, mc - i),
+                         std::min(NR, nc - j), accumulate);
+}
+} // namespace
+
+void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+               const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate) {
+    if (M <= 0 || N <= 0) return;
+    // Below ~64^3 multiply-adds, packing and waking threads cost more than they save.
+    if ((double)M * N * K < 64.0 * 64 * 64) {
+        gemm_naive(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, accumulate);
+        return;
+    }
+    static thread_local PackBuffer b_buffer;
+    const int64_t threads = get_num_threads(), slices = ceil_div(K, KC), mblocks = ceil_div(M, MC);
+    const int64_t column_block = std::max(NR, kPackedB / K / NR * NR);
+    for (int64_t jc = 0; jc < N; jc += column_block) {
+        const int64_t nc = std::min(column_block, N - jc), panels = ceil_div(nc, NR), width = panels * NR;
+        // packed B: slice pc starts at pc*width, its panel p at p*NR*kc within it
+        float* packed_b = b_buffer.get(K * width);
+        parallel_for(slices * panels, [&](int64_t t) {
+            const int64_t pc = t / panels * KC, p = t % panels, kc = std::min(KC, K - pc);
+            pack_b(kc, std::min(NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
+                   packed_b + pc * width + p * NR * kc);
+        });
+        // Tasks: MC-row blocks, and column shares when there are too few of them
+        // to give every thread two (so that a slow thread does not stall the rest).
+        const int64_t shares = std::min(panels, std::max<int64_t>(1, ceil_div(2 * threads, mblocks)));
+        const int64_t share = ceil_div(panels, shares) * NR; // columns per task
+        const int64_t tasks_across = ceil_div(nc, share);
+        parallel_for(mblocks * tasks_across, [&](int64_t t) {
+            static thread_local PackBuffer a_buffer;
+            float* packed_a = a_buffer.get(MC * KC);
+            const int64_t i0 = t / tasks_across * MC, j0 = t % tasks_across * share;
+            const int64_t mc = std::min(MC, M - i0), ncols = std::min(share, nc - j0);
+            for (int64_t pc = 0; pc < K; pc += KC) {
+                const int64_t kc = std::min(KC, K - pc);
+                pack_a(mc, kc, A + i0 * rsA + pc * csA, rsA, csA, packed_a);
+                macro_kernel(mc, ncols, kc, packed_a, packed_b + pc * width + j0 * kc, C + i0 * ldc + jc + j0, ldc,
+                             accumulate || pc > 0);
+            }
+        });
+    }
+}
+
+// Installed before main() runs: from here on every op's gemm is the fast one.
+[[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast;
 
 } // namespace tt

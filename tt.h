@@ -685,5 +685,30 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nu
 // ===== Lesson 09 · Convolutions ==============================================
 
 // ===== Lesson 17 · Acceleration ==============================================
+// The naive kernel of Lesson 01 runs at a few GFLOP/s; a core of this era can
+// do a hundred times that. The gap is closed in steps, each measured by
+// `./tt lesson 17`: loop order (stream rows, not columns), blocking (work on
+// tiles that fit the caches), packing (copy each tile once into the order the
+// inner loop reads), a register tile (6x32 accumulators the compiler keeps in
+// vector registers), and threads (blocks of C shared among the cores). Cost:
+// a few hundred lines, scratch for the packed tiles, and one thread per core.
+
+// Same contract as gemm_naive (Lesson 01): C[i*ldc+j] (+)= sum_k A[i,k] * B[k,j]
+// with any strides for A and B, so transposed views are read in place. Installed
+// in tt::gemm when the program starts, so matmul, linear and conv2d all use it.
+// The result does not depend on the number of threads: each element of C is
+// summed by one thread, always in the same order.
+void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+               const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate);
+
+// The thread pool every parallel op shares. Its size comes from the environment
+// variable TT_THREADS (1..1024; anything else is ignored with a warning) or else
+// the number of hardware threads; set_num_threads changes it (throws outside 1..1024).
+void set_num_threads(int n);
+int get_num_threads();
+// Calls f(0), ..., f(n-1), spread over the pool (the calling thread helps) and
+// returns when all are done. The calls must write disjoint data and not throw.
+// Called from inside a pool task (nested), it simply runs the calls in order.
+void parallel_for(int64_t n, const std::function<void(int64_t)>& f);
 
 } // namespace tt

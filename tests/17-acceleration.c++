@@ -1,0 +1,124 @@
+// Lesson 17 · Acceleration: the fast kernel against the naive one on awkward
+// shapes, strides and modes; results independent of the thread count; the pool.
+#include <cstring>
+
+#include "test.h"
+
+using namespace tt;
+
+namespace {
+std::vector<float> random_floats(int64_t n, uint64_t seed) {
+    Generator g(seed);
+    std::vector<float> v((size_t)n);
+    for (float& x : v) x = g.uniform(-1.0f, 1.0f);
+    return v;
+}
+
+// gemm_fast and gemm_naive on the same A [M,K] and B [K,N]: stored transposed
+// if asked (read through swapped strides), C with `pad` extra columns that
+// must stay untouched, overwritten or accumulated into. Returns the largest
+// difference, scaled so that 1 means "beyond rounding".
+double fast_vs_naive(int64_t M, int64_t N, int64_t K, bool a_transposed, bool b_transposed, bool accumulate,
+                     int64_t pad) {
+    const std::vector<float> A = random_floats(M * K, 1 + M), B = random_floats(K * N, 2 + N);
+    const int64_t rsA = a_transposed ? 1 : K, csA = a_transposed ? M : 1;
+    const int64_t rsB = b_transposed ? 1 : N, csB = b_transposed ? K : 1;
+    const int64_t ldc = N + pad;
+    const std::vector<float> start = random_floats(M * ldc, 3);
+    std::vector<float> naive = start, fast = start;
+    gemm_naive(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, naive.data(), ldc, accumulate);
+    gemm_fast(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, fast.data(), ldc, accumulate);
+    double worst = 0;
+    const double tolerance = 1e-5 * (double)(K + 1); // |entries| <= 1, so |C| <= K + 1
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < ldc; j++) {
+            const size_t at = (size_t)(i * ldc + j);
+            if (j >= N && fast[at] != start[at]) return 1e9; // wrote into the padding
+            worst = std::max(worst, std::fabs((double)fast[at] - naive[at]) / tolerance);
+        }
+    return worst;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+    const std::vector<float> x = a.to_vector(), y = b.to_vector();
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+// Runs f with the pool at n threads, then puts the old count back.
+template <class F>
+auto with_threads(int n, F f) {
+    const int before = get_num_threads();
+    set_num_threads(n);
+    auto result = f();
+    set_num_threads(before);
+    return result;
+}
+} // namespace
+
+TEST(gemm_fast_matches_naive_on_many_shapes) {
+    // 1x1, primes, tall and skinny, one edge short of a tile (MR=6, NR=32,
+    // KC=256, MC=144), zero sizes, and sizes past every block boundary.
+    const int64_t shapes[][3] = {{1, 1, 1},     {2, 3, 4},     {7, 13, 29},    {67, 71, 73},  {1000, 3, 5},
+                                 {3, 1000, 7},  {5, 7, 1000},  {300, 200, 1},  {1, 500, 300}, {500, 1, 300},
+                                 {6, 32, 256},  {5, 31, 255},  {145, 33, 257}, {151, 97, 89}, {64, 64, 64},
+                                 {0, 5, 5},     {5, 0, 5},     {5, 5, 0},      {100, 100, 0}};
+    for (const auto& s : shapes)
+        for (int variant = 0; variant < 16; variant++) {
+            const bool at = variant & 1, bt = variant & 2, acc = variant & 4;
+            const int64_t pad = variant & 8 ? 3 : 0;
+            const double error = fast_vs_naive(s[0], s[1], s[2], at, bt, acc, pad);
+            if (!(error <= 1.0))
+                throw test::Failure("gemm_fast differs from gemm_naive at M=" + std::to_string(s[0]) + " N=" +
+                                    std::to_string(s[1]) + " K=" + std::to_string(s[2]) + " variant " +
+                                    std::to_string(variant) + ": error " + std::to_string(error));
+        }
+}
+
+TEST(gemm_fast_with_more_columns_than_one_packed_block) {
+    // K = 8192 makes the packed-B block 128 columns wide, so N = 300 takes three.
+    CHECK(fast_vs_naive(7, 300, 8192, false, true, true, 1) <= 1.0);
+}
+
+TEST(gemm_fast_is_installed_and_used_by_matmul_and_linear) {
+    CHECK(gemm == gemm_fast);
+    Tensor a = Tensor::randn({2, 3, 70, 90}), b = Tensor::randn({3, 90, 80});
+    Tensor y = matmul(a, b); // broadcast batch, each [70,90]@[90,80] through the fast kernel
+    for (int64_t i : {0, 1})
+        for (int64_t j : {0, 2}) {
+            Tensor want = Tensor::zeros({70, 80});
+            Tensor ai = a.slice(0, i, i + 1).slice(1, j, j + 1).reshape({70, 90}), bj = b.slice(0, j, j + 1).reshape({90, 80});
+            gemm_naive(70, 80, 90, ai.data(), 90, 1, bj.data(), 80, 1, want.data(), 80, false);
+            const Tensor got = y.slice(0, i, i + 1).slice(1, j, j + 1).reshape({70, 80});
+            CHECK(max(abs(got - want)).item() < 1e-3f);
+        }
+    // transposed views read in place: (B^T A^T)^T = A B
+    Tensor p = Tensor::randn({65, 130}), q = Tensor::randn({130, 75});
+    CHECK(max(abs(matmul(q.T(), p.T()).T() - matmul(p, q))).item() < 1e-3f);
+    // linear: x @ W^T + b
+    Tensor x = Tensor::randn({64, 100}), w = Tensor::randn({70, 100}), bias = Tensor::randn({70});
+    CHECK(max(abs(linear(x, w, bias) - (matmul(x, w.T()) + bias))).item() < 1e-3f);
+}
+
+TEST(results_do_not_depend_on_the_thread_count) {
+    Tensor a = Tensor::randn({150, 300}), b = Tensor::randn({300, 200});
+    Tensor x = Tensor::randn({64, 784}), w = Tensor::randn({128, 784});
+    auto run = [&] {
+        return std::vector<Tensor>{matmul(a, b), matmul(b.T(), a.T()), linear(x, w)};
+    };
+    const std::vector<Tensor> one = with_threads(1, run), two = with_threads(2, run), three = with_threads(3, run);
+    for (size_t i = 0; i < one.size(); i++) CHECK(same_bits(one[i], two[i]) && same_bits(one[i], three[i]));
+}
+
+TEST(thread_pool_counts_and_nesting) {
+    CHECK(get_num_threads() >= 1);
+    CHECK_THROWS(set_num_threads(0), "set_num_threads: want 1 to 1024 threads, got 0");
+    CHECK_THROWS(set_num_threads(5000), "set_num_threads");
+    const std::vector<int> counts = with_threads(2, [] {
+        // every index once, and a nested parallel_for runs in order inside its task
+        std::vector<int> hits(100, 0);
+        parallel_for(10, [&](int64_t i) { parallel_for(10, [&](int64_t j) { hits[(size_t)(i * 10 + j)]++; }); });
+        return hits;
+    });
+    for (int c : counts) CHECK(c == 1);
+    parallel_for(0, [](int64_t) { throw test::Failure("called for an empty range"); });
+}
