@@ -27,7 +27,7 @@
 # and has no per-CPU clones: build with g++ for speed, clang for checking.
 
 CXX      ?= g++
-OPT      ?= -O3 -ffp-contract=fast
+OPT      ?= -O3 -ffp-contract=fast -fno-trapping-math
 ARCH     ?=
 WARN     := -Wall -Wextra
 CXXFLAGS ?= -std=c++17 $(OPT) $(ARCH) -g $(WARN)

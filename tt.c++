@@ -2868,8 +2868,9 @@ void parallel_for(int64_t n, const std::function<void(int64_t)>& f) {
 // Packing also turns any strides (a transposed view) into unit-stride reads,
 // and pads ragged edges with zeros so the micro-kernel has no edge cases.
 //
-// Scratch: packed B is at most kPackedB floats per call (K*NR if K is larger
-// than 32768), held by the calling thread; packed A is MC*KC floats (144 KiB)
+// Scratch: packed B is at most kPackedB floats (4 MiB; K*NR if K is larger
+// than 32768), held by the calling thread, or by each thread for its own
+// columns when there is one block of rows; packed A is MC*KC floats (144 KiB)
 // per thread. Both are plain thread-local buffers that grow and are kept, not
 // tracked tensors: gemm runs inside ops on every step, and a fresh allocation
 // per call would cost page faults and show up as allocations of every op.
@@ -2923,10 +2924,20 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, fl
     }
 }
 
-// B[kc, nr] (nr <= NR, any strides) -> one panel holding (k, j) at k*NR + j; columns past nr are 0.
+// B[kc, nr] (nr <= NR, any strides) -> one panel holding (k, j) at k*NR + j;
+// columns past nr are 0. The loops follow B's unit stride: along a row for a
+// row-major B, down a column for a transposed view (W^T in linear), so the
+// reads stream either way. In a batch-64 MLP each element of B is used only
+// 64 times, so a slow pack would cost as much as the multiply.
 void pack_b(int64_t kc, int64_t nr, const float* B, int64_t rsB, int64_t csB, float* packed) {
-    for (int64_t k = 0; k < kc; k++)
-        for (int64_t j = 0; j < NR; j++) packed[k * NR + j] = j < nr ? B[k * rsB + j * csB] : 0.0f;
+    if (nr < NR) std::fill(packed, packed + kc * NR, 0.0f);
+    if (csB == 1) {
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t j = 0; j < nr; j++) packed[k * NR + j] = B[k * rsB + j];
+    } else {
+        for (int64_t j = 0; j < nr; j++)
+            for (int64_t k = 0; k < kc; k++) packed[k * NR + j] = B[k * rsB + j * csB];
+    }
 }
 
 // C[mr, nr] (+)= a[MR, kc] @ b[kc, NR]: kc rank-1 updates of a 6x32 tile.
@@ -2966,33 +2977,44 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
         gemm_naive(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, accumulate);
         return;
     }
-    static thread_local PackBuffer b_buffer;
     const int64_t threads = get_num_threads(), slices = ceil_div(K, KC), mblocks = ceil_div(M, MC);
-    const int64_t column_block = std::max(NR, kPackedB / K / NR * NR);
+    // With one block of rows (a training batch: M <= 144) each B panel meets
+    // only one task, so the task packs its own and the job needs one wake-up,
+    // not two. With more, B is packed once, together, and shared.
+    const bool shared_b = mblocks > 1;
+    const int64_t column_block = shared_b ? std::max(NR, kPackedB / K / NR * NR) : kPackedB / KC;
     for (int64_t jc = 0; jc < N; jc += column_block) {
         const int64_t nc = std::min(column_block, N - jc), panels = ceil_div(nc, NR), width = panels * NR;
         // packed B: slice pc starts at pc*width, its panel p at p*NR*kc within it
-        float* packed_b = b_buffer.get(K * width);
-        parallel_for(slices * panels, [&](int64_t t) {
-            const int64_t pc = t / panels * KC, p = t % panels, kc = std::min(KC, K - pc);
-            pack_b(kc, std::min(NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
-                   packed_b + pc * width + p * NR * kc);
-        });
+        static thread_local PackBuffer b_buffer;
+        float* packed_b = shared_b ? b_buffer.get(K * width) : nullptr;
+        if (shared_b)
+            parallel_for(slices * panels, [&](int64_t t) {
+                const int64_t pc = t / panels * KC, p = t % panels, kc = std::min(KC, K - pc);
+                pack_b(kc, std::min(NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
+                       packed_b + pc * width + p * NR * kc);
+            });
         // Tasks: MC-row blocks, and column shares when there are too few of them
         // to give every thread two (so that a slow thread does not stall the rest).
         const int64_t shares = std::min(panels, std::max<int64_t>(1, ceil_div(2 * threads, mblocks)));
         const int64_t share = ceil_div(panels, shares) * NR; // columns per task
         const int64_t tasks_across = ceil_div(nc, share);
         parallel_for(mblocks * tasks_across, [&](int64_t t) {
-            static thread_local PackBuffer a_buffer;
+            static thread_local PackBuffer a_buffer, own_b_buffer;
             float* packed_a = a_buffer.get(MC * KC);
+            float* own_b = shared_b ? nullptr : own_b_buffer.get(KC * share);
             const int64_t i0 = t / tasks_across * MC, j0 = t % tasks_across * share;
             const int64_t mc = std::min(MC, M - i0), ncols = std::min(share, nc - j0);
             for (int64_t pc = 0; pc < K; pc += KC) {
                 const int64_t kc = std::min(KC, K - pc);
+                const float* b_panels = own_b;
+                if (shared_b)
+                    b_panels = packed_b + pc * width + j0 * kc;
+                else
+                    for (int64_t j = 0; j < ncols; j += NR)
+                        pack_b(kc, std::min(NR, ncols - j), B + pc * rsB + (jc + j0 + j) * csB, rsB, csB, own_b + j * kc);
                 pack_a(mc, kc, A + i0 * rsA + pc * csA, rsA, csA, packed_a);
-                macro_kernel(mc, ncols, kc, packed_a, packed_b + pc * width + j0 * kc, C + i0 * ldc + jc + j0, ldc,
-                             accumulate || pc > 0);
+                macro_kernel(mc, ncols, kc, packed_a, b_panels, C + i0 * ldc + jc + j0, ldc, accumulate || pc > 0);
             }
         });
     }
