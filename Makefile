@@ -4,8 +4,7 @@
 #   make run        the main job: the milestone tour on bundled data
 #   make test       build and run every test; the last line is "N passed, M failed"
 #   make check      the same tests built with AddressSanitizer and UBSan
-#   make native     ./tt built for this CPU only (-march=native): a few % faster
-#                   than the portable build with g++, several times with clang
+#   make native     ./tt built for this CPU only (-march=native); see below
 #   make bench      build and run bench/bench.c++: SGEMM, MLP and LeNet training
 #   make data       decompress the bundled MNIST files (done automatically when needed)
 #   make chapters   re-run the commands the chapters quote and paste their output in
@@ -14,17 +13,19 @@
 # Knobs: CXX=clang++ to change compiler; OPT=-O2 to change optimisation;
 # ARCH=-march=native to build for this CPU only. Tests are never built with NDEBUG.
 #
-# The flags matter tenfold for matmul (measured on a Zen 5 core, n=1024, one thread):
-#   -O2                                 ~25 GFLOP/s  (little vectorisation)
-#   -O3                                 ~30          (SSE2 vectors only, no FMA)
-#   -O3 -ffp-contract=fast              ~170         (the default: with g++ on x86-64
-#                                                    the kernel is also compiled for
-#                                                    AVX2 and AVX-512 and the CPU picks)
-#   -O3 -ffp-contract=fast -march=native ~180        (make native; runs on this CPU only)
-# -ffp-contract=fast lets a*b+c become one fused multiply-add: g++ in -std=c++17
-# mode forbids that otherwise, halving the kernel's speed. clang 14 does not
-# know Zen 5 (-march=native there gives masked 512-bit code at 2.5 GFLOP/s)
-# and has no per-CPU clones: build with g++ for speed, clang for checking.
+# The flags matter tenfold for matmul (gemm_fast at n=1024 on one thread; the
+# measured table is in bench/RESULTS.md):
+#   -O3 alone            SSE2 vectors and no fused multiply-add: ~30 GFLOP/s
+#   -ffp-contract=fast   lets a*b+c be one fused multiply-add; g++ in -std=c++17
+#                        mode forbids it otherwise, halving the kernel's speed
+#   -fno-trapping-math   tt never reads floating-point exception flags; this lets
+#                        g++ vectorise loops with a select (relu's backward)
+#   TT_VECTOR_CLONES     (tt.h) with g++ on x86-64 the hot loops are also compiled
+#                        for AVX2 and AVX-512 and the CPU picks: ~170 GFLOP/s
+#   make native          -march=native: ~180, but runs on this CPU model only
+# clang 14 does not know Zen 5 (there -march=native gives masked 512-bit code,
+# ~100x slower) and has no per-CPU clones: build with g++ for speed and with
+# clang for checking (warning-free, correct, baseline SSE2 speed).
 
 CXX      ?= g++
 OPT      ?= -O3 -ffp-contract=fast -fno-trapping-math

@@ -769,10 +769,14 @@ Tensor unary_map(const Tensor& x, const char* op, F f) {
 }
 
 // Elementwise g * f'(x, y) for the backward of a unary op: x its input, y its output.
+// A gradient nobody else holds is overwritten in place: backward() hands each
+// node its output's gradient and drops its own reference first, so on the
+// training path this saves one allocation per element-wise op.
 template <class F>
 Tensor unary_grad(const Tensor& g, const Tensor& x, const Tensor& y, F derivative) {
+    const bool sole_owner = g.is_contiguous() && g.impl.use_count() == 1 && g.impl->storage.use_count() == 1;
     const Tensor gd = dense(g), xd = dense(x), yd = dense(y);
-    Tensor out = new_tensor(x.shape(), "backward");
+    Tensor out = sole_owner ? g : new_tensor(x.shape(), "backward");
     const float *pg = gd.data(), *px = xd.data(), *py = yd.data();
     float* o = out.data();
     for (int64_t i = 0, n = out.numel(); i < n; i++) o[i] = pg[i] * derivative(px[i], py[i]);
@@ -2880,16 +2884,9 @@ constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 144;
 constexpr int64_t kPackedB = int64_t(1) << 20;
 static_assert(MC % MR == 0, "an A block is whole MR-row panels");
 
-// Function multi-versioning: g++ compiles macro_kernel once per instruction
-// set (AVX-512, AVX2+FMA, baseline SSE2) and the loader picks the best one the
-// CPU has, so the portable build still gets wide vectors. Needs ELF ifuncs
-// (Linux) and g++; clang 14 lacks "arch=" clones, so it builds the baseline
-// (make native gives clang its wide vectors).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
-#define TT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TT_VECTOR_CLONES
-#endif
+// macro_kernel is TT_VECTOR_CLONES (tt.h): one copy per instruction set. The
+// clones need ELF ifuncs (Linux) and g++; clang 14 has no "arch=" clones, so a
+// clang build runs the baseline SSE2 code unless built with ARCH=-march=...
 // g++ inlines a plain function into a clone only when forced; otherwise every
 // clone would call the one baseline micro-kernel and the clones would be for nothing.
 #if defined(__GNUC__)

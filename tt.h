@@ -693,6 +693,17 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nu
 // vector registers), and threads (blocks of C shared among the cores). Cost:
 // a few hundred lines, scratch for the packed tiles, and one thread per core.
 
+// Marks a hot loop to be compiled several times, for AVX-512, for AVX2 with
+// FMA and for the baseline, with the best one for the CPU picked when the
+// program starts ("function multi-versioning"): the portable build still uses
+// the wide vector units. g++ on x86-64 Linux only; elsewhere it is empty and
+// the loop gets what the build targets (make native: this CPU's).
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+#define TT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TT_VECTOR_CLONES
+#endif
+
 // Same contract as gemm_naive (Lesson 01): C[i*ldc+j] (+)= sum_k A[i,k] * B[k,j]
 // with any strides for A and B, so transposed views are read in place. Installed
 // in tt::gemm when the program starts, so matmul, linear and conv2d all use it.

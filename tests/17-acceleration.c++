@@ -122,3 +122,20 @@ TEST(thread_pool_counts_and_nesting) {
     for (int c : counts) CHECK(c == 1);
     parallel_for(0, [](int64_t) { throw test::Failure("called for an empty range"); });
 }
+
+TEST(elementwise_backward_overwrites_a_gradient_nobody_holds) {
+    Tensor x = Tensor::randn({64, 128}).requires_grad_();
+    Tensor loss = sum(relu(x));
+    const int64_t before = memory_counts().allocations;
+    loss.backward();
+    // the seed (ones, and the copy backward() keeps of it), sum's gradient spread
+    // to [64,128]; relu's backward writes into that one instead of a fourth
+    CHECK(memory_counts().allocations - before == 3);
+    const std::vector<float> xv = x.to_vector(), gv = x.grad().to_vector();
+    for (size_t i = 0; i < xv.size(); i++) CHECK(gv[i] == (xv[i] > 0 ? 1.0f : 0.0f));
+    // a gradient someone still holds is not overwritten
+    Tensor held = Tensor::ones({64, 128});
+    Tensor z = relu(x);
+    z.backward(held);
+    CHECK(max(held).item() == 1.0f && sum(held).item() == 64 * 128);
+}
