@@ -1,0 +1,223 @@
+// Lesson 17 · Acceleration — the demo behind `./tt lesson 17`: the machine's
+// roofline, measured, and the path from the naive matmul to the fast one,
+// each step timed, with a plot of where each kernel sits.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "lessons.h"
+
+using namespace tt;
+
+namespace lessons {
+namespace {
+
+// The roofline's ceiling: the register tile of gemm_fast with nothing around
+// it, 6 x 32 independent multiply-add chains fed from a 10 KB table in the L1
+// cache. (A loop with no loads at all gets "optimised": g++ swaps the loops and
+// runs each chain to the end alone, one at a time, 20 times slower.) Returns a
+// checksum so that the compiler cannot drop the work.
+TT_VECTOR_CLONES float multiply_add_loop(int64_t steps, const float* as, const float* bs) {
+    float acc[6][32] = {};
+    for (int64_t s = 0; s < steps; s++) {
+        const float* a = as + (s & 63) * 6;  // as [64,6]
+        const float* b = bs + (s & 63) * 32; // bs [64,32]
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 32; j++) acc[i][j] += a[i] * b[j];
+    }
+    float total = 0;
+    for (auto& row : acc)
+        for (float v : row) total += v;
+    return total;
+}
+
+// The roofline's slope: a = b + s*c (STREAM's triad), 12 bytes moved per element.
+TT_VECTOR_CLONES void triad(float* a, const float* b, const float* c, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}
+
+// Step 0: the textbook loop order. The inner loop walks a column of B (a new
+// cache line per element) and sums into one scalar, which the compiler may not
+// vectorise without reordering the additions.
+TT_VECTOR_CLONES void matmul_ijk(int64_t n, const float* A, const float* B, float* C) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            float s = 0;
+            for (int64_t k = 0; k < n; k++) s += A[i * n + k] * B[k * n + j];
+            C[i * n + j] = s;
+        }
+}
+
+// Step 1 is gemm_naive (i-k-j: rows of B and C, stride 1). Step 2, blocking:
+// the same i-k-j loops over a 128 x 256 block of B (128 KB, kept in the L2
+// cache) at a time, so each block is read from memory once, not n times.
+// Results equal gemm_naive's up to rounding (the k sum is split the same way).
+TT_VECTOR_CLONES void matmul_blocked(int64_t n, const float* A, const float* B, float* C) {
+    constexpr int64_t KB = 128, JB = 256;
+    std::fill(C, C + n * n, 0.0f);
+    for (int64_t k0 = 0; k0 < n; k0 += KB)
+        for (int64_t j0 = 0; j0 < n; j0 += JB) {
+            const int64_t k1 = std::min(n, k0 + KB), j1 = std::min(n, j0 + JB);
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t k = k0; k < k1; k++) {
+                    const float a = A[i * n + k];
+                    for (int64_t j = j0; j < j1; j++) C[i * n + j] += a * B[k * n + j];
+                }
+        }
+}
+
+struct Point {
+    std::string name;
+    double intensity; // flops per byte of the minimal traffic
+    double gflops;
+};
+
+// A log-log plot: GFLOP/s against flops per byte, the two roofs, the kernels.
+void write_roofline_svg(const std::string& path, double peak1, double peak_all, double bandwidth, int threads,
+                        const std::vector<Point>& points) {
+    const double W = 760, H = 480, left = 70, right = 20, top = 40, bottom = 60;
+    const double x_lo = 1.0 / 16, x_hi = 1024, y_lo = 0.1, y_hi = std::pow(10, std::ceil(std::log10(peak_all * 1.5)));
+    auto X = [&](double v) { return left + (W - left - right) * std::log(v / x_lo) / std::log(x_hi / x_lo); };
+    auto Y = [&](double v) { return H - bottom - (H - top - bottom) * std::log(v / y_lo) / std::log(y_hi / y_lo); };
+    std::ofstream f(path);
+    if (!f) throw Error("lesson 17: cannot write " + path);
+    char buf[512];
+    f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='12'>\n"
+      << "<rect width='100%' height='100%' fill='white'/>\n";
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>Roofline of %s</text>\n", left, machine_name().c_str());
+    f << buf;
+    for (double v = x_lo; v <= x_hi * 1.01; v *= 4) { // grid and tick labels
+        std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%g' x2='%.1f' y2='%g' stroke='#ddd'/><text x='%.1f' y='%g' text-anchor='middle'>%g</text>\n",
+                      X(v), top, X(v), H - bottom, X(v), H - bottom + 16, v);
+        f << buf;
+    }
+    for (double v = y_lo; v <= y_hi * 1.01; v *= 10) {
+        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#ddd'/><text x='%g' y='%.1f' text-anchor='end'>%g</text>\n",
+                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, v);
+        f << buf;
+    }
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>arithmetic intensity (flops per byte of memory traffic)</text>\n"
+                  "<text transform='translate(18,%g) rotate(-90)' text-anchor='middle'>GFLOP/s</text>\n",
+                  (left + W - right) / 2, H - 18, (top + H - bottom) / 2);
+    f << buf;
+    auto roof = [&](double peak, const char* colour, const std::string& label) {
+        const double ridge = peak / bandwidth;
+        std::snprintf(buf, sizeof buf, "<polyline fill='none' stroke='%s' stroke-width='2' points='%.1f,%.1f %.1f,%.1f %.1f,%.1f'/>"
+                      "<text x='%.1f' y='%.1f' fill='%s'>%s</text>\n", colour, X(x_lo), Y(bandwidth * x_lo), X(ridge), Y(peak),
+                      X(x_hi), Y(peak), X(ridge) + 6, Y(peak) - 6, colour, label.c_str());
+        f << buf;
+    };
+    roof(peak_all, "#c33", "peak, " + std::to_string(threads) + " threads");
+    roof(peak1, "#e90", "peak, 1 thread");
+    for (size_t i = 0; i < points.size(); i++) {
+        const Point& p = points[i];
+        std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='4' fill='#36c'/><text x='%.1f' y='%.1f'>%s</text>\n",
+                      X(p.intensity), Y(p.gflops), X(p.intensity) + (i % 2 ? -8 : 8), Y(p.gflops) + 4, p.name.c_str());
+        if (i % 2) { // odd labels to the left of their point, so neighbours do not overlap
+            std::string line = buf;
+            line.insert(line.find("<text") + 5, " text-anchor='end'");
+            f << line;
+        } else {
+            f << buf;
+        }
+    }
+    f << "</svg>\n";
+}
+
+std::string output_path(const std::string& name) {
+    const char* dir = std::getenv("TT_OUT");
+    const std::filesystem::path base = dir && *dir ? std::filesystem::path(dir) : std::filesystem::temp_directory_path();
+    return (base / name).string();
+}
+} // namespace
+
+void lesson_17(const Options& options) {
+    const int threads = get_num_threads();
+
+    // 1. The roofline: what the cores can compute, what memory can feed them.
+    std::vector<float> as(64 * 6, 0.001f), bs(64 * 32, 0.5f);
+    const int64_t steps = options.quick ? 200000 : 2000000;
+    const double flops_per_loop = 2.0 * 6 * 32 * (double)steps;
+    volatile float sink = 0;
+    const double one = time_best(10, [&] { sink = multiply_add_loop(steps, as.data(), bs.data()); });
+    std::vector<float> sums(threads); // one per thread: the calls write disjoint data
+    const double all = time_best(10, [&] {
+        parallel_for(threads, [&](int64_t t) { sums[t] = multiply_add_loop(steps, as.data(), bs.data()); });
+    });
+    const double peak1 = flops_per_loop / one * 1e-9, peak_all = threads * flops_per_loop / all * 1e-9;
+    const int64_t n_triad = options.quick ? (1 << 20) : (1 << 23); // 3 x 32 MB: past the caches
+    Tensor a = Tensor::zeros({n_triad}), b = Tensor::ones({n_triad}), c = Tensor::ones({n_triad});
+    const int64_t chunk = (n_triad + threads - 1) / threads;
+    auto run_triad = [&](int64_t part) {
+        const int64_t start = part * chunk, count = std::min(chunk, n_triad - start);
+        triad(a.data() + start, b.data() + start, c.data() + start, 0.5f, count);
+    };
+    run_triad(0); // first touch of a's pages
+    const double triad1 = time_best(5, [&] { for (int64_t p = 0; p < threads; p++) run_triad(p); });
+    const double triad_all = time_best(5, [&] { parallel_for(threads, run_triad); });
+    const double bytes = 12.0 * (double)n_triad;
+    const double bandwidth = bytes / std::min(triad1, triad_all) * 1e-9;
+    std::printf("1. The roofline of this machine (measured now):\n");
+    std::printf("   peak, 1 thread   %8.1f GFLOP/s   (gemm's 6x32 register tile alone: multiply-adds from L1)\n", peak1);
+    std::printf("   peak, %d threads %8.1f GFLOP/s\n", threads, peak_all);
+    std::printf("   memory bandwidth %8.1f GB/s      (triad a = b + s*c over 3 x %s; 1 thread %.1f, %d threads %.1f)\n",
+                bandwidth, bytes_str(4 * n_triad).c_str(), bytes / triad1 * 1e-9, threads, bytes / triad_all * 1e-9);
+    std::printf("   ridge point      %8.1f flops per byte: below it a kernel waits on memory, above it on arithmetic\n\n",
+                peak_all / bandwidth);
+
+    // 2. The path, on one [n,n] @ [n,n] product.
+    const int64_t n = options.quick ? 128 : 512;
+    Tensor A = Tensor::randn({n, n}), B = Tensor::randn({n, n}), C = Tensor::zeros({n, n}), want = Tensor::zeros({n, n});
+    const double flops = 2.0 * (double)(n * n) * (double)n;
+    gemm_naive(n, n, n, A.data(), n, 1, B.data(), n, 1, want.data(), n, false);
+    struct Step {
+        const char* name;
+        const char* how;
+        std::function<void()> run;
+        double gflops = 0;
+    };
+    std::vector<Step> path = {
+        {"naive i-j-k", "C[i,j] = sum_k A[i,k] B[k,j]: walks B's columns", [&] { matmul_ijk(n, A.data(), B.data(), C.data()); }},
+        {"loop order i-k-j", "gemm_naive: C[i,:] += A[i,k] B[k,:], stride 1", [&] { gemm_naive(n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); }},
+        {"blocking", "the same over 128x256 blocks of B kept in L2", [&] { matmul_blocked(n, A.data(), B.data(), C.data()); }},
+        {"packing + 6x32 tile", "gemm_fast on 1 thread: packed panels, registers", [&] { set_num_threads(1); gemm_fast(n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); }},
+        {"threads", "gemm_fast on every thread: blocks of C shared out", [&] { set_num_threads(threads); gemm_fast(n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); }},
+    };
+    std::printf("2. From the naive loop to the fast kernel, C = A @ B with n = %lld (%.2f GFLOP per product):\n", (long long)n, flops * 1e-9);
+    std::printf("   %-22s %-50s %9s %9s %9s\n", "step", "what changes", "GFLOP/s", "vs prev", "vs naive");
+    for (size_t i = 0; i < path.size(); i++) {
+        Step& s = path[i];
+        s.run(); // warm up (and the pool's threads start)
+        const double once = time_best(1, s.run);
+        const int reps = (int)std::max(1.0, 0.1 / std::max(once, 1e-9));
+        s.gflops = flops / (time_best(3, [&] { for (int r = 0; r < reps; r++) s.run(); }) / reps) * 1e-9;
+        const float error = max(abs(C - want)).item();
+        std::printf("   %-22s %-50s %9.1f %8.1fx %8.0fx%s\n", s.name, s.how, s.gflops, i ? s.gflops / path[i - 1].gflops : 1.0,
+                    s.gflops / path[0].gflops, error < 1e-2f * std::sqrt((float)n) ? "" : "  WRONG RESULT");
+        std::fflush(stdout);
+    }
+    set_num_threads(threads);
+
+    // 3. Where they sit on the roofline.
+    std::vector<Point> points = {{"triad", 2.0 / 12.0, 2.0 * (double)n_triad / std::min(triad1, triad_all) * 1e-9}};
+    const double intensity = flops / (3.0 * 4.0 * (double)(n * n)); // each matrix moved once: n/6 flops per byte
+    for (const Step& s : path) points.push_back({s.name, intensity, s.gflops});
+    std::printf("\n3. On the roofline (intensity = flops / bytes if each operand crossed the memory bus once):\n");
+    std::printf("   triad     %6.2f flops/byte  %7.1f GFLOP/s = %3.0f%% of bandwidth x intensity: memory-bound, at the slope\n",
+                points[0].intensity, points[0].gflops, 100 * points[0].gflops / (bandwidth * points[0].intensity));
+    std::printf("   matmul    %6.1f flops/byte, far right of the ridge: the roof is the peak; the path climbs toward it\n",
+                intensity);
+    std::printf("   gemm_fast on %d threads reaches %.0f%% of the measured peak, on 1 thread %.0f%% of one core's\n", threads,
+                100 * path.back().gflops / peak_all, 100 * path[3].gflops / peak1);
+    const std::string svg = output_path("tt-lesson-17-roofline.svg");
+    write_roofline_svg(svg, peak1, peak_all, bandwidth, threads, points);
+    std::printf("   plot written to %s (TT_OUT=dir to choose the folder)\n", svg.c_str());
+}
+
+} // namespace lessons
