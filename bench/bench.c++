@@ -1,0 +1,172 @@
+// bench/bench.c++ — tt's benchmarks, one program (`make bench`):
+//   SGEMM GFLOP/s at n = 64 ... 2048 on 1 and all threads,
+//   MLP 784-128-64-10 training on MNIST, seconds per epoch,
+// each with the tracker's peak memory. Times are the best of several runs
+// (the machine may be shared); the load average is printed with them.
+//
+//   bench                      the whole table
+//   bench sgemm N THREADS      one measurement, one line of key=value
+//   bench mlp THREADS          (bench/compare.py runs these, alternating with PyTorch)
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "../lessons/lessons.h"
+
+using namespace tt;
+using lessons::now_seconds;
+
+namespace {
+// Everything one measurement reports.
+struct Measurement {
+    double value = 0;       // GFLOP/s, seconds per epoch or images per second (wall clock)
+    double cpu_value = 0;   // the same from the process's CPU time: what an idle machine would give one thread
+    int64_t peak_bytes = 0; // the tracker's peak during the run, above what was live before (the data set)
+    int64_t allocations_per_step = 0;
+};
+
+double cpu_seconds() { return (double)std::clock() / CLOCKS_PER_SEC; }
+
+std::string load_average() {
+    std::ifstream f("/proc/loadavg");
+    std::string one;
+    return f >> one ? one : "?";
+}
+
+// C = A @ B for [n,n] matrices through tt::gemm, best of several timings of
+// enough repetitions to last ~50 ms each. cpu_value: GFLOP per CPU second.
+Measurement sgemm(int64_t n) {
+    reset_peak();
+    const int64_t live = memory_counts().live_bytes;
+    Tensor a = Tensor::randn({n, n}), b = Tensor::randn({n, n}), c = Tensor::zeros({n, n});
+    auto multiply = [&] { gemm(n, n, n, a.data(), n, 1, b.data(), n, 1, c.data(), n, false); };
+    const double once = lessons::time_best(1, multiply);
+    const int reps = (int)std::max(1.0, 0.05 / std::max(once, 1e-9));
+    double best = 1e30, best_cpu = 1e30;
+    for (int t = 0; t < (n >= 1024 ? 5 : 10); t++) {
+        const double start = now_seconds(), cpu_start = cpu_seconds();
+        for (int r = 0; r < reps; r++) multiply();
+        best = std::min(best, (now_seconds() - start) / reps);
+        best_cpu = std::min(best_cpu, (cpu_seconds() - cpu_start) / reps);
+    }
+    const double gflop = 2.0 * (double)(n * n) * (double)n * 1e-9;
+    return {gflop / best, gflop / std::max(best_cpu, 1e-9), memory_counts().peak_bytes - live, 0};
+}
+
+struct Mnist {
+    Tensor images, labels; // [60000,1,28,28] normalised, [60000]
+};
+const Mnist& mnist() {
+    static const Mnist data = [] {
+        ImageSet set = load_idx_images(data_path("data/mnist/train-images-idx3-ubyte"),
+                                       data_path("data/mnist/train-labels-idx1-ubyte"));
+        return Mnist{normalize(set.images, 0.1307f, 0.3081f, 255.0f), set.labels};
+    }();
+    return data;
+}
+
+// Trains `model` with SGD (lr 0.01, momentum 0.9) on shuffled batches of 64:
+// `batches` of them (all of an epoch if 0). Returns seconds, and fills peak
+// memory and the allocations of one step (the tracker's count before and after).
+double train(Module& model, const Tensor& images, int64_t batches, Measurement& m) {
+    DataLoader loader(std::make_shared<TensorDataset>(images, mnist().labels), 64, true);
+    SGD opt(model.parameters(), 0.01f, 0.9f);
+    const int64_t total = batches ? std::min(batches, loader.size()) : loader.size();
+    auto step = [&](int64_t i) {
+        Batch batch = loader.batch(i);
+        Tensor loss = cross_entropy(model(batch.x), batch.y);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+    };
+    loader.begin();                                 // shuffles: this pass's order
+    for (int64_t i = 0; i < 3; i++) step(i);        // warm up: optimizer state, pool, caches
+    reset_peak();
+    const int64_t before = memory_counts().allocations, live = memory_counts().live_bytes;
+    step(3);
+    m.allocations_per_step = memory_counts().allocations - before;
+    const double start = now_seconds(), cpu_start = cpu_seconds();
+    for (int64_t i = 0; i < total; i++) step(i);
+    m.peak_bytes = memory_counts().peak_bytes - live;
+    m.cpu_value = cpu_seconds() - cpu_start;
+    return now_seconds() - start;
+}
+
+// MLP 784-128-64-10, one epoch (938 steps of 64); best of `runs` epochs, in seconds.
+Measurement mlp(int runs) {
+    Measurement m, best{1e30, 1e30, 0, 0};
+    const Tensor flat = mnist().images.reshape({-1, 784});
+    for (int r = 0; r < runs; r++) {
+        manual_seed(0);
+        Sequential model{Linear(784, 128), ReLU(), Linear(128, 64), ReLU(), Linear(64, 10)};
+        best.value = std::min(best.value, train(model, flat, 0, m));
+        best.cpu_value = std::min(best.cpu_value, m.cpu_value);
+    }
+    best.peak_bytes = m.peak_bytes;
+    best.allocations_per_step = m.allocations_per_step;
+    return best;
+}
+
+void print_line(const char* workload, int64_t n, int threads, const Measurement& m) {
+    std::printf("workload=%s n=%lld threads=%d value=%.4f cpu_value=%.4f peak_bytes=%lld allocations_per_step=%lld load=%s\n",
+                workload, (long long)n, threads, m.value, m.cpu_value, (long long)m.peak_bytes,
+                (long long)m.allocations_per_step, load_average().c_str());
+}
+
+int whole_table() {
+    const int all = (int)std::max(1u, std::thread::hardware_concurrency());
+    std::printf("tt benchmarks on %s; load average %s at the start\n", lessons::machine_name().c_str(),
+                load_average().c_str());
+    std::printf("(best of several runs; TT_THREADS is overridden per column)\n\n");
+    std::printf("SGEMM C = A @ B, [n,n] float32, GFLOP/s\n  %6s %10s %10s %8s %12s\n", "n", "1 thread",
+                (std::to_string(all) + " threads").c_str(), "speed-up", "peak memory");
+    for (int64_t n : {64, 128, 256, 512, 1024, 2048}) {
+        set_num_threads(1);
+        const Measurement one = sgemm(n);
+        set_num_threads(all);
+        const Measurement many = sgemm(n);
+        std::printf("  %6lld %10.1f %10.1f %7.2fx %12s\n", (long long)n, one.value, many.value, many.value / one.value,
+                    lessons::bytes_str(one.peak_bytes).c_str());
+        std::fflush(stdout);
+    }
+    std::printf("\nTraining on MNIST, batch 64, SGD momentum 0.9\n  %-34s %8s %14s %12s %12s\n", "workload", "threads",
+                "result", "peak memory", "allocs/step");
+    for (int threads : {1, all}) {
+        set_num_threads(threads);
+        const Measurement m = mlp(2);
+        std::printf("  %-34s %8d %9.2f s/ep %12s %12lld\n", "MLP 784-128-64-10, one epoch", threads, m.value,
+                    lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
+        std::fflush(stdout);
+    }
+    std::printf("  (LeNet-5 waits for Conv2d, Lesson 09, on main)\n");
+    std::printf("\nload average %s at the end\n", load_average().c_str());
+    return 0;
+}
+
+int usage() {
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS]\n");
+    return 2;
+}
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        if (argc == 1) return whole_table();
+        const std::string what = argv[1];
+        const int threads = std::atoi(argv[argc - 1]);
+        if (threads < 1) return usage();
+        set_num_threads(threads);
+        if (what == "sgemm" && argc == 4) print_line("sgemm", std::atoll(argv[2]), threads, sgemm(std::atoll(argv[2])));
+        else if (what == "mlp" && argc == 3) print_line("mlp", 0, threads, mlp(1));
+        else return usage();
+        return 0;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "bench: %s\n", e.what());
+        return 1;
+    }
+}

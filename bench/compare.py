@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""tt next to PyTorch and NumPy on the same workloads, on this machine.
+
+    python3 bench/compare.py            (from the repo root; about three minutes)
+    python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the MLP)
+
+Runs the workloads of bench/bench.c++ with the same shapes, batch, optimizer and
+thread counts: SGEMM [n,n] @ [n,n] (tt, PyTorch, NumPy), the MLP 784-128-64-10 for
+one MNIST epoch, batch 64, SGD lr 0.01 momentum 0.9 (tt, PyTorch). LeNet-5
+joins when Conv2d (Lesson 09) is on main. The systems alternate within each row (tt, PyTorch, NumPy, and
+again), so a change in the machine's load hits them alike; each keeps its best.
+
+Never a dependency of tt, and installs nothing: without PyTorch or NumPy it says
+which Debian packages give them. Debian's builds live under /usr/bin/python3;
+this script re-runs itself there when the python it was started with lacks them.
+"""
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APT = "apt-get install -y python3-torch python3-numpy libopenblas0-pthread python3-threadpoolctl"
+
+
+def cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# OpenBLAS 0.3.21 does not recognise recent CPUs (Zen 4/5) and falls back to
+# slower kernels (SSE3, or Haswell's AVX2 when told). Name the kernel for the
+# widest vector units the CPU has, before numpy or torch loads the library;
+# this overrides a value inherited from the environment, and says so.
+PREVIOUS_CORETYPE = os.environ.get("OPENBLAS_CORETYPE")
+if not os.environ.get("TT_COMPARE_REEXEC"):
+    flags = cpu_flags()
+    if "avx512f" in flags:
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+    elif "avx2" in flags:
+        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+
+try:
+    import numpy as np
+except ImportError:
+    np = None
+try:
+    import torch
+except ImportError:
+    torch = None
+
+if (np is None or torch is None) and sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3") \
+        and not os.environ.get("TT_COMPARE_REEXEC"):
+    os.environ["TT_COMPARE_REEXEC"] = "1"
+    os.environ["TT_COMPARE_PREVIOUS_CORETYPE"] = PREVIOUS_CORETYPE or ""
+    os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+
+try:
+    from threadpoolctl import threadpool_info, threadpool_limits
+except ImportError:
+    threadpool_info = threadpool_limits = None
+
+QUICK = "--quick" in sys.argv
+SIZES = [256, 1024] if QUICK else [64, 128, 256, 512, 1024, 2048]
+THREADS = sorted({1, os.cpu_count() or 1})
+ROUNDS = 2
+
+
+def load():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+# ---- tt: the bench binary, one measurement per call ------------------------
+def tt_bench():
+    path = os.path.join(ROOT, ".build/default/bench")
+    subprocess.run(["make", "-s", "-C", ROOT, ".build/default/bench", "data"], check=True)
+    return path
+
+
+def run_tt(binary, *args):
+    out = subprocess.run([binary, *map(str, args)], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    line = out.strip().splitlines()[-1]
+    return {k: v for k, v in (item.split("=", 1) for item in line.split())}
+
+
+# ---- the same workloads in PyTorch and NumPy ---------------------------------
+class Limits:
+    """n threads: NumPy's and PyTorch's BLAS get n; PyTorch's own OpenMP pool gets 1.
+    (Debian's PyTorch with 2 OpenMP threads *and* 2 BLAS threads oversubscribes
+    two cores and runs slower than with one.)"""
+
+    def __init__(self, n):
+        self.n = n
+        self.ctx = None
+
+    def __enter__(self):
+        if torch is not None:
+            torch.set_num_threads(1)
+        if threadpool_limits:
+            self.ctx = threadpool_limits(limits=self.n, user_api="blas")
+            self.ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.ctx:
+            self.ctx.__exit__(*exc)
+
+
+def best_seconds(fn, min_time=0.05, trials=5):
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    reps = max(1, int(min_time / max(time.perf_counter() - t0, 1e-9)))
+    best = float("inf")
+    for _ in range(trials):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return best
+
+
+def numpy_sgemm(n):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    c = np.empty((n, n), dtype=np.float32)
+    return 2 * n ** 3 / best_seconds(lambda: np.matmul(a, b, out=c)) * 1e-9
+
+
+def torch_sgemm(n):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    c = torch.empty(n, n)
+    return 2 * n ** 3 / best_seconds(lambda: torch.mm(a, b, out=c)) * 1e-9
+
+
+def read_idx(name):
+    path = os.path.join(ROOT, "data/mnist", name)
+    with open(path, "rb") as f:
+        data = f.read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+MNIST = {}
+
+
+def mnist():
+    if not MNIST:
+        x = read_idx("train-images-idx3-ubyte").astype(np.float32)
+        MNIST["x"] = torch.from_numpy((x / 255.0 - 0.1307) / 0.3081).reshape(-1, 1, 28, 28)
+        MNIST["y"] = torch.from_numpy(read_idx("train-labels-idx1-ubyte").astype(np.int64))
+    return MNIST["x"], MNIST["y"]
+
+
+def torch_train(model, x, steps):
+    """Shuffled batches of 64 gathered by index (as tt's DataLoader), SGD
+    lr 0.01 momentum 0.9, 3 warm-up steps; returns seconds for `steps` steps."""
+    _, y = mnist()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    order = torch.randperm(x.shape[0])
+
+    def step(i):
+        idx = order[i * 64:(i + 1) * 64]
+        loss = loss_fn(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for i in range(3):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(steps):
+        step(i)
+    return time.perf_counter() - t0
+
+
+def torch_mlp():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
+                                torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    x = mnist()[0].reshape(-1, 784)
+    return torch_train(model, x, (x.shape[0] + 63) // 64)
+
+
+# ---- the table ---------------------------------------------------------------
+def main():
+    if np is None or torch is None:
+        missing = " and ".join(n for n, m in (("NumPy", np), ("PyTorch", torch)) if m is None)
+        print(f"compare.py: {missing} not found for {sys.executable}; tt's side alone is `make bench`.")
+        print(f"On Debian: {APT}  (then run with /usr/bin/python3)")
+        return 1
+    binary = tt_bench()
+    print(f"python {sys.executable}, numpy {np.__version__}, torch {torch.__version__}")
+    was = os.environ.get("TT_COMPARE_PREVIOUS_CORETYPE", PREVIOUS_CORETYPE)
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} (chosen by this script from the CPU's flags; "
+          f"the environment had {was or 'none'})")
+    if threadpool_info:
+        for lib in threadpool_info():
+            print(f"  {lib.get('internal_api')}: {lib.get('version') or ''} kernel={lib.get('architecture')} "
+                  f"threads={lib.get('num_threads')} {lib.get('filepath')}")
+    else:
+        print("  (python3-threadpoolctl is not installed: the BLAS kernel and its threads cannot be shown or limited)")
+    print("threads: tt uses TT_THREADS=n; NumPy and PyTorch get n BLAS threads, PyTorch's OpenMP pool 1")
+    print(f"load average {load()} at the start; best of {ROUNDS} alternating rounds per row\n")
+
+    print(f"{'workload':<28} {'threads':>7} {'tt':>10} {'PyTorch':>10} {'NumPy':>10} {'tt/PyTorch':>11}  unit")
+    rows = [("sgemm", n, t) for n in SIZES for t in THREADS] + [("mlp", 0, t) for t in THREADS]
+    for what, n, t in rows:
+        best = {"tt": None, "torch": None, "numpy": None}
+        for _ in range(ROUNDS):
+            with Limits(t):
+                if what == "sgemm":
+                    results = {"tt": float(run_tt(binary, "sgemm", n, t)["value"]), "torch": torch_sgemm(n),
+                               "numpy": numpy_sgemm(n)}
+                else:
+                    results = {"tt": float(run_tt(binary, "mlp", t)["value"]), "torch": torch_mlp()}
+            lower_is_better = what == "mlp"
+            for k, v in results.items():
+                if best[k] is None or (v < best[k] if lower_is_better else v > best[k]):
+                    best[k] = v
+        if what == "sgemm":
+            name, unit, ratio = f"SGEMM n={n}", "GFLOP/s", best["tt"] / best["torch"]
+        else:
+            name, unit, ratio = "MLP 784-128-64-10 epoch", "s/epoch", best["torch"] / best["tt"]
+        numpy_cell = f"{best['numpy']:10.2f}" if best["numpy"] is not None else f"{'-':>10}"
+        print(f"{name:<28} {t:>7} {best['tt']:10.2f} {best['torch']:10.2f} {numpy_cell} {ratio:10.2f}x  {unit}",
+              flush=True)
+    print(f"\ntt/PyTorch is a speed ratio: above 1 tt is faster. Load average {load()} at the end.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
