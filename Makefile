@@ -13,16 +13,17 @@
 # Knobs: CXX=clang++ to change compiler; OPT=-O2 to change optimisation;
 # ARCH=-march=native to build for this CPU only. Tests are never built with NDEBUG.
 #
-# The flags matter tenfold for matmul (gemm_fast at n=1024 on one thread; the
-# measured table is in bench/RESULTS.md):
-#   -O3 alone            SSE2 vectors and no fused multiply-add: ~30 GFLOP/s
+# The flags matter fivefold for matmul (gemm_fast, one thread; measured in
+# bench/RESULTS.md, under load):
+#   -O3 alone            SSE2 vectors, no fused multiply-add: ~30 GFLOP/s (prototype)
 #   -ffp-contract=fast   lets a*b+c be one fused multiply-add; g++ in -std=c++17
 #                        mode forbids it otherwise, halving the kernel's speed
 #   -fno-trapping-math   tt never reads floating-point exception flags; this lets
-#                        g++ vectorise loops with a select (relu's backward)
+#                        g++ vectorise loops with a select (relu's backward, 17x)
 #   TT_VECTOR_CLONES     (tt.h) with g++ on x86-64 the hot loops are also compiled
-#                        for AVX2 and AVX-512 and the CPU picks: ~170 GFLOP/s
-#   make native          -march=native: ~180, but runs on this CPU model only
+#                        for AVX2 and AVX-512 and the CPU picks: ~160-180 GFLOP/s
+#   make native          -march=native: the same within noise on this machine, but
+#                        runs on this CPU model only (and vectorises the other loops too)
 # clang 14 does not know Zen 5 (there -march=native gives masked 512-bit code,
 # ~100x slower) and has no per-CPU clones: build with g++ for speed and with
 # clang for checking (warning-free, correct, baseline SSE2 speed).

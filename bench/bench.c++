@@ -122,25 +122,27 @@ int whole_table() {
     const int all = (int)std::max(1u, std::thread::hardware_concurrency());
     std::printf("tt benchmarks on %s; load average %s at the start\n", lessons::machine_name().c_str(),
                 load_average().c_str());
-    std::printf("(best of several runs; TT_THREADS is overridden per column)\n\n");
-    std::printf("SGEMM C = A @ B, [n,n] float32, GFLOP/s\n  %6s %10s %10s %8s %12s\n", "n", "1 thread",
-                (std::to_string(all) + " threads").c_str(), "speed-up", "peak memory");
+    std::printf("(best of several runs; TT_THREADS is overridden per column. \"CPU\" columns divide by the\n"
+                " process's CPU time instead of the wall clock: on a shared machine, what one thread does\n"
+                " while it runs)\n\n");
+    std::printf("SGEMM C = A @ B, [n,n] float32, GFLOP/s\n  %6s %10s %10s %8s %12s %12s\n", "n", "1 thread",
+                (std::to_string(all) + " threads").c_str(), "speed-up", "1 thr, CPU", "peak memory");
     for (int64_t n : {64, 128, 256, 512, 1024, 2048}) {
         set_num_threads(1);
         const Measurement one = sgemm(n);
         set_num_threads(all);
         const Measurement many = sgemm(n);
-        std::printf("  %6lld %10.1f %10.1f %7.2fx %12s\n", (long long)n, one.value, many.value, many.value / one.value,
-                    lessons::bytes_str(one.peak_bytes).c_str());
+        std::printf("  %6lld %10.1f %10.1f %7.2fx %12.1f %12s\n", (long long)n, one.value, many.value,
+                    many.value / one.value, one.cpu_value, lessons::bytes_str(one.peak_bytes).c_str());
         std::fflush(stdout);
     }
-    std::printf("\nTraining on MNIST, batch 64, SGD momentum 0.9\n  %-34s %8s %14s %12s %12s\n", "workload", "threads",
-                "result", "peak memory", "allocs/step");
+    std::printf("\nTraining on MNIST, batch 64, SGD momentum 0.9\n  %-34s %8s %14s %14s %12s %12s\n", "workload",
+                "threads", "result", "CPU", "peak memory", "allocs/step");
     for (int threads : {1, all}) {
         set_num_threads(threads);
         const Measurement m = mlp(2);
-        std::printf("  %-34s %8d %9.2f s/ep %12s %12lld\n", "MLP 784-128-64-10, one epoch", threads, m.value,
-                    lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
+        std::printf("  %-34s %8d %9.2f s/ep %9.2f s/ep %12s %12lld\n", "MLP 784-128-64-10, one epoch", threads, m.value,
+                    m.cpu_value, lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
         std::fflush(stdout);
     }
     std::printf("  (LeNet-5 waits for Conv2d, Lesson 09, on main)\n");

@@ -209,8 +209,8 @@ void lesson_17(const Options& options) {
     const double intensity = flops / (3.0 * 4.0 * (double)(n * n)); // each matrix moved once: n/6 flops per byte
     for (const Step& s : path) points.push_back({s.name, intensity, s.gflops});
     std::printf("\n3. On the roofline (intensity = flops / bytes if each operand crossed the memory bus once):\n");
-    std::printf("   triad     %6.2f flops/byte  %7.1f GFLOP/s = %3.0f%% of bandwidth x intensity: memory-bound, at the slope\n",
-                points[0].intensity, points[0].gflops, 100 * points[0].gflops / (bandwidth * points[0].intensity));
+    std::printf("   triad     %6.2f flops/byte  %7.1f GFLOP/s: on the slope (it measured the slope), memory-bound\n",
+                points[0].intensity, points[0].gflops);
     std::printf("   matmul    %6.1f flops/byte, far right of the ridge: the roof is the peak; the path climbs toward it\n",
                 intensity);
     std::printf("   gemm_fast on %d threads reaches %.0f%% of the measured peak, on 1 thread %.0f%% of one core's\n", threads,
