@@ -2750,8 +2750,8 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
 // fast and then shares blocks of C among the pool's threads.
 
 // Part 1, the thread pool. A job is n numbered calls; the workers and the
-// caller take numbers from one atomic counter until none are left. Starting a
-// thread costs ~50 µs; waking a sleeping one a few µs.
+// caller take numbers from one atomic counter until none are left. Waking a
+// sleeping thread costs far less than starting one.
 
 namespace {
 thread_local bool inside_pool_task = false; // a nested parallel_for runs in order
@@ -2816,9 +2816,10 @@ private:
     bool stopping = false;
 };
 
-std::mutex pool_mutex;              // guards the two below, and makes jobs take turns
+std::mutex pool_mutex;              // guards the pool, and makes jobs take turns
 std::unique_ptr<ThreadPool> pool;   // started on the first parallel job
-int pool_threads = 0;               // 0: not decided yet
+std::atomic<int> pool_threads{0};   // 0: not decided yet. Atomic, not under pool_mutex:
+                                    // a gemm inside a running job must read it too
 
 int threads_from_environment() {
     const int hardware = std::max(1, (int)std::thread::hardware_concurrency());
@@ -2843,9 +2844,11 @@ void set_num_threads(int n) {
 }
 
 int get_num_threads() {
-    std::lock_guard<std::mutex> lock(pool_mutex);
-    if (!pool_threads) pool_threads = threads_from_environment();
-    return pool_threads;
+    int n = pool_threads.load();
+    if (n) return n;
+    int undecided = 0;
+    pool_threads.compare_exchange_strong(undecided, threads_from_environment());
+    return pool_threads.load();
 }
 
 void parallel_for(int64_t n, const std::function<void(int64_t)>& f) {
@@ -2854,7 +2857,7 @@ void parallel_for(int64_t n, const std::function<void(int64_t)>& f) {
         return;
     }
     std::lock_guard<std::mutex> lock(pool_mutex);
-    if (!pool) pool = std::make_unique<ThreadPool>(pool_threads);
+    if (!pool) pool = std::make_unique<ThreadPool>(get_num_threads());
     pool->run(n, f);
 }
 

@@ -1,5 +1,6 @@
 // Lesson 17 · Acceleration: the fast kernel against the naive one on awkward
 // shapes, strides and modes; results independent of the thread count; the pool.
+#include <algorithm>
 #include <cstring>
 
 #include "test.h"
@@ -120,6 +121,13 @@ TEST(thread_pool_counts_and_nesting) {
         return hits;
     });
     for (int c : counts) CHECK(c == 1);
+    // a gemm inside a running job (conv over a batch, say) runs there, in order
+    const double error = with_threads(2, [] {
+        std::vector<double> errors(4);
+        parallel_for(4, [&](int64_t i) { errors[(size_t)i] = fast_vs_naive(70 + i, 90, 80, false, i & 1, false, 0); });
+        return *std::max_element(errors.begin(), errors.end());
+    });
+    CHECK(error <= 1.0);
     parallel_for(0, [](int64_t) { throw test::Failure("called for an empty range"); });
 }
 
