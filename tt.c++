@@ -286,9 +286,17 @@ Shape contiguous_strides(const Shape& shape) {
     return strides;
 }
 
+// Sizes are not negative, and the nonzero ones multiply within int64: every
+// stride and the element count are such products (a shape read from a file
+// can be [0,2^25,2^25,2^25]: no elements, but strides past 2^63).
 void check_shape(const Shape& shape, const char* op) {
-    for (int64_t d : shape)
+    int64_t product = 1;
+    for (int64_t d : shape) {
         if (d < 0) throw Error(std::string(op) + ": negative size in shape " + to_string(shape));
+        if (d > 0 && product > std::numeric_limits<int64_t>::max() / d)
+            throw Error(std::string(op) + ": the sizes of shape " + to_string(shape) + " multiply past 2^63");
+        if (d > 0) product *= d;
+    }
 }
 
 // A fresh contiguous tensor, allocated on behalf of `op` (named in a budget error).
@@ -554,13 +562,14 @@ void record(const char* op, std::vector<Tensor> inputs, const Tensor& output, Ba
 Tensor Tensor::view(const Shape& new_shape) const {
     require_defined(*this, "view");
     Shape s = new_shape;
+    Shape sizes = s; // without the -1, for the check
+    sizes.erase(std::remove(sizes.begin(), sizes.end(), -1), sizes.end());
+    check_shape(sizes, "reshape");
     int64_t known = 1, infer = -1;
     for (size_t i = 0; i < s.size(); i++) {
         if (s[i] == -1) {
             if (infer >= 0) throw Error("reshape: only one size may be -1 in " + to_string(new_shape));
             infer = (int64_t)i;
-        } else if (s[i] < 0) {
-            throw Error("reshape: negative size in " + to_string(new_shape));
         } else {
             known *= s[i];
         }
@@ -1557,8 +1566,8 @@ DataLoader::Iterator& DataLoader::Iterator::operator++() {
 // the float tensor: no second copy of the file is held.
 
 namespace {
-// Opens `path` for reading and returns its size in bytes, or says why not.
-std::ifstream open_input(const std::string& path, const char* op, int64_t& size) {
+// Opens `path` for reading, or says why not.
+std::ifstream open_input(const std::string& path, const char* op) {
     std::error_code ec;
     const auto status = std::filesystem::status(path, ec);
     if (!std::filesystem::exists(status)) {
@@ -1568,14 +1577,24 @@ std::ifstream open_input(const std::string& path, const char* op, int64_t& size)
         throw Error(std::string(op) + ": cannot open " + path + ": no such file" + hint);
     }
     if (std::filesystem::is_directory(status)) throw Error(std::string(op) + ": " + path + " is a directory, not a file");
-    const auto bytes = std::filesystem::file_size(path, ec);
     std::ifstream in(path, std::ios::binary);
-    if (ec || !in) throw Error(std::string(op) + ": cannot read " + path);
-    size = (int64_t)bytes;
+    if (!in) throw Error(std::string(op) + ": cannot read " + path);
     return in;
 }
 
-void read_exact(std::ifstream& in, unsigned char* buffer, int64_t n, const std::string& path, const char* op) {
+// The bytes left in a seekable stream (a file, a string), found by seeking
+// to its end and back: the readers check headers against this before
+// allocating anything.
+int64_t bytes_left(std::istream& in, const std::string& name, const char* op) {
+    const std::streampos here = in.tellg();
+    in.seekg(0, std::ios::end);
+    const std::streampos end = in.tellg();
+    in.seekg(here);
+    if (here < 0 || end < 0 || !in) throw Error(std::string(op) + ": cannot read " + name + " (not a seekable stream)");
+    return (int64_t)(end - here);
+}
+
+void read_exact(std::istream& in, unsigned char* buffer, int64_t n, const std::string& path, const char* op) {
     in.read((char*)buffer, (std::streamsize)n);
     if (in.gcount() != (std::streamsize)n) throw Error(std::string(op) + ": " + path + " is truncated (it ended while being read)");
 }
@@ -1586,9 +1605,8 @@ uint32_t big_endian_u32(const unsigned char* p) {
 
 // Reads an IDX file of uint8 data into a float tensor of its dims.
 // rank = 0 takes any rank 1..4; else the file must have exactly that rank.
-Tensor read_idx_as(const std::string& path, const char* op, int64_t rank, const char* what) {
-    int64_t size = 0;
-    std::ifstream in = open_input(path, op, size);
+Tensor read_idx_as(std::istream& in, const std::string& path, const char* op, int64_t rank, const char* what) {
+    const int64_t size = bytes_left(in, path, op);
     unsigned char head[4];
     if (size < 4) throw Error(std::string(op) + ": " + path + " is truncated: " + std::to_string(size) + " bytes, less than the 4-byte magic number");
     read_exact(in, head, 4, path, op);
@@ -1640,12 +1658,18 @@ Tensor read_idx_as(const std::string& path, const char* op, int64_t rank, const 
 }
 } // namespace
 
-Tensor read_idx(const std::string& path) { return read_idx_as(path, "read_idx", 0, ""); }
+Tensor read_idx(std::istream& in, const std::string& name) { return read_idx_as(in, name, "read_idx", 0, ""); }
+Tensor read_idx(const std::string& path) {
+    std::ifstream in = open_input(path, "read_idx");
+    return read_idx(in, path);
+}
 
 ImageSet load_idx_images(const std::string& images_path, const std::string& labels_path) {
     const char* op = "load_idx_images";
-    Tensor labels = read_idx_as(labels_path, op, 1, "labels [N]");  // the small file first: fail fast
-    Tensor images = read_idx_as(images_path, op, 3, "images [N,H,W]");
+    std::ifstream labels_file = open_input(labels_path, op);
+    Tensor labels = read_idx_as(labels_file, labels_path, op, 1, "labels [N]");  // the small file first: fail fast
+    std::ifstream images_file = open_input(images_path, op);
+    Tensor images = read_idx_as(images_file, images_path, op, 3, "images [N,H,W]");
     const int64_t N = images.size(0);
     if (labels.size(0) != N)
         throw Error(std::string(op) + ": " + images_path + " has " + std::to_string(N) + " images but " + labels_path +
@@ -1654,10 +1678,14 @@ ImageSet load_idx_images(const std::string& images_path, const std::string& labe
 }
 
 ImageSet load_cifar10(const std::string& path) {
+    std::ifstream in = open_input(path, "load_cifar10");
+    return load_cifar10(in, path);
+}
+
+ImageSet load_cifar10(std::istream& in, const std::string& path) {
     const char* op = "load_cifar10";
     constexpr int64_t kPixels = 3 * 32 * 32, kRecord = 1 + kPixels; // label byte, then R, G, B planes
-    int64_t size = 0;
-    std::ifstream in = open_input(path, op, size);
+    const int64_t size = bytes_left(in, path, op);
     if (size == 0 || size % kRecord != 0)
         throw Error(std::string(op) + ": " + path + " has " + std::to_string(size) +
                     " bytes, not a whole number of 3073-byte records (1 label + 3072 pixels): truncated, or not CIFAR-10 binary");

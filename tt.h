@@ -56,6 +56,7 @@
 #include <cstdio>
 #include <functional>
 #include <initializer_list>
+#include <iosfwd>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -454,7 +455,11 @@ public:
 // IDX (MNIST's format): big-endian magic 0x000008nn (08 = uint8 data, nn =
 // number of dims), nn big-endian uint32 sizes, then the bytes. Returns a
 // float tensor of those dims holding the raw values (0..255).
+// Each reader also takes a seekable stream (an open file, a string's bytes)
+// and the name its errors should give: the path readers open the file and
+// call it, and the fuzz targets in tests/fuzz/ feed it bytes from memory.
 Tensor read_idx(const std::string& path);
+Tensor read_idx(std::istream& in, const std::string& name);
 struct ImageSet {
     Tensor images; // [N,C,H,W] raw pixel values as floats (0..255; digits 0..16)
     Tensor labels; // [N] class indices as floats
@@ -465,6 +470,7 @@ ImageSet load_idx_images(const std::string& images_path, const std::string& labe
 // CIFAR-10's binary format: records of 1 label byte (0..9) then 3072 pixel
 // bytes (1024 red, 1024 green, 1024 blue, row-major 32x32) -> [N,3,32,32].
 ImageSet load_cifar10(const std::string& path);
+ImageSet load_cifar10(std::istream& in, const std::string& name);
 
 // Preparing images (not recorded on the tape: this is data, not model).
 // y = (x/scale - mean) / stddev, one pass. MNIST: normalize(x, 0.1307f, 0.3081f, 255).

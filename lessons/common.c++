@@ -27,6 +27,20 @@ double time_best(int repeats, const std::function<void()>& f) {
     return best;
 }
 
+bool parse_int(const std::string& text, long lo, long hi, long& out) {
+    // digits only: no sign, no spaces, nothing after; a digit that would take
+    // the value past hi stops it before it can overflow a 32-bit long
+    if (text.empty() || hi < 0) return false;
+    long v = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9' || v > (hi - (c - '0')) / 10) return false;
+        v = v * 10 + (c - '0');
+    }
+    if (v < lo || v > hi) return false;
+    out = v;
+    return true;
+}
+
 std::string bytes_str(int64_t bytes) {
     char buf[32];
     const double b = (double)bytes;

@@ -66,7 +66,10 @@ double seconds_since(double start);        // wall-clock seconds since `start`
 double now_seconds();
 // Best of `repeats` timings of f, in seconds.
 double time_best(int repeats, const std::function<void()>& f);
-std::string bytes_str(int64_t bytes);      // "4.0 MB"
+std::string bytes_str(int64_t bytes);
+// The command line's numbers ("lesson 5", "milestone 1958"): true and `out`
+// set when text is only digits and its value lies in [lo, hi].
+bool parse_int(const std::string& text, long lo, long hi, long& out);      // "4.0 MB"
 std::string machine_name();                // CPU model and core count, from /proc/cpuinfo when present
 
 } // namespace lessons

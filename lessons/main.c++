@@ -1,6 +1,5 @@
 // lessons/main.c++ — the command line of ./tt: lessons, milestones, the tour.
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -70,16 +69,6 @@ int bad_usage(const std::string& message) {
     return 2;
 }
 
-// A whole number in [lo, hi], or nothing.
-bool parse_int(const char* text, long lo, long hi, long& out) {
-    char* end = nullptr;
-    errno = 0;
-    const long v = std::strtol(text, &end, 10);
-    if (errno || end == text || *end != '\0' || v < lo || v > hi) return false;
-    out = v;
-    return true;
-}
-
 void print_results(const std::vector<Result>& results, const Options& options) {
     for (const Result& r : results) {
         if (options.json) {
@@ -117,7 +106,7 @@ int main(int argc, char** argv) {
         const std::string& command = words[0];
         if (command == "lesson") {
             long n;
-            if (words.size() != 2 || !parse_int(words[1].c_str(), 1, 20, n))
+            if (words.size() != 2 || !parse_int(words[1], 1, 20, n))
                 return bad_usage("'lesson' takes one number from 1 to 20");
             const LessonEntry& l = lesson_table[n - 1];
             if (!l.run) { std::fprintf(stderr, "tt: lesson %ld (%s) is not built yet\n", n, l.name); return 2; }
@@ -127,7 +116,7 @@ int main(int argc, char** argv) {
         }
         if (command == "milestone") {
             long year;
-            if (words.size() != 2 || !parse_int(words[1].c_str(), 1900, 2100, year))
+            if (words.size() != 2 || !parse_int(words[1], 1900, 2100, year))
                 return bad_usage("'milestone' takes a year, one of 1958 1969 1986 1998 2017 2018");
             for (const MilestoneEntry& m : milestone_table)
                 if (m.year == year) {

@@ -152,6 +152,9 @@ TEST(reshape_and_slice_errors) {
     CHECK_THROWS(Tensor({2}, {1, 2, 3}), "holds 2 values but 3 were given");
     CHECK_THROWS(a.at({7}), "at: index 7 is out of range");
     CHECK_THROWS(Tensor().shape(), "undefined");
+    // no elements, but strides past 2^63 (found by fuzzing read_idx)
+    CHECK_THROWS(Tensor::zeros({0, 1 << 25, 1 << 25, 1 << 25}), "zeros: the sizes of shape [0,33554432,33554432,33554432] multiply past 2^63");
+    CHECK_THROWS(Tensor::zeros({0}).view({0, 1LL << 40, 1LL << 40}), "reshape: the sizes of shape");
 }
 
 TEST(matmul_2d_batched_and_broadcast) {
