@@ -8,6 +8,9 @@
 #   make bench      build and run bench/bench.c++: SGEMM, MLP and LeNet training
 #   make data       decompress the bundled MNIST files (done automatically when needed)
 #   make chapters   re-run the commands the chapters quote and paste their output in
+#   make cross ARCH=aarch64   the tests cross-built for a 64-bit ARM board (Raspberry Pi 3/4/5)
+#   make cross ARCH=armhf     ... for 32-bit ARM (Pi 2 and up, Raspberry Pi OS 32-bit); both run under qemu
+#   make fuzz       each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS (default 10)
 #   make clean      remove build products
 #
 # Knobs: CXX=clang++ to change compiler; OPT=-O2 to change optimisation;
@@ -43,7 +46,7 @@ TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
 MNIST    := data/mnist/train-images-idx3-ubyte data/mnist/train-labels-idx1-ubyte \
             data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
 
-.PHONY: all run test check data chapters clean native bench FORCE
+.PHONY: all run test check data chapters clean native bench FORCE cross fuzz
 all: tt
 
 # ./tt is linked from whichever build asked last (default or native): the
@@ -74,6 +77,7 @@ $(BUILD)/lessons/%.o: lessons/%.c++ tt.h lessons/lessons.h
 $(BUILD)/tests/%.o: tests/%.c++ tt.h tests/test.h lessons/lessons.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+$(BUILD)/tests/fuzz-corpus.o: tests/fuzz/targets.h
 
 $(BUILD)/run-tests: $(LIB_OBJ) $(TEST_OBJ)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
@@ -86,8 +90,9 @@ data/mnist/%-ubyte: data/mnist/%-ubyte.gz
 run: tt data
 	./tt milestones
 
+# RUNNER runs the test binary: empty here, qemu for `make cross`.
 test: $(BUILD)/run-tests data
-	@$(BUILD)/run-tests
+	@$(RUNNER) $(BUILD)/run-tests
 
 # Sanitizers slow the code ~3x; -O1 keeps the stack traces readable.
 check:
@@ -103,6 +108,47 @@ chapters: tt data
 	  echo "$$f: $$cmd"; \
 	  $$cmd > $(BUILD)/chapter.out 2>&1 || true; \
 	  awk -v out=$(BUILD)/chapter.out '/^<!-- output of /{print; print "```"; while ((getline l < out) > 0) print l; print "```"; skip=1; next} /^<!-- end of output -->/{skip=0} !skip' $$f > $$f.tmp && mv $$f.tmp $$f; \
+	done
+
+# Other boards. Debian's cross compilers build the tests, qemu's user mode
+# runs them (binfmt_misc need not be set up: RUNNER names qemu and its
+# sysroot). armhf is Debian's default target: ARMv7-A, VFPv3-D16, no NEON,
+# 32-bit size_t and long. -Wno-psabi silences g++'s note that passing some
+# structs changed ABI in GCC 7.1: nothing here mixes code from before it.
+# ARCH= below: the sub-make must not see the board's name as a -march flag.
+CROSS_aarch64 := aarch64-linux-gnu
+CROSS_armhf   := arm-linux-gnueabihf
+QEMU_aarch64  := qemu-aarch64
+QEMU_armhf    := qemu-arm
+WARN_armhf    := -Wno-psabi
+cross:
+	@test -n "$(CROSS_$(ARCH))" || { echo "make cross: say ARCH=aarch64 or ARCH=armhf" >&2; exit 2; }
+	@$(MAKE) --no-print-directory BUILD=.build/$(ARCH) CXX=$(CROSS_$(ARCH))-g++ ARCH= \
+	  WARN="$(WARN) $(WARN_$(ARCH))" RUNNER="$(QEMU_$(ARCH)) -L /usr/$(CROSS_$(ARCH))" test
+
+# Fuzzing (clang's libFuzzer). Each tests/fuzz/NAME.c++ is a target; its
+# corpus is tests/fuzz/corpus/NAME/ (seeds, and every input that ever found
+# a bug: the normal suite replays them all). New inputs the fuzzer finds go
+# to .build/fuzz/new/NAME/, a crashing one to .build/fuzz/NAME-crash-*.
+FUZZ_SECONDS  ?= 10
+FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c++,%,$(wildcard tests/fuzz/*.c++))
+FUZZ_CXXFLAGS := -std=c++17 -O1 -g $(WARN) -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+.build/fuzz/obj/tt.o: tt.c++ tt.h
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+.build/fuzz/obj/common.o: lessons/common.c++ tt.h lessons/lessons.h
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+.build/fuzz/bin/%: tests/fuzz/%.c++ tests/fuzz/targets.h .build/fuzz/obj/tt.o .build/fuzz/obj/common.o
+	@mkdir -p $(dir $@)
+	clang++ $(FUZZ_CXXFLAGS) -fsanitize=fuzzer -o $@ $< $(filter %.o,$^) -pthread
+fuzz: $(FUZZ_TARGETS:%=.build/fuzz/bin/%)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build/fuzz/new/$$t; \
+	  .build/fuzz/bin/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=.build/fuzz/$$t- .build/fuzz/new/$$t tests/fuzz/corpus/$$t > .build/fuzz/$$t.log 2>&1 \
+	  || { tail -n 30 .build/fuzz/$$t.log; echo "fuzz $$t: FAILED; the input is in .build/fuzz/$$t-*"; exit 1; }; \
+	  echo "fuzz $$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' .build/fuzz/$$t.log) inputs in $(FUZZ_SECONDS) s, no crash"; \
 	done
 
 clean:

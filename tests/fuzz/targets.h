@@ -1,0 +1,77 @@
+// tests/fuzz/targets.h — what each fuzz target does with one input. The
+// libFuzzer mains (idx.c++, cifar.c++, numbers.c++) call these with the
+// fuzzer's bytes; tests/fuzz-corpus.c++ calls them with every file under
+// tests/fuzz/corpus/<target>/, so an input that once crashed a reader stays
+// a test of the normal suite (g++, clang, sanitizers, qemu).
+//
+// A reader may refuse an input, but only with a tt::Error; what it accepts
+// must hold together. Anything else (a crash, a sanitizer report, another
+// exception, a broken invariant) is a bug: check() aborts so that libFuzzer
+// saves the input.
+#pragma once
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+
+#include "../../tt.h"
+#include "../../lessons/lessons.h"
+
+namespace fuzz {
+
+inline void check(bool ok, const char* what) {
+    if (ok) return;
+    std::fprintf(stderr, "fuzz: broken invariant: %s\n", what);
+    std::abort();
+}
+
+// Every value of an accepted file is a byte, 0..255.
+inline void check_bytes(const tt::Tensor& t) {
+    for (float v : t.to_vector()) check(v >= 0 && v <= 255 && v == (float)(int)v, "a value is not a byte");
+}
+
+// IDX: accepted => the dims account for every byte after the header.
+inline void idx(const std::string& bytes) {
+    std::istringstream in(bytes);
+    try {
+        const tt::Tensor t = tt::read_idx(in, "fuzz input");
+        check(4 + 4 * (int64_t)t.dim() + t.numel() == (int64_t)bytes.size(), "IDX dims disagree with the size");
+        check_bytes(t);
+    } catch (const tt::Error&) {
+    }
+}
+
+// CIFAR-10 binary: accepted => N whole records, labels 0..9.
+inline void cifar(const std::string& bytes) {
+    std::istringstream in(bytes);
+    try {
+        const tt::ImageSet set = tt::load_cifar10(in, "fuzz input");
+        const int64_t N = set.images.size(0);
+        check(N * 3073 == (int64_t)bytes.size() && set.labels.numel() == N, "CIFAR record count");
+        for (float label : set.labels.to_vector()) check(label >= 0 && label <= 9, "CIFAR label out of 0..9");
+        check_bytes(set.images);
+    } catch (const tt::Error&) {
+    }
+}
+
+// The command line's numbers: TT_MEM_LIMIT's sizes and ./tt's lesson and
+// milestone numbers. Accepted => in range, and printing the value back
+// parses to the same value.
+inline void numbers(const std::string& text) {
+    try {
+        const int64_t b = tt::parse_bytes(text);
+        check(b >= 0, "parse_bytes gave a negative size");
+        check(tt::parse_bytes(std::to_string(b)) == b, "parse_bytes does not read back its value");
+    } catch (const tt::Error&) {
+    }
+    for (const auto& [lo, hi] : {std::pair<long, long>{1, 20}, {1900, 2100}}) {
+        long n = -1;
+        if (lessons::parse_int(text, lo, hi, n)) {
+            check(n >= lo && n <= hi, "parse_int accepted a number out of range");
+            long again = -1;
+            check(lessons::parse_int(std::to_string(n), lo, hi, again) && again == n, "parse_int does not read back its value");
+        }
+    }
+}
+
+} // namespace fuzz
