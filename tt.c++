@@ -2550,9 +2550,13 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
 }
 
 SafeTensors load_safetensors(const std::string& path) {
-    const std::string where = "load_safetensors: '" + path + "': ";
     std::ifstream file(path, std::ios::binary);
-    if (!file) throw Error(where + "cannot open the file");
+    if (!file) throw Error("load_safetensors: '" + path + "': cannot open the file");
+    return load_safetensors(file, path);
+}
+
+SafeTensors load_safetensors(std::istream& file, const std::string& path) {
+    const std::string where = "load_safetensors: '" + path + "': ";
     file.seekg(0, std::ios::end);
     const std::streamoff end = file.tellg();
     if (end < 0) throw Error(where + "cannot read the file's size");

@@ -677,6 +677,9 @@ struct SafeTensors {
     Metadata metadata;
 };
 SafeTensors load_safetensors(const std::string& path);
+// The same from a seekable stream holding the whole file (what the fuzz
+// target feeds it); `name` stands for the path in the messages.
+SafeTensors load_safetensors(std::istream& in, const std::string& name);
 // A model's named_parameters as "model.<name>", the optimizer's state as
 // "optimizer.<i>.<slot>", its kind and step counter in the metadata, and the
 // state of the generator that shuffles the data (so a resumed run sees the

@@ -17,20 +17,17 @@ std::vector<float> mnist_loss_trace(int steps) {
     DataLoader loader(std::make_shared<TensorDataset>(normalize(set.images, 0.1307f, 0.3081f, 255).view({N, 784}), set.labels), 32);
     Generator g(7);
     Sequential model{Linear(784, 64, true, Init::Kaiming, g), ReLU(), Linear(64, 10, true, Init::Kaiming, g)};
+    SGD opt(model.parameters(), 0.1f);
     std::vector<float> trace;
     for (auto& [x, y] : loader) {
         Tensor loss = cross_entropy(model(x), y);
-        model.zero_grad();
+        opt.zero_grad();
         loss.backward();
-        for (Tensor& p : model.parameters()) { // p -= lr * grad
-            float* w = p.data();
-            const float* dw = p.grad().data();
-            for (int64_t i = 0; i < p.numel(); i++) w[i] -= 0.1f * dw[i];
-        }
+        opt.step();
         trace.push_back(loss.item());
         if ((int)trace.size() == steps) break;
     }
-    model.zero_grad();
+    opt.zero_grad();
     return trace;
 }
 } // namespace

@@ -1,5 +1,5 @@
 // tests/fuzz/targets.h — what each fuzz target does with one input. The
-// libFuzzer mains (idx.c++, cifar.c++, numbers.c++) call these with the
+// libFuzzer mains (idx.c++, cifar.c++, safetensors.c++, numbers.c++) call these with the
 // fuzzer's bytes; tests/fuzz-corpus.c++ calls them with every file under
 // tests/fuzz/corpus/<target>/, so an input that once crashed a reader stays
 // a test of the normal suite (g++, clang, sanitizers, qemu).
@@ -50,6 +50,21 @@ inline void cifar(const std::string& bytes) {
         check(N * 3073 == (int64_t)bytes.size() && set.labels.numel() == N, "CIFAR record count");
         for (float label : set.labels.to_vector()) check(label >= 0 && label <= 9, "CIFAR label out of 0..9");
         check_bytes(set.images);
+    } catch (const tt::Error&) {
+    }
+}
+
+// safetensors checkpoints: accepted => the tensors' bytes fill the data
+// after the header exactly.
+inline void safetensors(const std::string& bytes) {
+    std::istringstream in(bytes);
+    try {
+        const tt::SafeTensors file = tt::load_safetensors(in, "fuzz input");
+        uint64_t header = 0;
+        for (int k = 0; k < 8; k++) header |= (uint64_t)(unsigned char)bytes[k] << (8 * k);
+        uint64_t data = 0;
+        for (const auto& [name, t] : file.tensors) data += 4 * (uint64_t)t.numel();
+        check(8 + header + data == bytes.size(), "safetensors tensors do not fill the data");
     } catch (const tt::Error&) {
     }
 }
