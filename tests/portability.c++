@@ -59,7 +59,11 @@ TEST(mnist_loss_trace_matches_the_reference) {
     for (size_t i = 0; i < trace.size(); i++)
         if (!(std::fabs(trace[i] - reference[i]) <= 2e-4f)) {
             std::string all; // to paste as the reference when the change is meant
-            for (float v : trace) all += std::to_string(v).substr(0, 11) + "f, ";
+            for (float v : trace) {
+                char number[24];
+                std::snprintf(number, sizeof number, "%.9gf, ", v);
+                all += number;
+            }
             throw test::Failure("step " + std::to_string(i) + ": loss " + std::to_string(trace[i]) + ", reference " +
                                 std::to_string(reference[i]) + "; the whole trace: " + all);
         }
