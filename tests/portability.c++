@@ -32,15 +32,17 @@ std::vector<float> mnist_loss_trace(int steps) {
 }
 } // namespace
 
-// The reference was made by this test on x86-64 (g++ -O3). Builds differ
-// only where a compiler fuses a*b+c into one multiply-add (one rounding
-// instead of two: ~6e-8 relative per product) or a libm rounds exp/log
-// differently in the last bit. Measured over the 50 steps: armhf matched
-// x86-64 bit for bit, aarch64 differed by at most 3e-7. The tolerance, 2e-4
-// on losses of 3.5 down to 0.3, leaves room for several hundred times that
-// (other compilers, FMA in more kernels), while a real change (a gradient off
-// by a factor, a batch in another order, another seed) moves the trace by
-// 1e-2 or more within a few steps.
+// The reference was made by this test on x86-64 (g++ -O3, before Lesson
+// 17's gemm). Builds differ only where a compiler fuses a*b+c into one
+// multiply-add (one rounding instead of two: ~6e-8 relative per product;
+// the default build asks for it with -ffp-contract=fast, and on x86-64 the
+// CPU picks an AVX2/AVX-512 kernel with or without it), or where a libm
+// rounds exp/log differently in the last bit. Measured over the 50 steps,
+// against the reference: x86-64 with gemm's kernel, aarch64 and armhf all
+// within 5e-7 (before gemm, armhf matched bit for bit). The tolerance, 2e-4 on losses of 3.5 down to 0.3,
+// leaves room for a few hundred times that (other compilers and CPUs), while
+// a real change (a gradient off by a factor, a batch in another order,
+// another seed) moves the trace by 1e-2 or more within a few steps.
 TEST(mnist_loss_trace_matches_the_reference) {
     const std::vector<float> reference = {
         3.48290634f, 2.33548856f, 1.84626806f, 2.39750981f, 2.11846828f,
@@ -88,4 +90,16 @@ TEST(readers_see_file_sizes_past_4_gb) {
     }
     std::filesystem::remove(path);
     CHECK(error.find("need 4295032832 bytes after the 12-byte header, but the file has 4295032833") != std::string::npos);
+}
+
+// Threads split the work, never a sum: each output element of gemm is summed
+// by one thread in one order, so 1 and 2 threads give the same bits.
+TEST(threads_do_not_change_the_loss_trace) {
+    const int threads = get_num_threads();
+    set_num_threads(1);
+    const std::vector<float> one = mnist_loss_trace(20);
+    set_num_threads(2);
+    const std::vector<float> two = mnist_loss_trace(20);
+    set_num_threads(threads);
+    CHECK(one == two);
 }
