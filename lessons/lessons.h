@@ -40,6 +40,7 @@ void lesson_05(const Options&);
 void lesson_06(const Options&);
 void lesson_07(const Options&);
 void lesson_08(const Options&);
+void lesson_09(const Options&);
 void lesson_17(const Options&);
 
 // Milestones: each returns one Result per part.
