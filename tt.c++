@@ -3095,9 +3095,11 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias, i
         record("conv2d_naive", {x, weight, bias}, y, [x, xd, weight, wd, bias, g, visit](const Tensor& dy) {
             const Tensor gd = dense(dy);
             Tensor gx = new_tensor(x.shape(), "conv2d_naive backward"), gw = new_tensor(weight.shape(), "conv2d_naive backward");
+            const float *px = xd.data(), *pw = wd.data(), *pg = gd.data();
+            float *pgx = gx.data(), *pgw = gw.data();
             visit([&](int64_t xi, int64_t wi, int64_t yi) {
-                gx.data()[xi] += wd.data()[wi] * gd.data()[yi];
-                gw.data()[wi] += xd.data()[xi] * gd.data()[yi];
+                pgx[xi] += pw[wi] * pg[yi];
+                pgw[wi] += px[xi] * pg[yi];
             });
             accumulate_grad(x, gx);
             accumulate_grad(weight, gw);
