@@ -3193,9 +3193,14 @@ std::vector<Tensor> BatchNorm2d::parameters() {
     if (weight.defined()) return {weight, bias};
     return {};
 }
+// The running statistics are listed too, so that a checkpoint (which saves
+// named_parameters) restores a model that evaluates the same.
 std::vector<std::pair<std::string, Tensor>> BatchNorm2d::named_parameters() {
-    if (weight.defined()) return {{"weight", weight}, {"bias", bias}};
-    return {};
+    std::vector<std::pair<std::string, Tensor>> out;
+    if (weight.defined()) out = {{"weight", weight}, {"bias", bias}};
+    out.push_back({"running_mean", running_mean});
+    out.push_back({"running_var", running_var});
+    return out;
 }
 std::string BatchNorm2d::name() const {
     char buf[96];

@@ -741,8 +741,8 @@ struct AvgPool2d : Module {
 struct BatchNorm2d : Module {
     explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f, bool affine = true);
     Tensor forward(const Tensor& x) override;
-    std::vector<Tensor> parameters() override;
-    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::vector<Tensor> parameters() override;                                 // weight, bias: what an optimizer updates
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;   // those and the running statistics (for checkpoints)
     std::string name() const override;
     int64_t channels;
     float momentum, eps;

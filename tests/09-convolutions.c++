@@ -120,6 +120,7 @@ TEST(batch_norm2d_statistics) {
     CHECK_NEAR(z.at({0, 0, 0, 0}), (1 - 2.25f) / std::sqrt(3.5f + 1e-5f), 1e-5);
     CHECK_VALUES(bn.running_mean, 1e-6, {2.25f, 1.5f}); // eval leaves them alone
     CHECK(bn.num_parameters() == 4);
+    CHECK(bn.named_parameters().size() == 4 && bn.named_parameters()[3].first == "running_var");
     CHECK(BatchNorm2d(3, 0.1f, 1e-5f, false).num_parameters() == 0);
 }
 
