@@ -2793,51 +2793,61 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& 
 }
 
 // Visits the column matrix [C*kh*kw, B*OH*OW] in row-major order, calling
-// f(k, xi): k the element's flat position, xi the input element it copies
-// (x contiguous [B,C,H,W]), or -1 where the window hangs over the padding.
-// im2col and its adjoint col2im are this one walk read in two directions.
+// f(r, n, xi): r the patch row (c,u,v), n the output pixel (b,i,j), xi the
+// input element that goes there (x contiguous [B,C,H,W]), or -1 where the
+// window hangs over the padding. im2col and its adjoint col2im are this one
+// walk read in two directions.
 template <class F>
 void for_each_patch_element(const ConvGeometry& g, F f) {
-    int64_t k = 0;
+    int64_t r = 0;
     for (int64_t c = 0; c < g.C; c++)
         for (int64_t u = 0; u < g.kh; u++)
-            for (int64_t v = 0; v < g.kw; v++)
+            for (int64_t v = 0; v < g.kw; v++, r++) {
+                int64_t n = 0;
                 for (int64_t b = 0; b < g.B; b++)
                     for (int64_t i = 0; i < g.OH; i++) {
                         const int64_t h = i * g.stride - g.padding + u;
                         const bool row_inside = h >= 0 && h < g.H;
                         const int64_t base = ((b * g.C + c) * g.H + h) * g.W;
-                        for (int64_t j = 0; j < g.OW; j++, k++) {
+                        for (int64_t j = 0; j < g.OW; j++, n++) {
                             const int64_t w = j * g.stride - g.padding + v;
-                            f(k, row_inside && w >= 0 && w < g.W ? base + w : -1);
+                            f(r, n, row_inside && w >= 0 && w < g.W ? base + w : -1);
                         }
                     }
+            }
 }
 
-// cols [C*kh*kw, B*OH*OW]: column n holds the patch under output pixel n. Allocated under Scratch.
-Tensor im2col(const float* x, const ConvGeometry& g) {
+// cols [C*kh*kw, B*OH*OW]: column n holds the patch under output pixel n; or,
+// transposed, [B*OH*OW, C*kh*kw] with the patch as row n. Allocated under Scratch.
+Tensor im2col(const float* x, const ConvGeometry& g, bool transposed = false) {
     MemoryCategory scratch(Category::Scratch);
-    Tensor cols = new_tensor({g.patch(), g.pixels()}, "im2col");
+    const int64_t K = g.patch(), N = g.pixels();
+    Tensor cols = transposed ? new_tensor({N, K}, "im2col") : new_tensor({K, N}, "im2col");
     float* out = cols.data();
-    for_each_patch_element(g, [&](int64_t k, int64_t xi) { out[k] = xi >= 0 ? x[xi] : 0.0f; });
+    for_each_patch_element(g, [&](int64_t r, int64_t n, int64_t xi) {
+        out[transposed ? n * K + r : r * N + n] = xi >= 0 ? x[xi] : 0.0f;
+    });
     return cols;
 }
 
 // dx += col2im(dcols): each patch element adds back to the pixel it was copied from.
 void col2im(const float* dcols, const ConvGeometry& g, float* dx) {
-    for_each_patch_element(g, [&](int64_t k, int64_t xi) { if (xi >= 0) dx[xi] += dcols[k]; });
+    const int64_t N = g.pixels();
+    for_each_patch_element(g, [&](int64_t r, int64_t n, int64_t xi) { if (xi >= 0) dx[xi] += dcols[r * N + n]; });
 }
 
 // y = W @ im2col(x) + bias, with the backward:
 //   dW += dY @ im2col(x)^T,   dx += col2im(W^T @ dY),   db += sum of dY over batch and pixels
 // where Y is y seen as [O, B*OH*OW]. The backward rebuilds the columns
 // instead of keeping them from the forward: one more copy pass, and no
-// kh*kw-times-the-input buffer held for the whole forward-backward gap.
+// kh*kw-times-the-input buffer held for the whole forward-backward gap. It
+// builds them transposed, so that dW's product reads both operands along
+// rows: read through strides, the naive gemm gathers one float at a time.
 Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
                      const std::string& op) {
     const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, op);
     const int64_t K = g.patch(), N = g.pixels(), L = g.OH * g.OW;
-    const Tensor xd = dense(x), w = dense(weight);
+    const Tensor xd = dense(x), w = dense(weight), bd = bias.defined() ? dense(bias) : Tensor::zeros({g.O});
     Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d");
     {
         const Tensor cols = im2col(xd.data(), g);         // [K,N]
@@ -2845,13 +2855,12 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
         Tensor product = new_tensor({g.O, N}, "conv2d");  // [O, B*L]
         gemm(g.O, N, K, w.data(), K, 1, cols.data(), N, 1, product.data(), N, false);
         // [O,B,L] -> [B,O,L], adding the bias on the way
-        const float* b = bias.defined() ? dense(bias).data() : nullptr;
+        const float* b = bd.data();
         for (int64_t n = 0; n < g.B; n++)
             for (int64_t o = 0; o < g.O; o++) {
                 const float* src = product.data() + o * N + n * L;
                 float* dst = y.data() + (n * g.O + o) * L;
-                const float shift = b ? b[o] : 0.0f;
-                for (int64_t l = 0; l < L; l++) dst[l] = src[l] + shift;
+                for (int64_t l = 0; l < L; l++) dst[l] = src[l] + b[o];
             }
     }
     if (needs_grad({&x, &weight, &bias}))
@@ -2870,9 +2879,8 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                 if (gb.defined())
                     for (int64_t o = 0; o < g.O; o++) gb.data()[o] = (float)std::accumulate(d.data() + o * N, d.data() + (o + 1) * N, 0.0);
                 if (gw.defined()) {
-                    const Tensor cols = im2col(xd.data(), g);
-                    // im2col^T read in place: element (n, k) of cols^T is cols[k*N + n]
-                    gemm(g.O, K, N, d.data(), N, 1, cols.data(), 1, N, gw.data(), K, false);
+                    const Tensor rows = im2col(xd.data(), g, true); // [N,K]
+                    gemm(g.O, K, N, d.data(), N, 1, rows.data(), K, 1, gw.data(), K, false);
                 }
                 if (gx.defined()) {
                     Tensor dcols = new_tensor({K, N}, "conv2d backward");
@@ -2881,9 +2889,9 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                     col2im(dcols.data(), g, gx.data());
                 }
             }
-            if (gx.defined()) accumulate_grad(x, gx);
-            if (gw.defined()) accumulate_grad(weight, gw);
-            if (gb.defined()) accumulate_grad(bias, gb);
+            if (gx.defined()) accumulate_grad(x, std::move(gx));
+            if (gw.defined()) accumulate_grad(weight, std::move(gw));
+            if (gb.defined()) accumulate_grad(bias, std::move(gb));
         });
     return y;
 }
@@ -2907,6 +2915,7 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "max_pool2d");
     Tensor winner = new_tensor(y.shape(), "max_pool2d");
     const float* in = xd.data();
+    float *py = y.data(), *pwin = winner.data();
     int64_t at = 0;
     for (int64_t plane = 0; plane < g.B * g.C; plane++)
         for (int64_t i = 0; i < g.OH; i++)
@@ -2916,21 +2925,23 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
                 for_each_in_window(g, plane, i, j, [&](int64_t t, int64_t xi) {
                     if (in[xi] > best) best = in[xi], best_t = t;
                 });
-                y.data()[at] = best;
-                winner.data()[at] = (float)best_t;
+                py[at] = best;
+                pwin[at] = (float)best_t;
             }
     if (needs_grad({&x}))
         record("max_pool2d", {x}, y, [x, winner, g](const Tensor& dy) {
             const Tensor gd = dense(dy);
             Tensor gx = new_tensor(x.shape(), "max_pool2d backward");
+            const float *pg = gd.data(), *pwin = winner.data();
+            float* pgx = gx.data();
             int64_t at = 0;
             for (int64_t plane = 0; plane < g.B * g.C; plane++)
                 for (int64_t i = 0; i < g.OH; i++)
                     for (int64_t j = 0; j < g.OW; j++, at++)
                         for_each_in_window(g, plane, i, j, [&](int64_t t, int64_t xi) {
-                            if (t == (int64_t)winner.data()[at]) gx.data()[xi] += gd.data()[at];
+                            if (t == (int64_t)pwin[at]) pgx[xi] += pg[at];
                         });
-            accumulate_grad(x, gx);
+            accumulate_grad(x, std::move(gx));
         });
     return y;
 }
@@ -2941,24 +2952,28 @@ Tensor avg_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     const Tensor xd = dense(x);
     Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "avg_pool2d");
     const float scale = 1.0f / (float)(kernel * kernel);
+    const float* in = xd.data();
+    float* py = y.data();
     int64_t at = 0;
     for (int64_t plane = 0; plane < g.B * g.C; plane++)
         for (int64_t i = 0; i < g.OH; i++)
             for (int64_t j = 0; j < g.OW; j++, at++) {
                 float total = 0;
-                for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { total += xd.data()[xi]; });
-                y.data()[at] = total * scale;
+                for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { total += in[xi]; });
+                py[at] = total * scale;
             }
     if (needs_grad({&x}))
         record("avg_pool2d", {x}, y, [x, g, scale](const Tensor& dy) {
             const Tensor gd = dense(dy);
             Tensor gx = new_tensor(x.shape(), "avg_pool2d backward");
+            const float* pg = gd.data();
+            float* pgx = gx.data();
             int64_t at = 0;
             for (int64_t plane = 0; plane < g.B * g.C; plane++)
                 for (int64_t i = 0; i < g.OH; i++)
                     for (int64_t j = 0; j < g.OW; j++, at++)
-                        for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { gx.data()[xi] += gd.data()[at] * scale; });
-            accumulate_grad(x, gx);
+                        for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { pgx[xi] += pg[at] * scale; });
+            accumulate_grad(x, std::move(gx));
         });
     return y;
 }
@@ -2981,82 +2996,56 @@ Tensor batch_norm2d_op(const Tensor& x, const Tensor& running_mean, const Tensor
     if (training && n < 2)
         throw Error(op + ": training needs more than one value per channel to take a variance, got input " + to_string(x.shape()));
     const Tensor xd = dense(x);
-    Tensor xhat = new_tensor(x.shape(), "batch_norm2d");
-    Tensor inv_std = new_tensor({C}, "batch_norm2d");
+    const Tensor gamma_t = weight.defined() ? dense(weight) : Tensor::ones({C});
+    const Tensor beta_t = bias.defined() ? dense(bias) : Tensor::zeros({C});
+    const float *px = xd.data(), *gamma = gamma_t.data(), *beta = beta_t.data();
     float* rm = running_mean.data(); // updated in place: must be contiguous
     float* rv = running_var.data();
+    Tensor xhat = new_tensor(x.shape(), "batch_norm2d"), inv_std_t = new_tensor({C}, "batch_norm2d");
+    Tensor y = new_tensor(x.shape(), "batch_norm2d");
+    float *pxhat = xhat.data(), *inv_std = inv_std_t.data(), *py = y.data();
+    // channel c of sample b is the contiguous run [(b*C + c)*L, (b*C + c + 1)*L)
+    auto each = [B, C, L](int64_t c, auto f) {
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = (b * C + c) * L, end = i + L; i < end; i++) f(i);
+    };
     for (int64_t c = 0; c < C; c++) {
         double mean = rm[c], var = rv[c];
         if (training) {
             double total = 0, squares = 0;
-            for (int64_t b = 0; b < B; b++) {
-                const float* p = xd.data() + (b * C + c) * L;
-                for (int64_t l = 0; l < L; l++) total += p[l];
-            }
+            each(c, [&](int64_t i) { total += px[i]; });
             mean = total / (double)n;
-            for (int64_t b = 0; b < B; b++) {
-                const float* p = xd.data() + (b * C + c) * L;
-                for (int64_t l = 0; l < L; l++) squares += (p[l] - mean) * (p[l] - mean);
-            }
+            each(c, [&](int64_t i) { squares += (px[i] - mean) * (px[i] - mean); });
             var = squares / (double)n;
             rm[c] = (float)((1 - momentum) * rm[c] + momentum * mean);
             rv[c] = (float)((1 - momentum) * rv[c] + momentum * squares / (double)(n - 1));
         }
-        inv_std.data()[c] = (float)(1.0 / std::sqrt(var + eps));
-        for (int64_t b = 0; b < B; b++) {
-            const float* p = xd.data() + (b * C + c) * L;
-            float* q = xhat.data() + (b * C + c) * L;
-            for (int64_t l = 0; l < L; l++) q[l] = (float)((p[l] - mean) * inv_std.data()[c]);
-        }
-    }
-    Tensor y = xhat;
-    if (weight.defined() || bias.defined()) {
-        y = new_tensor(x.shape(), "batch_norm2d");
-        const float* gamma = weight.defined() ? dense(weight).data() : nullptr;
-        const float* beta = bias.defined() ? dense(bias).data() : nullptr;
-        for (int64_t b = 0; b < B; b++)
-            for (int64_t c = 0; c < C; c++)
-                for (int64_t l = 0; l < L; l++) {
-                    const int64_t i = (b * C + c) * L + l;
-                    y.data()[i] = xhat.data()[i] * (gamma ? gamma[c] : 1.0f) + (beta ? beta[c] : 0.0f);
-                }
+        inv_std[c] = (float)(1.0 / std::sqrt(var + eps));
+        each(c, [&](int64_t i) {
+            pxhat[i] = (float)((px[i] - mean) * inv_std[c]);
+            py[i] = pxhat[i] * gamma[c] + beta[c];
+        });
     }
     if (needs_grad({&x, &weight, &bias}))
-        record("batch_norm2d", {x, weight, bias}, y, [x, weight, bias, xhat, inv_std, training, B, C, L, n](const Tensor& dy) {
+        record("batch_norm2d", {x, weight, bias}, y, [=](const Tensor& dy) {
             const Tensor gd = dense(dy);
-            std::vector<double> sum_dy(C, 0.0), sum_dy_xhat(C, 0.0);
-            for (int64_t b = 0; b < B; b++)
-                for (int64_t c = 0; c < C; c++)
-                    for (int64_t l = 0; l < L; l++) {
-                        const int64_t i = (b * C + c) * L + l;
-                        sum_dy[c] += gd.data()[i];
-                        sum_dy_xhat[c] += gd.data()[i] * xhat.data()[i];
-                    }
-            if (weight.requires_grad()) {
-                Tensor gw = new_tensor({C}, "batch_norm2d backward");
-                for (int64_t c = 0; c < C; c++) gw.data()[c] = (float)sum_dy_xhat[c];
-                accumulate_grad(weight, gw);
+            const float *pg = gd.data(), *pxhat = xhat.data(), *inv_std = inv_std_t.data(), *gamma = gamma_t.data();
+            Tensor gw = new_tensor({C}, "batch_norm2d backward"), gb = new_tensor({C}, "batch_norm2d backward");
+            Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "batch_norm2d backward") : Tensor();
+            for (int64_t c = 0; c < C; c++) {
+                double sum_dy = 0, sum_dy_xhat = 0;
+                each(c, [&](int64_t i) { sum_dy += pg[i], sum_dy_xhat += (double)pg[i] * pxhat[i]; });
+                gw.data()[c] = (float)sum_dy_xhat;
+                gb.data()[c] = (float)sum_dy;
+                if (!gx.defined()) continue;
+                float* pgx = gx.data();
+                const double scale = (double)gamma[c] * inv_std[c], mean_dy = sum_dy / (double)n, mean_dy_xhat = sum_dy_xhat / (double)n;
+                if (training) each(c, [&](int64_t i) { pgx[i] = (float)(scale * (pg[i] - mean_dy - pxhat[i] * mean_dy_xhat)); });
+                else each(c, [&](int64_t i) { pgx[i] = (float)(scale * pg[i]); });
             }
-            if (bias.requires_grad()) {
-                Tensor gb = new_tensor({C}, "batch_norm2d backward");
-                for (int64_t c = 0; c < C; c++) gb.data()[c] = (float)sum_dy[c];
-                accumulate_grad(bias, gb);
-            }
-            if (x.requires_grad()) {
-                Tensor gx = new_tensor(x.shape(), "batch_norm2d backward");
-                const float* gamma = weight.defined() ? dense(weight).data() : nullptr;
-                for (int64_t b = 0; b < B; b++)
-                    for (int64_t c = 0; c < C; c++) {
-                        const double scale = (gamma ? gamma[c] : 1.0f) * inv_std.data()[c];
-                        const double mean_dy = sum_dy[c] / (double)n, mean_dy_xhat = sum_dy_xhat[c] / (double)n;
-                        for (int64_t l = 0; l < L; l++) {
-                            const int64_t i = (b * C + c) * L + l;
-                            const double d = training ? gd.data()[i] - mean_dy - xhat.data()[i] * mean_dy_xhat : gd.data()[i];
-                            gx.data()[i] = (float)(scale * d);
-                        }
-                    }
-                accumulate_grad(x, gx);
-            }
+            if (gx.defined()) accumulate_grad(x, std::move(gx));
+            accumulate_grad(weight, std::move(gw)); // each is a no-op for an undefined or frozen tensor
+            accumulate_grad(bias, std::move(gb));
         });
     return y;
 }
@@ -3101,8 +3090,8 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias, i
                 pgx[xi] += pw[wi] * pg[yi];
                 pgw[wi] += px[xi] * pg[yi];
             });
-            accumulate_grad(x, gx);
-            accumulate_grad(weight, gw);
+            accumulate_grad(x, std::move(gx));
+            accumulate_grad(weight, std::move(gw));
             if (bias.requires_grad()) accumulate_grad(bias, sum(sum(gd.reshape({g.B, g.O, g.OH * g.OW}), 2), 0));
         });
     return y;
