@@ -2817,16 +2817,39 @@ void for_each_patch_element(const ConvGeometry& g, F f) {
             }
 }
 
+// The same visits in the transposed order, pixel n outer and patch row r
+// inner, for a matrix laid out [B*OH*OW, C*kh*kw].
+template <class F>
+void for_each_patch_element_by_pixel(const ConvGeometry& g, F f) {
+    int64_t n = 0;
+    for (int64_t b = 0; b < g.B; b++)
+        for (int64_t i = 0; i < g.OH; i++)
+            for (int64_t j = 0; j < g.OW; j++, n++) {
+                int64_t r = 0;
+                for (int64_t c = 0; c < g.C; c++)
+                    for (int64_t u = 0; u < g.kh; u++) {
+                        const int64_t h = i * g.stride - g.padding + u;
+                        const bool row_inside = h >= 0 && h < g.H;
+                        const int64_t base = ((b * g.C + c) * g.H + h) * g.W;
+                        for (int64_t v = 0; v < g.kw; v++, r++) {
+                            const int64_t w = j * g.stride - g.padding + v;
+                            f(r, n, row_inside && w >= 0 && w < g.W ? base + w : -1);
+                        }
+                    }
+            }
+}
+
 // cols [C*kh*kw, B*OH*OW]: column n holds the patch under output pixel n; or,
-// transposed, [B*OH*OW, C*kh*kw] with the patch as row n. Allocated under Scratch.
+// transposed, [B*OH*OW, C*kh*kw] with the patch as row n. Either way the
+// writes are in memory order. Allocated under Scratch.
 Tensor im2col(const float* x, const ConvGeometry& g, bool transposed = false) {
     MemoryCategory scratch(Category::Scratch);
     const int64_t K = g.patch(), N = g.pixels();
     Tensor cols = transposed ? new_tensor({N, K}, "im2col") : new_tensor({K, N}, "im2col");
     float* out = cols.data();
-    for_each_patch_element(g, [&](int64_t r, int64_t n, int64_t xi) {
-        out[transposed ? n * K + r : r * N + n] = xi >= 0 ? x[xi] : 0.0f;
-    });
+    auto copy = [&](int64_t r, int64_t n, int64_t xi) { out[transposed ? n * K + r : r * N + n] = xi >= 0 ? x[xi] : 0.0f; };
+    if (transposed) for_each_patch_element_by_pixel(g, copy);
+    else for_each_patch_element(g, copy);
     return cols;
 }
 
@@ -2907,8 +2930,8 @@ void for_each_in_window(const ConvGeometry& g, int64_t plane, int64_t i, int64_t
 }
 
 // y = max of the window     dx += dy at the window's (first) largest element.
-// Saves the winner's position inside its window, 0..k*k-1, a small whole
-// number a float holds exactly.
+// Saves the winner's position in its image plane, h*W + w: a whole number a
+// float holds exactly for planes up to 2^24 pixels.
 Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std::string& op) {
     const ConvGeometry g = window_geometry(x, kernel, kernel, stride ? stride : kernel, 0, op);
     const Tensor xd = dense(x);
@@ -2916,31 +2939,27 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     Tensor winner = new_tensor(y.shape(), "max_pool2d");
     const float* in = xd.data();
     float *py = y.data(), *pwin = winner.data();
+    const int64_t plane_size = g.H * g.W;
     int64_t at = 0;
     for (int64_t plane = 0; plane < g.B * g.C; plane++)
         for (int64_t i = 0; i < g.OH; i++)
             for (int64_t j = 0; j < g.OW; j++, at++) {
                 float best = -std::numeric_limits<float>::infinity();
-                int64_t best_t = 0;
-                for_each_in_window(g, plane, i, j, [&](int64_t t, int64_t xi) {
-                    if (in[xi] > best) best = in[xi], best_t = t;
+                int64_t best_xi = (plane * g.H + i * g.stride) * g.W + j * g.stride;
+                for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) {
+                    if (in[xi] > best) best = in[xi], best_xi = xi;
                 });
                 py[at] = best;
-                pwin[at] = (float)best_t;
+                pwin[at] = (float)(best_xi - plane * plane_size);
             }
     if (needs_grad({&x}))
-        record("max_pool2d", {x}, y, [x, winner, g](const Tensor& dy) {
+        record("max_pool2d", {x}, y, [x, winner, g, plane_size](const Tensor& dy) {
             const Tensor gd = dense(dy);
             Tensor gx = new_tensor(x.shape(), "max_pool2d backward");
             const float *pg = gd.data(), *pwin = winner.data();
             float* pgx = gx.data();
-            int64_t at = 0;
-            for (int64_t plane = 0; plane < g.B * g.C; plane++)
-                for (int64_t i = 0; i < g.OH; i++)
-                    for (int64_t j = 0; j < g.OW; j++, at++)
-                        for_each_in_window(g, plane, i, j, [&](int64_t t, int64_t xi) {
-                            if (t == (int64_t)pwin[at]) pgx[xi] += pg[at];
-                        });
+            const int64_t per_plane = g.OH * g.OW;
+            for (int64_t at = 0; at < winner.numel(); at++) pgx[at / per_plane * plane_size + (int64_t)pwin[at]] += pg[at];
             accumulate_grad(x, std::move(gx));
         });
     return y;
