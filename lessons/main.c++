@@ -34,7 +34,7 @@ const MilestoneEntry milestone_table[] = {
     {1958, "Perceptron (Rosenblatt)", milestone_1958},
     {1969, "XOR (Minsky & Papert)", milestone_1969},
     {1986, "MLP with backprop (Rumelhart, Hinton & Williams)", milestone_1986},
-    {1998, "CNN (LeCun's LeNet)", nullptr},
+    {1998, "CNN (LeCun's LeNet)", milestone_1998},
     {2017, "Transformer (Vaswani et al.)", nullptr},
     {2018, "MLPerf-style benchmark", nullptr},
 };
