@@ -2792,80 +2792,57 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& 
     return g;
 }
 
-// Visits the column matrix [C*kh*kw, B*OH*OW] in row-major order, calling
-// f(r, n, xi): r the patch row (c,u,v), n the output pixel (b,i,j), xi the
-// input element that goes there (x contiguous [B,C,H,W]), or -1 where the
-// window hangs over the padding. im2col and its adjoint col2im are this one
-// walk read in two directions.
+// Walks the column matrix [C*kh*kw, B*OH*OW] one output row at a time. For
+// patch row (c,u,v) and output row i of image b it calls f(k, xi, j0, j1):
+// the row's output pixels j = 0..OW-1 sit at cols[k + j]; those with j in
+// [j0, j1) copy x[xi + j*stride] (x contiguous [B,C,H,W]); the rest fall on
+// the padding. im2col and its adjoint col2im are this one walk read in two
+// directions; the inner loops have no test, and for stride 1 they stream.
 template <class F>
-void for_each_patch_element(const ConvGeometry& g, F f) {
-    int64_t r = 0;
+void for_each_patch_row(const ConvGeometry& g, F f) {
+    int64_t k = 0;
     for (int64_t c = 0; c < g.C; c++)
         for (int64_t u = 0; u < g.kh; u++)
-            for (int64_t v = 0; v < g.kw; v++, r++) {
-                int64_t n = 0;
+            for (int64_t v = 0; v < g.kw; v++) {
+                // the pixels j whose column w = j*stride - padding + v lies in [0, W)
+                const int64_t left = g.padding - v, right = g.W + g.padding - v;
+                const int64_t j0 = left > 0 ? (left + g.stride - 1) / g.stride : 0;
+                const int64_t j1 = std::min(g.OW, right > 0 ? (right + g.stride - 1) / g.stride : 0);
                 for (int64_t b = 0; b < g.B; b++)
-                    for (int64_t i = 0; i < g.OH; i++) {
+                    for (int64_t i = 0; i < g.OH; i++, k += g.OW) {
                         const int64_t h = i * g.stride - g.padding + u;
-                        const bool row_inside = h >= 0 && h < g.H;
-                        const int64_t base = ((b * g.C + c) * g.H + h) * g.W;
-                        for (int64_t j = 0; j < g.OW; j++, n++) {
-                            const int64_t w = j * g.stride - g.padding + v;
-                            f(r, n, row_inside && w >= 0 && w < g.W ? base + w : -1);
-                        }
+                        const bool inside = h >= 0 && h < g.H && j0 < j1;
+                        f(k, ((b * g.C + c) * g.H + h) * g.W + v - g.padding, inside ? j0 : 0, inside ? j1 : 0);
                     }
             }
 }
 
-// The same visits in the transposed order, pixel n outer and patch row r
-// inner, for a matrix laid out [B*OH*OW, C*kh*kw].
-template <class F>
-void for_each_patch_element_by_pixel(const ConvGeometry& g, F f) {
-    int64_t n = 0;
-    for (int64_t b = 0; b < g.B; b++)
-        for (int64_t i = 0; i < g.OH; i++)
-            for (int64_t j = 0; j < g.OW; j++, n++) {
-                int64_t r = 0;
-                for (int64_t c = 0; c < g.C; c++)
-                    for (int64_t u = 0; u < g.kh; u++) {
-                        const int64_t h = i * g.stride - g.padding + u;
-                        const bool row_inside = h >= 0 && h < g.H;
-                        const int64_t base = ((b * g.C + c) * g.H + h) * g.W;
-                        for (int64_t v = 0; v < g.kw; v++, r++) {
-                            const int64_t w = j * g.stride - g.padding + v;
-                            f(r, n, row_inside && w >= 0 && w < g.W ? base + w : -1);
-                        }
-                    }
-            }
-}
-
-// cols [C*kh*kw, B*OH*OW]: column n holds the patch under output pixel n; or,
-// transposed, [B*OH*OW, C*kh*kw] with the patch as row n. Either way the
-// writes are in memory order. Allocated under Scratch.
-Tensor im2col(const float* x, const ConvGeometry& g, bool transposed = false) {
+// cols [C*kh*kw, B*OH*OW]: column n holds the patch under output pixel n.
+// Allocated under Scratch, zero-filled, so the padding needs no writes.
+Tensor im2col(const float* x, const ConvGeometry& g) {
     MemoryCategory scratch(Category::Scratch);
-    const int64_t K = g.patch(), N = g.pixels();
-    Tensor cols = transposed ? new_tensor({N, K}, "im2col") : new_tensor({K, N}, "im2col");
+    Tensor cols = new_tensor({g.patch(), g.pixels()}, "im2col");
     float* out = cols.data();
-    auto copy = [&](int64_t r, int64_t n, int64_t xi) { out[transposed ? n * K + r : r * N + n] = xi >= 0 ? x[xi] : 0.0f; };
-    if (transposed) for_each_patch_element_by_pixel(g, copy);
-    else for_each_patch_element(g, copy);
+    const int64_t s = g.stride;
+    for_each_patch_row(g, [&](int64_t k, int64_t xi, int64_t j0, int64_t j1) {
+        for (int64_t j = j0; j < j1; j++) out[k + j] = x[xi + j * s];
+    });
     return cols;
 }
 
 // dx += col2im(dcols): each patch element adds back to the pixel it was copied from.
 void col2im(const float* dcols, const ConvGeometry& g, float* dx) {
-    const int64_t N = g.pixels();
-    for_each_patch_element(g, [&](int64_t r, int64_t n, int64_t xi) { if (xi >= 0) dx[xi] += dcols[r * N + n]; });
+    const int64_t s = g.stride;
+    for_each_patch_row(g, [&](int64_t k, int64_t xi, int64_t j0, int64_t j1) {
+        for (int64_t j = j0; j < j1; j++) dx[xi + j * s] += dcols[k + j];
+    });
 }
 
 // y = W @ im2col(x) + bias, with the backward:
 //   dW += dY @ im2col(x)^T,   dx += col2im(W^T @ dY),   db += sum of dY over batch and pixels
 // where Y is y seen as [O, B*OH*OW]. The backward rebuilds the columns
 // instead of keeping them from the forward: one more copy pass, and no
-// kh*kw-times-the-input buffer held for the whole forward-backward gap. It
-// builds them transposed, so that dW's product reads both operands along
-// rows: read through strides, the naive gemm gathers one float at a time.
+// kh*kw-times-the-input buffer held for the whole forward-backward gap.
 Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
                      const std::string& op) {
     const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, op);
@@ -2902,8 +2879,9 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                 if (gb.defined())
                     for (int64_t o = 0; o < g.O; o++) gb.data()[o] = (float)std::accumulate(d.data() + o * N, d.data() + (o + 1) * N, 0.0);
                 if (gw.defined()) {
-                    const Tensor rows = im2col(xd.data(), g, true); // [N,K]
-                    gemm(g.O, K, N, d.data(), N, 1, rows.data(), K, 1, gw.data(), K, false);
+                    const Tensor cols = im2col(xd.data(), g);
+                    // cols^T read in place: element (n, k) of cols^T is cols[k*N + n]
+                    gemm(g.O, K, N, d.data(), N, 1, cols.data(), 1, N, gw.data(), K, false);
                 }
                 if (gx.defined()) {
                     Tensor dcols = new_tensor({K, N}, "conv2d backward");
