@@ -2,7 +2,8 @@
 // applied to document recognition": a convolutional network reads digits by
 // learning its own feature detectors, shared across the image. Part 1 reads
 // the 8x8 TinyDigits, part 2 is LeNet-5 on full MNIST, part 3 a small CNN on
-// CIFAR-10 photographs with augmentation. Each part prints a confusion matrix
+// the CIFAR-10 subset with augmentation, part 4 a wider one on the full
+// CIFAR-10 when a user has downloaded it. Each part prints a confusion matrix
 // and writes two pictures: the first layer's learned filters and a grid of
 // the test images it got wrong.
 #include <algorithm>
