@@ -2775,6 +2775,463 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
 }
 
 // ===== Lesson 09 · Convolutions ==============================================
+// First the definition, as a loop nest a reader can check against the math
+// line. Then the way frameworks run it: im2col lays every input patch out as
+// a column of a matrix, so the whole layer becomes one matrix product, which
+// is the one kernel worth making fast (Lesson 17). The price is the column
+// matrix: C*kh*kw rows by B*OH*OW columns, counted under Scratch and freed
+// when the op returns. Pooling and batch norm are plain loops over windows
+// and channels: they move memory, they do little arithmetic.
+
+namespace {
+// Everything a sliding window needs to know, checked once.
+struct ConvGeometry {
+    int64_t B, C, H, W;     // input [B,C,H,W]
+    int64_t O, kh, kw;      // output channels, window size
+    int64_t stride, padding;
+    int64_t OH, OW;         // output size
+    int64_t patch() const { return C * kh * kw; }     // K: one window, flattened
+    int64_t pixels() const { return B * OH * OW; }    // N: every output position of the batch
+};
+
+// Checks what every windowed op needs; `op` names the layer in the error.
+ConvGeometry window_geometry(const Tensor& x, int64_t kh, int64_t kw, int64_t stride, int64_t padding,
+                             const std::string& op) {
+    if (!x.defined()) throw Error(op + ": the input is undefined (default-constructed)");
+    if (x.dim() != 4) throw Error(op + ": expects a 4-d input [B,C,H,W], got " + to_string(x.shape()));
+    if (kh <= 0 || kw <= 0 || stride <= 0 || padding < 0)
+        throw Error(op + ": kernel " + std::to_string(kh) + "x" + std::to_string(kw) + ", stride " + std::to_string(stride) +
+                    ", padding " + std::to_string(padding) + ": kernel and stride must be positive, padding >= 0");
+    const int64_t H = x.size(2), W = x.size(3), PH = H + 2 * padding, PW = W + 2 * padding;
+    if (kh > PH || kw > PW)
+        throw Error(op + ": kernel " + std::to_string(kh) + "x" + std::to_string(kw) + " is larger than the padded input " +
+                    std::to_string(PH) + "x" + std::to_string(PW) + " (input " + to_string(x.shape()) + ", padding " +
+                    std::to_string(padding) + ")");
+    return {x.size(0), x.size(1), H, W, x.size(1), kh, kw, stride, padding, (PH - kh) / stride + 1, (PW - kw) / stride + 1};
+}
+
+ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+                           const std::string& op) {
+    if (!weight.defined()) throw Error(op + ": the weight is undefined (default-constructed)");
+    if (weight.dim() != 4) throw Error(op + ": weight must be [O,C,kh,kw], got " + to_string(weight.shape()));
+    ConvGeometry g = window_geometry(x, weight.size(2), weight.size(3), stride, padding, op);
+    if (g.C != weight.size(1))
+        throw Error(op + ": input " + to_string(x.shape()) + " has " + std::to_string(g.C) + " channels but weight " +
+                    to_string(weight.shape()) + " expects " + std::to_string(weight.size(1)));
+    g.O = weight.size(0);
+    if (bias.defined() && bias.shape() != Shape{g.O})
+        throw Error(op + ": bias " + to_string(bias.shape()) + " should be [" + std::to_string(g.O) + "]");
+    return g;
+}
+
+// Walks the column matrix [C*kh*kw, B*OH*OW] one output row at a time. For
+// patch row (c,u,v) and output row i of image b it calls f(k, xi, j0, j1):
+// the row's output pixels j = 0..OW-1 sit at cols[k + j]; those with j in
+// [j0, j1) copy x[xi + j*stride] (x contiguous [B,C,H,W]); the rest fall on
+// the padding. im2col and its adjoint col2im are this one walk read in two
+// directions; the inner loops have no test, and for stride 1 they stream.
+template <class F>
+void for_each_patch_row(const ConvGeometry& g, F f) {
+    int64_t k = 0;
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t u = 0; u < g.kh; u++)
+            for (int64_t v = 0; v < g.kw; v++) {
+                // the pixels j whose column w = j*stride - padding + v lies in [0, W)
+                const int64_t left = g.padding - v, right = g.W + g.padding - v;
+                const int64_t j0 = left > 0 ? (left + g.stride - 1) / g.stride : 0;
+                const int64_t j1 = std::min(g.OW, right > 0 ? (right + g.stride - 1) / g.stride : 0);
+                for (int64_t b = 0; b < g.B; b++)
+                    for (int64_t i = 0; i < g.OH; i++, k += g.OW) {
+                        const int64_t h = i * g.stride - g.padding + u;
+                        const bool inside = h >= 0 && h < g.H && j0 < j1;
+                        f(k, ((b * g.C + c) * g.H + h) * g.W + v - g.padding, inside ? j0 : 0, inside ? j1 : 0);
+                    }
+            }
+}
+
+// cols [C*kh*kw, B*OH*OW]: column n holds the patch under output pixel n.
+// Allocated under Scratch, zero-filled, so the padding needs no writes.
+Tensor im2col(const float* x, const ConvGeometry& g) {
+    MemoryCategory scratch(Category::Scratch);
+    Tensor cols = new_tensor({g.patch(), g.pixels()}, "im2col");
+    float* out = cols.data();
+    const int64_t s = g.stride;
+    for_each_patch_row(g, [&](int64_t k, int64_t xi, int64_t j0, int64_t j1) {
+        for (int64_t j = j0; j < j1; j++) out[k + j] = x[xi + j * s];
+    });
+    return cols;
+}
+
+// dx += col2im(dcols): each patch element adds back to the pixel it was copied from.
+void col2im(const float* dcols, const ConvGeometry& g, float* dx) {
+    const int64_t s = g.stride;
+    for_each_patch_row(g, [&](int64_t k, int64_t xi, int64_t j0, int64_t j1) {
+        for (int64_t j = j0; j < j1; j++) dx[xi + j * s] += dcols[k + j];
+    });
+}
+
+// y = W @ im2col(x) + bias, with the backward:
+//   dW += dY @ im2col(x)^T,   dx += col2im(W^T @ dY),   db += sum of dY over batch and pixels
+// where Y is y seen as [O, B*OH*OW]. The backward rebuilds the columns
+// instead of keeping them from the forward: one more copy pass, and no
+// kh*kw-times-the-input buffer held for the whole forward-backward gap.
+Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
+                     const std::string& op) {
+    const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, op);
+    const int64_t K = g.patch(), N = g.pixels(), L = g.OH * g.OW;
+    const Tensor xd = dense(x), w = dense(weight), bd = bias.defined() ? dense(bias) : Tensor::zeros({g.O});
+    Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d");
+    {
+        const Tensor cols = im2col(xd.data(), g);         // [K,N]
+        MemoryCategory scratch(Category::Scratch);
+        Tensor product = new_tensor({g.O, N}, "conv2d");  // [O, B*L]
+        gemm(g.O, N, K, w.data(), K, 1, cols.data(), N, 1, product.data(), N, false);
+        // [O,B,L] -> [B,O,L], adding the bias on the way
+        const float* b = bd.data();
+        for (int64_t n = 0; n < g.B; n++)
+            for (int64_t o = 0; o < g.O; o++) {
+                const float* src = product.data() + o * N + n * L;
+                float* dst = y.data() + (n * g.O + o) * L;
+                for (int64_t l = 0; l < L; l++) dst[l] = src[l] + b[o];
+            }
+    }
+    if (needs_grad({&x, &weight, &bias}))
+        record("conv2d", {x, weight, bias}, y, [x, xd, weight, bias, g](const Tensor& dy) {
+            const int64_t K = g.patch(), N = g.pixels(), L = g.OH * g.OW;
+            const Tensor gd = dense(dy);
+            Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "conv2d backward") : Tensor();
+            Tensor gw = weight.requires_grad() ? new_tensor(weight.shape(), "conv2d backward") : Tensor();
+            Tensor gb = bias.requires_grad() ? new_tensor(bias.shape(), "conv2d backward") : Tensor();
+            {
+                MemoryCategory scratch(Category::Scratch);
+                Tensor d = new_tensor({g.O, N}, "conv2d backward"); // dY as [O, B*L]
+                for (int64_t n = 0; n < g.B; n++)
+                    for (int64_t o = 0; o < g.O; o++)
+                        std::memcpy(d.data() + o * N + n * L, gd.data() + (n * g.O + o) * L, sizeof(float) * L);
+                if (gb.defined())
+                    for (int64_t o = 0; o < g.O; o++) gb.data()[o] = (float)std::accumulate(d.data() + o * N, d.data() + (o + 1) * N, 0.0);
+                if (gw.defined()) {
+                    const Tensor cols = im2col(xd.data(), g);
+                    // cols^T read in place: element (n, k) of cols^T is cols[k*N + n]
+                    gemm(g.O, K, N, d.data(), N, 1, cols.data(), 1, N, gw.data(), K, false);
+                }
+                if (gx.defined()) {
+                    Tensor dcols = new_tensor({K, N}, "conv2d backward");
+                    // W^T read in place: element (k, o) of W^T is W[o*K + k]
+                    gemm(K, N, g.O, dense(weight).data(), 1, K, d.data(), N, 1, dcols.data(), N, false);
+                    col2im(dcols.data(), g, gx.data());
+                }
+            }
+            if (gx.defined()) accumulate_grad(x, std::move(gx));
+            if (gw.defined()) accumulate_grad(weight, std::move(gw));
+            if (gb.defined()) accumulate_grad(bias, std::move(gb));
+        });
+    return y;
+}
+
+// A pooling window's input positions, for output pixel (i,j) of image plane
+// `plane` (= b*C + c): calls f(t, xi) for t = 0..k*k-1, xi its index in x.
+// Pools take no padding, so every window lies inside the input.
+template <class F>
+void for_each_in_window(const ConvGeometry& g, int64_t plane, int64_t i, int64_t j, F f) {
+    for (int64_t u = 0; u < g.kh; u++)
+        for (int64_t v = 0; v < g.kw; v++)
+            f(u * g.kw + v, (plane * g.H + i * g.stride + u) * g.W + j * g.stride + v);
+}
+
+// y = max of the window     dx += dy at the window's (first) largest element.
+// Saves the winner's position in its image plane, h*W + w: a whole number a
+// float holds exactly for planes up to 2^24 pixels.
+Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std::string& op) {
+    const ConvGeometry g = window_geometry(x, kernel, kernel, stride ? stride : kernel, 0, op);
+    const Tensor xd = dense(x);
+    Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "max_pool2d");
+    Tensor winner = new_tensor(y.shape(), "max_pool2d");
+    const float* in = xd.data();
+    float *py = y.data(), *pwin = winner.data();
+    const int64_t plane_size = g.H * g.W;
+    int64_t at = 0;
+    for (int64_t plane = 0; plane < g.B * g.C; plane++)
+        for (int64_t i = 0; i < g.OH; i++)
+            for (int64_t j = 0; j < g.OW; j++, at++) {
+                float best = -std::numeric_limits<float>::infinity();
+                int64_t best_xi = (plane * g.H + i * g.stride) * g.W + j * g.stride;
+                for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) {
+                    if (in[xi] > best) best = in[xi], best_xi = xi;
+                });
+                py[at] = best;
+                pwin[at] = (float)(best_xi - plane * plane_size);
+            }
+    if (needs_grad({&x}))
+        record("max_pool2d", {x}, y, [x, winner, g, plane_size](const Tensor& dy) {
+            const Tensor gd = dense(dy);
+            Tensor gx = new_tensor(x.shape(), "max_pool2d backward");
+            const float *pg = gd.data(), *pwin = winner.data();
+            float* pgx = gx.data();
+            const int64_t per_plane = g.OH * g.OW;
+            for (int64_t at = 0; at < winner.numel(); at++) pgx[at / per_plane * plane_size + (int64_t)pwin[at]] += pg[at];
+            accumulate_grad(x, std::move(gx));
+        });
+    return y;
+}
+
+// y = sum of the window / (k*k)     dx += dy / (k*k) over the window
+Tensor avg_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std::string& op) {
+    const ConvGeometry g = window_geometry(x, kernel, kernel, stride ? stride : kernel, 0, op);
+    const Tensor xd = dense(x);
+    Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "avg_pool2d");
+    const float scale = 1.0f / (float)(kernel * kernel);
+    const float* in = xd.data();
+    float* py = y.data();
+    int64_t at = 0;
+    for (int64_t plane = 0; plane < g.B * g.C; plane++)
+        for (int64_t i = 0; i < g.OH; i++)
+            for (int64_t j = 0; j < g.OW; j++, at++) {
+                float total = 0;
+                for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { total += in[xi]; });
+                py[at] = total * scale;
+            }
+    if (needs_grad({&x}))
+        record("avg_pool2d", {x}, y, [x, g, scale](const Tensor& dy) {
+            const Tensor gd = dense(dy);
+            Tensor gx = new_tensor(x.shape(), "avg_pool2d backward");
+            const float* pg = gd.data();
+            float* pgx = gx.data();
+            int64_t at = 0;
+            for (int64_t plane = 0; plane < g.B * g.C; plane++)
+                for (int64_t i = 0; i < g.OH; i++)
+                    for (int64_t j = 0; j < g.OW; j++, at++)
+                        for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { pgx[xi] += pg[at] * scale; });
+            accumulate_grad(x, std::move(gx));
+        });
+    return y;
+}
+
+// xhat = (x - mean_c) * inv_std_c,   y = xhat * gamma_c + beta_c,   per channel c over n = B*H*W values.
+// Backward, with the statistics of this batch (training):
+//   dbeta += sum dy,   dgamma += sum dy*xhat,
+//   dx += gamma * inv_std / n * (n*dy - sum dy - xhat * sum dy*xhat)
+// With the running statistics (eval) mean and inv_std are constants: dx += gamma * inv_std * dy.
+Tensor batch_norm2d_op(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, float momentum, float eps, const std::string& op) {
+    if (!x.defined()) throw Error(op + ": the input is undefined (default-constructed)");
+    if (x.dim() != 4) throw Error(op + ": expects a 4-d input [B,C,H,W], got " + to_string(x.shape()));
+    const int64_t B = x.size(0), C = x.size(1), L = x.size(2) * x.size(3), n = B * L;
+    for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+        if (t->defined() && t->shape() != Shape{C})
+            throw Error(op + ": input " + to_string(x.shape()) + " has " + std::to_string(C) +
+                        " channels but a per-channel tensor is " + to_string(t->shape()));
+    if (!running_mean.defined() || !running_var.defined()) throw Error(op + ": running_mean and running_var are required");
+    if (training && n < 2)
+        throw Error(op + ": training needs more than one value per channel to take a variance, got input " + to_string(x.shape()));
+    const Tensor xd = dense(x);
+    const Tensor gamma_t = weight.defined() ? dense(weight) : Tensor::ones({C});
+    const Tensor beta_t = bias.defined() ? dense(bias) : Tensor::zeros({C});
+    const float *px = xd.data(), *gamma = gamma_t.data(), *beta = beta_t.data();
+    float* rm = running_mean.data(); // updated in place: must be contiguous
+    float* rv = running_var.data();
+    Tensor xhat = new_tensor(x.shape(), "batch_norm2d"), inv_std_t = new_tensor({C}, "batch_norm2d");
+    Tensor y = new_tensor(x.shape(), "batch_norm2d");
+    float *pxhat = xhat.data(), *inv_std = inv_std_t.data(), *py = y.data();
+    // channel c of sample b is the contiguous run [(b*C + c)*L, (b*C + c + 1)*L)
+    auto each = [B, C, L](int64_t c, auto f) {
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t i = (b * C + c) * L, end = i + L; i < end; i++) f(i);
+    };
+    for (int64_t c = 0; c < C; c++) {
+        double mean = rm[c], var = rv[c];
+        if (training) {
+            double total = 0, squares = 0;
+            each(c, [&](int64_t i) { total += px[i]; });
+            mean = total / (double)n;
+            each(c, [&](int64_t i) { squares += (px[i] - mean) * (px[i] - mean); });
+            var = squares / (double)n;
+            rm[c] = (float)((1 - momentum) * rm[c] + momentum * mean);
+            rv[c] = (float)((1 - momentum) * rv[c] + momentum * squares / (double)(n - 1));
+        }
+        inv_std[c] = (float)(1.0 / std::sqrt(var + eps));
+        each(c, [&](int64_t i) {
+            pxhat[i] = (float)((px[i] - mean) * inv_std[c]);
+            py[i] = pxhat[i] * gamma[c] + beta[c];
+        });
+    }
+    if (needs_grad({&x, &weight, &bias}))
+        record("batch_norm2d", {x, weight, bias}, y, [=](const Tensor& dy) {
+            const Tensor gd = dense(dy);
+            const float *pg = gd.data(), *pxhat = xhat.data(), *inv_std = inv_std_t.data(), *gamma = gamma_t.data();
+            Tensor gw = new_tensor({C}, "batch_norm2d backward"), gb = new_tensor({C}, "batch_norm2d backward");
+            Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "batch_norm2d backward") : Tensor();
+            for (int64_t c = 0; c < C; c++) {
+                double sum_dy = 0, sum_dy_xhat = 0;
+                each(c, [&](int64_t i) { sum_dy += pg[i], sum_dy_xhat += (double)pg[i] * pxhat[i]; });
+                gw.data()[c] = (float)sum_dy_xhat;
+                gb.data()[c] = (float)sum_dy;
+                if (!gx.defined()) continue;
+                float* pgx = gx.data();
+                const double scale = (double)gamma[c] * inv_std[c], mean_dy = sum_dy / (double)n, mean_dy_xhat = sum_dy_xhat / (double)n;
+                if (training) each(c, [&](int64_t i) { pgx[i] = (float)(scale * (pg[i] - mean_dy - pxhat[i] * mean_dy_xhat)); });
+                else each(c, [&](int64_t i) { pgx[i] = (float)(scale * pg[i]); });
+            }
+            if (gx.defined()) accumulate_grad(x, std::move(gx));
+            accumulate_grad(weight, std::move(gw)); // each is a no-op for an undefined or frozen tensor
+            accumulate_grad(bias, std::move(gb));
+        });
+    return y;
+}
+} // namespace
+
+// The definition, one multiply-add at a time. Its backward is the same loop
+// nest with the products sent the other way:
+//   dx[b,c,h,w] += W[o,c,u,v] * dy[b,o,i,j],   dW[o,c,u,v] += x[b,c,h,w] * dy[b,o,i,j],   db[o] += dy[b,o,i,j]
+Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
+    const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, "conv2d_naive");
+    const Tensor xd = dense(x), wd = dense(weight);
+    Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d_naive");
+    // visit(f) calls f(x index, W index, y index) for every product of the sum
+    auto visit = [g](auto f) {
+        for (int64_t b = 0; b < g.B; b++)
+            for (int64_t o = 0; o < g.O; o++)
+                for (int64_t i = 0; i < g.OH; i++)
+                    for (int64_t j = 0; j < g.OW; j++)
+                        for (int64_t c = 0; c < g.C; c++)
+                            for (int64_t u = 0; u < g.kh; u++)
+                                for (int64_t v = 0; v < g.kw; v++) {
+                                    const int64_t h = i * g.stride - g.padding + u, w = j * g.stride - g.padding + v;
+                                    if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue; // the zero padding
+                                    f(((b * g.C + c) * g.H + h) * g.W + w, ((o * g.C + c) * g.kh + u) * g.kw + v,
+                                      ((b * g.O + o) * g.OH + i) * g.OW + j);
+                                }
+    };
+    const float *px = xd.data(), *pw = wd.data();
+    float* py = y.data();
+    if (bias.defined()) {
+        const Tensor bd = dense(bias);
+        for (int64_t i = 0; i < y.numel(); i++) py[i] = bd.data()[i / (g.OH * g.OW) % g.O];
+    }
+    visit([&](int64_t xi, int64_t wi, int64_t yi) { py[yi] += px[xi] * pw[wi]; });
+    if (needs_grad({&x, &weight, &bias}))
+        record("conv2d_naive", {x, weight, bias}, y, [x, xd, weight, wd, bias, g, visit](const Tensor& dy) {
+            const Tensor gd = dense(dy);
+            Tensor gx = new_tensor(x.shape(), "conv2d_naive backward"), gw = new_tensor(weight.shape(), "conv2d_naive backward");
+            const float *px = xd.data(), *pw = wd.data(), *pg = gd.data();
+            float *pgx = gx.data(), *pgw = gw.data();
+            visit([&](int64_t xi, int64_t wi, int64_t yi) {
+                pgx[xi] += pw[wi] * pg[yi];
+                pgw[wi] += px[xi] * pg[yi];
+            });
+            accumulate_grad(x, std::move(gx));
+            accumulate_grad(weight, std::move(gw));
+            if (bias.requires_grad()) accumulate_grad(bias, sum(sum(gd.reshape({g.B, g.O, g.OH * g.OW}), 2), 0));
+        });
+    return y;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding) {
+    return conv2d_im2col(x, weight, bias, stride, padding, "conv2d");
+}
+Tensor max_pool2d(const Tensor& x, int64_t kernel_size, int64_t stride) { return max_pool2d_op(x, kernel_size, stride, "max_pool2d"); }
+Tensor avg_pool2d(const Tensor& x, int64_t kernel_size, int64_t stride) { return avg_pool2d_op(x, kernel_size, stride, "avg_pool2d"); }
+Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                    const Tensor& bias, bool training, float momentum, float eps) {
+    return batch_norm2d_op(x, running_mean, running_var, weight, bias, training, momentum, eps, "batch_norm2d");
+}
+
+// The modules hold parameters and settings and pass their own name to the
+// op, so a shape error names the layer that was built wrong.
+
+Conv2d::Conv2d(int64_t in, int64_t out, int64_t kernel, int64_t stride_, int64_t padding_, bool with_bias, Generator& g)
+    : in_channels(in), out_channels(out), kernel_size(kernel), stride(stride_), padding(padding_) {
+    if (in <= 0 || out <= 0 || kernel <= 0 || stride <= 0 || padding < 0)
+        throw Error("Conv2d: channels, kernel_size and stride must be positive and padding >= 0, got in=" + std::to_string(in) +
+                    " out=" + std::to_string(out) + " kernel_size=" + std::to_string(kernel) + " stride=" + std::to_string(stride) +
+                    " padding=" + std::to_string(padding));
+    // Kaiming (He) uniform, as Linear: each output sums in*k*k products.
+    const float bound = std::sqrt(6.0f / (float)(in * kernel * kernel));
+    MemoryCategory parameters(Category::Parameters);
+    weight = make_parameter(Tensor::rand({out, in, kernel, kernel}, g) * (2 * bound) - bound);
+    if (with_bias) bias = make_parameter(Tensor::zeros({out}));
+}
+Tensor Conv2d::forward(const Tensor& x) { return conv2d_im2col(x, weight, bias, stride, padding, name()); }
+std::vector<Tensor> Conv2d::parameters() {
+    if (bias.defined()) return {weight, bias};
+    return {weight};
+}
+std::vector<std::pair<std::string, Tensor>> Conv2d::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out{{"weight", weight}};
+    if (bias.defined()) out.push_back({"bias", bias});
+    return out;
+}
+std::string Conv2d::name() const {
+    std::string s = "Conv2d(" + std::to_string(in_channels) + ", " + std::to_string(out_channels) +
+                    ", kernel_size=" + std::to_string(kernel_size);
+    if (stride != 1) s += ", stride=" + std::to_string(stride);
+    if (padding != 0) s += ", padding=" + std::to_string(padding);
+    if (!bias.defined()) s += ", bias=false";
+    return s + ")";
+}
+
+namespace {
+std::string pool_name(const char* kind, int64_t kernel, int64_t stride) {
+    return std::string(kind) + "(kernel_size=" + std::to_string(kernel) +
+           (stride && stride != kernel ? ", stride=" + std::to_string(stride) : "") + ")";
+}
+void check_pool(const char* kind, int64_t kernel, int64_t stride) {
+    if (kernel <= 0 || stride < 0)
+        throw Error(pool_name(kind, kernel, stride) + ": kernel_size must be positive and stride >= 0 (0: stride = kernel_size)");
+}
+} // namespace
+
+MaxPool2d::MaxPool2d(int64_t kernel, int64_t stride_) : kernel_size(kernel), stride(stride_) { check_pool("MaxPool2d", kernel, stride); }
+Tensor MaxPool2d::forward(const Tensor& x) { return max_pool2d_op(x, kernel_size, stride, name()); }
+std::string MaxPool2d::name() const { return pool_name("MaxPool2d", kernel_size, stride); }
+
+AvgPool2d::AvgPool2d(int64_t kernel, int64_t stride_) : kernel_size(kernel), stride(stride_) { check_pool("AvgPool2d", kernel, stride); }
+Tensor AvgPool2d::forward(const Tensor& x) { return avg_pool2d_op(x, kernel_size, stride, name()); }
+std::string AvgPool2d::name() const { return pool_name("AvgPool2d", kernel_size, stride); }
+
+BatchNorm2d::BatchNorm2d(int64_t c, float momentum_, float eps_, bool affine) : channels(c), momentum(momentum_), eps(eps_) {
+    if (c <= 0 || !(momentum >= 0 && momentum <= 1) || !(eps > 0)) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "BatchNorm2d: needs channels > 0, momentum in [0,1] and eps > 0, got channels=%lld momentum=%g eps=%g",
+                      (long long)c, momentum, eps);
+        throw Error(buf);
+    }
+    MemoryCategory parameters(Category::Parameters);
+    if (affine) {
+        weight = make_parameter(Tensor::ones({c}));
+        bias = make_parameter(Tensor::zeros({c}));
+    }
+    running_mean = Tensor::zeros({c});
+    running_var = Tensor::ones({c});
+}
+Tensor BatchNorm2d::forward(const Tensor& x) {
+    return batch_norm2d_op(x, running_mean, running_var, weight, bias, training, momentum, eps, name());
+}
+std::vector<Tensor> BatchNorm2d::parameters() {
+    if (weight.defined()) return {weight, bias};
+    return {};
+}
+// The running statistics are listed too, so that a checkpoint (which saves
+// named_parameters) restores a model that evaluates the same.
+std::vector<std::pair<std::string, Tensor>> BatchNorm2d::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out;
+    if (weight.defined()) out = {{"weight", weight}, {"bias", bias}};
+    out.push_back({"running_mean", running_mean});
+    out.push_back({"running_var", running_var});
+    return out;
+}
+std::string BatchNorm2d::name() const {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "BatchNorm2d(%lld, momentum=%g, eps=%g%s)", (long long)channels, momentum, eps,
+                  weight.defined() ? "" : ", affine=false");
+    return buf;
+}
+
+// y = x viewed as [B, everything else]     dx += dy reshaped back (reshape records it)
+Tensor Flatten::forward(const Tensor& x) {
+    if (!x.defined() || x.dim() < 1) throw Error("Flatten(): expects an input with a batch axis, got " + (x.defined() ? to_string(x.shape()) : std::string("an undefined tensor")));
+    return x.reshape({x.size(0), -1});
+}
 
 // ===== Lesson 17 · Acceleration ==============================================
 // Two parts: a thread pool (workers that sleep between jobs, so a job costs a

@@ -692,6 +692,77 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer* op
 void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nullptr, Generator* rng = nullptr);
 
 // ===== Lesson 09 · Convolutions ==============================================
+// A convolution slides one small filter over the whole image, so a layer
+// that sees a 28x28 picture needs 5x5 weights per channel pair instead of
+// 784 x 784: far fewer parameters, and the same detector at every position.
+// It costs arithmetic, not memory: every output pixel is a dot product over
+// a C*kh*kw patch. The loop nest below is the definition; the default path
+// copies the patches into a matrix (im2col) so one gemm does the work, at the
+// price of a scratch buffer kh*kw times the size of the input.
+//
+// Sizes along one axis: out = (in + 2*padding - kernel) / stride + 1.
+
+// y[b,o,i,j] = bias[o] + sum_{c,u,v} x[b,c, i*stride-padding+u, j*stride-padding+v] * W[o,c,u,v]
+// (zero outside the input). x [B,C,H,W], W [O,C,kh,kw], bias [O] or undefined -> y [B,O,OH,OW]
+Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                    int64_t stride = 1, int64_t padding = 0);
+// The same result as conv2d_naive, computed as W [O,C*kh*kw] @ im2col(x) [C*kh*kw, B*OH*OW].
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              int64_t stride = 1, int64_t padding = 0);
+// Windows of kernel x kernel, moved by stride (0: stride = kernel, windows
+// that do not overlap). x [B,C,H,W] -> [B,C,OH,OW].
+Tensor max_pool2d(const Tensor& x, int64_t kernel_size, int64_t stride = 0); // y = max of the window
+Tensor avg_pool2d(const Tensor& x, int64_t kernel_size, int64_t stride = 0); // y = mean of the window
+// Normalises each channel over the batch and the image, then scales and
+// shifts it: y = (x - mean_c) / sqrt(var_c + eps) * weight[c] + bias[c].
+// training: mean and var of this batch (biased var), and the running
+// statistics move toward them: running = (1-momentum)*running + momentum*batch
+// (the running var takes the unbiased batch var). eval: the running statistics.
+// x [B,C,H,W]; running_mean, running_var, weight, bias [C] (weight, bias may be undefined).
+Tensor batch_norm2d(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                    const Tensor& weight, const Tensor& bias, bool training,
+                    float momentum = 0.1f, float eps = 1e-5f);
+
+// x [B,C,H,W] -> [B,O,OH,OW]. Kaiming-uniform weights (as Linear), zero bias.
+struct Conv2d : Module {
+    Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t stride = 1,
+           int64_t padding = 0, bool bias = true, Generator& g = default_generator());
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override; // "Conv2d(1, 6, kernel_size=5, padding=2)"
+    int64_t in_channels, out_channels, kernel_size, stride, padding;
+    Tensor weight, bias; // [O,C,k,k], [O] (undefined without bias)
+};
+struct MaxPool2d : Module {
+    explicit MaxPool2d(int64_t kernel_size, int64_t stride = 0);
+    Tensor forward(const Tensor& x) override;
+    std::string name() const override;
+    int64_t kernel_size, stride;
+};
+struct AvgPool2d : Module {
+    explicit AvgPool2d(int64_t kernel_size, int64_t stride = 0);
+    Tensor forward(const Tensor& x) override;
+    std::string name() const override;
+    int64_t kernel_size, stride;
+};
+// Train mode uses and updates batch statistics; eval() switches to the running ones.
+struct BatchNorm2d : Module {
+    explicit BatchNorm2d(int64_t channels, float momentum = 0.1f, float eps = 1e-5f, bool affine = true);
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;                                 // weight, bias: what an optimizer updates
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;   // those and the running statistics (for checkpoints)
+    std::string name() const override;
+    int64_t channels;
+    float momentum, eps;
+    Tensor weight, bias;                // [C] ones and zeros (undefined unless affine)
+    Tensor running_mean, running_var;   // [C] zeros and ones; state, not parameters
+};
+// [B, ...] -> [B, product of the rest]: from feature maps to a Linear's input.
+struct Flatten : Module {
+    Tensor forward(const Tensor& x) override;
+    std::string name() const override { return "Flatten()"; }
+};
 
 // ===== Lesson 17 · Acceleration ==============================================
 // The naive kernel of Lesson 01 runs at a few GFLOP/s; a core of this era can

@@ -40,12 +40,14 @@ void lesson_05(const Options&);
 void lesson_06(const Options&);
 void lesson_07(const Options&);
 void lesson_08(const Options&);
+void lesson_09(const Options&);
 void lesson_17(const Options&);
 
 // Milestones: each returns one Result per part.
 std::vector<Result> milestone_1958(const Options&);
 std::vector<Result> milestone_1969(const Options&);
 std::vector<Result> milestone_1986(const Options&);
+std::vector<Result> milestone_1998(const Options&);
 
 // Rosenblatt's perceptron (1958): y = step(x . w + b), where step(s) = 1 if s > 0
 // else 0. It learns by his rule, no gradients: for each sample,

@@ -18,7 +18,7 @@ struct LessonEntry {
 const LessonEntry lesson_table[] = {
     {1, "Tensor", lesson_01},        {2, "Activations", lesson_02},   {3, "Layers", lesson_03},
     {4, "Losses", lesson_04},        {5, "DataLoader", lesson_05},    {6, "Autograd", lesson_06},
-    {7, "Optimizers", lesson_07},    {8, "Training", lesson_08},      {9, "Convolutions", nullptr},
+    {7, "Optimizers", lesson_07},    {8, "Training", lesson_08},      {9, "Convolutions", lesson_09},
     {10, "Tokenization", nullptr},   {11, "Embeddings", nullptr},     {12, "Attention", nullptr},
     {13, "Transformers", nullptr},   {14, "Profiling", nullptr},      {15, "Quantization", nullptr},
     {16, "Compression", nullptr},    {17, "Acceleration", lesson_17}, {18, "Memoization", nullptr},
@@ -33,7 +33,7 @@ const MilestoneEntry milestone_table[] = {
     {1958, "Perceptron (Rosenblatt)", milestone_1958},
     {1969, "XOR (Minsky & Papert)", milestone_1969},
     {1986, "MLP with backprop (Rumelhart, Hinton & Williams)", milestone_1986},
-    {1998, "CNN (LeCun's LeNet)", nullptr},
+    {1998, "CNN (LeCun's LeNet)", milestone_1998},
     {2017, "Transformer (Vaswani et al.)", nullptr},
     {2018, "MLPerf-style benchmark", nullptr},
 };

@@ -1,0 +1,192 @@
+// Lesson 09 · Convolutions: values by hand, the loop nest and im2col agree,
+// a gradient check for every layer over strides, paddings, odd sizes and
+// batch 1, the shape errors, and the im2col buffer counted under Scratch.
+#include "test.h"
+
+using namespace tt;
+using Inputs = std::vector<Tensor>;
+
+namespace {
+Tensor rnd(const Shape& s, uint64_t seed) {
+    Generator g(seed);
+    return Tensor::rand(s, g) * 2.0f - 1.0f;
+}
+// Distinct values at least 0.05 apart, so that a gradient check's small
+// nudge never changes which element of a pooling window is the largest.
+Tensor distinct(const Shape& s, uint64_t seed) {
+    Generator g(seed);
+    Tensor t = Tensor::zeros(s);
+    std::vector<float> v(t.numel());
+    for (size_t i = 0; i < v.size(); i++) v[i] = 0.05f * (float)i - 1.0f;
+    for (size_t i = v.size(); i > 1; i--) std::swap(v[i - 1], v[g.randint((int64_t)i)]);
+    std::copy(v.begin(), v.end(), t.data());
+    return t;
+}
+struct Case {
+    Shape x, w;
+    int64_t stride, padding;
+};
+// batch 1 and 2; odd and even sizes; strides 1-3; paddings 0-2; square and
+// oblong kernels; a kernel as large as the padded input
+const Case cases[] = {
+    {{1, 1, 5, 5}, {2, 1, 3, 3}, 1, 0}, {{2, 3, 6, 5}, {4, 3, 3, 3}, 1, 1}, {{2, 2, 7, 7}, {3, 2, 3, 3}, 2, 1},
+    {{1, 3, 5, 6}, {2, 3, 2, 3}, 2, 0},  {{2, 1, 4, 4}, {2, 1, 3, 3}, 3, 2}, {{1, 2, 3, 3}, {1, 2, 5, 5}, 1, 1},
+    {{2, 2, 5, 5}, {3, 2, 1, 1}, 1, 0},
+};
+} // namespace
+
+TEST(conv2d_values_by_hand) {
+    // x = 1..9 as a 3x3 image, one 2x2 filter [[1,0],[0,-1]]: y = x[i,j] - x[i+1,j+1]
+    Tensor x({1, 1, 3, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+    Tensor w({1, 1, 2, 2}, {1, 0, 0, -1});
+    CHECK_VALUES(conv2d(x, w), 0, {-4, -4, -4, -4});
+    CHECK_VALUES(conv2d(x, w, Tensor({1}, {10})), 0, {6, 6, 6, 6});
+    // padding 1, stride 2: outputs at the corners of the padded 5x5 picture
+    CHECK_VALUES(conv2d(x, w, Tensor(), 2, 1), 0, {-1, -3, -7, -4});
+    CHECK((conv2d(Tensor::zeros({2, 3, 28, 28}), Tensor::zeros({6, 3, 5, 5}), Tensor(), 1, 2).shape() == Shape{2, 6, 28, 28}));
+    CHECK((conv2d(Tensor::zeros({1, 1, 32, 32}), Tensor::zeros({1, 1, 5, 5}), Tensor(), 3, 0).shape() == Shape{1, 1, 10, 10}));
+}
+
+TEST(conv2d_naive_and_im2col_agree) {
+    uint64_t seed = 1;
+    for (const Case& c : cases) {
+        const Tensor x0 = rnd(c.x, seed++), w0 = rnd(c.w, seed++), b0 = rnd({c.w[0]}, seed++);
+        Tensor x1 = x0.clone().requires_grad_(), w1 = w0.clone().requires_grad_(), b1 = b0.clone().requires_grad_();
+        Tensor x2 = x0.clone().requires_grad_(), w2 = w0.clone().requires_grad_(), b2 = b0.clone().requires_grad_();
+        // one backward at a time: backward() clears the whole tape
+        Tensor y1 = conv2d_naive(x1, w1, b1, c.stride, c.padding);
+        const Tensor seed_grad = rnd(y1.shape(), seed++);
+        y1.backward(seed_grad);
+        Tensor y2 = conv2d(x2, w2, b2, c.stride, c.padding);
+        CHECK(y1.shape() == y2.shape());
+        CHECK_VALUES(y2, 1e-5, y1.to_vector());
+        y2.backward(seed_grad);
+        CHECK_VALUES(x2.grad(), 1e-5, x1.grad().to_vector());
+        CHECK_VALUES(w2.grad(), 1e-4, w1.grad().to_vector());
+        CHECK_VALUES(b2.grad(), 1e-4, b1.grad().to_vector());
+    }
+}
+
+TEST(grad_conv2d) {
+    uint64_t seed = 100;
+    for (const Case& c : cases) {
+        const int64_t stride = c.stride, padding = c.padding;
+        Inputs in{rnd(c.x, seed++), rnd(c.w, seed++), rnd({c.w[0]}, seed++)};
+        CHECK_GRAD([=](const Inputs& v) { return conv2d(v[0], v[1], v[2], stride, padding); }, in, 1e-2);
+        CHECK_GRAD([=](const Inputs& v) { return conv2d(v[0], v[1], Tensor(), stride, padding); }, Inputs(in.begin(), in.begin() + 2), 1e-2);
+    }
+    Inputs in{rnd({1, 2, 4, 5}, 7), rnd({3, 2, 3, 2}, 8), rnd({3}, 9)};
+    CHECK_GRAD([](const Inputs& v) { return conv2d_naive(v[0], v[1], v[2], 2, 1); }, in, 1e-2);
+}
+
+TEST(max_pool2d_routes_to_the_argmax) {
+    Tensor x({1, 1, 4, 4}, {1, 5, 2, 0, 3, 4, 8, 1, 0, 0, 1, 2, 9, 0, 3, 7});
+    x.requires_grad_();
+    Tensor y = max_pool2d(x, 2);
+    CHECK_VALUES(y, 0, {5, 8, 9, 7});
+    y.backward(Tensor({1, 1, 2, 2}, {10, 20, 30, 40}));
+    CHECK_VALUES(x.grad(), 0, {0, 10, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 30, 0, 0, 40});
+    // overlapping windows (kernel 3, stride 1): a shared maximum collects from every window
+    CHECK_VALUES(max_pool2d(x.detach(), 3, 1), 0, {8, 8, 9, 8});
+    CHECK_VALUES(avg_pool2d(x.detach(), 2), 0, {13 / 4.f, 11 / 4.f, 9 / 4.f, 13 / 4.f});
+}
+
+TEST(grad_pools) {
+    struct Pool { Shape x; int64_t kernel, stride; };
+    const Pool pools[] = {{{1, 1, 4, 4}, 2, 0}, {{2, 3, 5, 5}, 2, 0}, {{2, 2, 7, 6}, 3, 2}, {{1, 2, 5, 5}, 3, 1}, {{1, 1, 3, 3}, 3, 0}};
+    uint64_t seed = 200;
+    for (const Pool& p : pools) {
+        const int64_t k = p.kernel, s = p.stride;
+        CHECK_GRAD([=](const Inputs& v) { return max_pool2d(v[0], k, s); }, Inputs{distinct(p.x, seed++)}, 1e-2);
+        CHECK_GRAD([=](const Inputs& v) { return avg_pool2d(v[0], k, s); }, Inputs{rnd(p.x, seed++)}, 1e-2);
+    }
+}
+
+TEST(batch_norm2d_statistics) {
+    BatchNorm2d bn(2, 0.5f);
+    // channel 0 holds 1..8, channel 1 is constant 3, over a batch of 2
+    Tensor x({2, 2, 2, 2}, {1, 2, 3, 4, 3, 3, 3, 3, 5, 6, 7, 8, 3, 3, 3, 3});
+    Tensor y = bn(x);
+    // channel 0: mean 4.5, biased var 5.25 -> (x - 4.5)/sqrt(5.25 + 1e-5); channel 1 -> 0
+    const float s = 1.0f / std::sqrt(5.25f + 1e-5f);
+    CHECK_NEAR(y.at({0, 0, 0, 0}), -3.5f * s, 1e-5);
+    CHECK_NEAR(y.at({1, 0, 1, 1}), 3.5f * s, 1e-5);
+    CHECK_NEAR(y.at({1, 1, 0, 1}), 0, 1e-6);
+    // running = 0.5*running + 0.5*batch, with the unbiased var (5.25 * 8/7 = 6)
+    CHECK_VALUES(bn.running_mean, 1e-6, {2.25f, 1.5f});
+    CHECK_VALUES(bn.running_var, 1e-5, {0.5f + 3.0f, 0.5f});
+    bn.eval();
+    const Tensor z = bn(x);
+    CHECK_NEAR(z.at({0, 0, 0, 0}), (1 - 2.25f) / std::sqrt(3.5f + 1e-5f), 1e-5);
+    CHECK_VALUES(bn.running_mean, 1e-6, {2.25f, 1.5f}); // eval leaves them alone
+    CHECK(bn.num_parameters() == 4);
+    CHECK(bn.named_parameters().size() == 4 && bn.named_parameters()[3].first == "running_var");
+    CHECK(BatchNorm2d(3, 0.1f, 1e-5f, false).num_parameters() == 0);
+}
+
+TEST(grad_batch_norm2d) {
+    const Shape shapes[] = {{2, 3, 3, 3}, {1, 2, 5, 3}, {4, 1, 1, 1}};
+    uint64_t seed = 300;
+    for (const Shape& s : shapes) {
+        const int64_t C = s[1];
+        Tensor rm = Tensor::zeros({C}), rv = Tensor::ones({C});
+        Inputs in{rnd(s, seed++), rnd({C}, seed++) + 1.5f, rnd({C}, seed++)};
+        CHECK_GRAD([=](const Inputs& v) { return batch_norm2d(v[0], rm, rv, v[1], v[2], true); }, in, 1e-2);
+        CHECK_GRAD([=](const Inputs& v) { return batch_norm2d(v[0], rm, rv, Tensor(), Tensor(), true); }, Inputs{in[0]}, 1e-2);
+        Tensor rv_eval = rnd({C}, seed++) + 2.0f;
+        CHECK_GRAD([=](const Inputs& v) { return batch_norm2d(v[0], rm, rv_eval, v[1], v[2], false); }, in, 1e-2);
+    }
+}
+
+TEST(conv_modules) {
+    Generator g(9);
+    Conv2d conv(3, 8, 5, 1, 2, true, g);
+    CHECK(conv.num_parameters() == 8 * 3 * 5 * 5 + 8);
+    CHECK(conv.name() == "Conv2d(3, 8, kernel_size=5, padding=2)");
+    CHECK(Conv2d(1, 2, 3, 2, 0, false).name() == "Conv2d(1, 2, kernel_size=3, stride=2, bias=false)");
+    for (float w : conv.weight.to_vector()) CHECK(std::fabs(w) <= std::sqrt(6.0f / 75));
+    Sequential net{Conv2d(1, 4, 3, 1, 1), BatchNorm2d(4), ReLU(), MaxPool2d(2), Conv2d(4, 6, 3), AvgPool2d(2), Flatten(), Linear(6, 3)};
+    Tensor x = rnd({2, 1, 8, 8}, 10).requires_grad_();
+    Tensor y = net(x);                    // 8x8 -> 8x8 -> 4x4 -> 2x2 -> 1x1
+    CHECK((y.shape() == Shape{2, 3}));
+    sum(y).backward();
+    for (Tensor& p : net.parameters()) CHECK(p.grad().defined());
+    CHECK(x.grad().defined());
+    CHECK(MaxPool2d(2).name() == "MaxPool2d(kernel_size=2)");
+    CHECK(AvgPool2d(3, 1).name() == "AvgPool2d(kernel_size=3, stride=1)");
+    CHECK((Flatten()(Tensor::zeros({5, 2, 3, 4})).shape() == Shape{5, 24}));
+    CHECK_THROWS(Conv2d(0, 4, 3), "Conv2d: channels, kernel_size and stride must be positive");
+    CHECK_THROWS(MaxPool2d(0), "MaxPool2d(kernel_size=0): kernel_size must be positive");
+    CHECK_THROWS(BatchNorm2d(4, 2.0f), "BatchNorm2d: needs channels > 0, momentum in [0,1]");
+}
+
+TEST(conv_shape_errors_name_the_layer) {
+    Conv2d conv(3, 8, 5);
+    CHECK_THROWS(conv(Tensor::zeros({2, 1, 28, 28})),
+                 "Conv2d(3, 8, kernel_size=5): input [2,1,28,28] has 1 channels but weight [8,3,5,5] expects 3");
+    CHECK_THROWS(conv(Tensor::zeros({2, 3, 4, 9})),
+                 "Conv2d(3, 8, kernel_size=5): kernel 5x5 is larger than the padded input 4x9 (input [2,3,4,9], padding 0)");
+    CHECK_THROWS(conv(Tensor::zeros({3, 28, 28})), "Conv2d(3, 8, kernel_size=5): expects a 4-d input [B,C,H,W], got [3,28,28]");
+    CHECK_THROWS(conv2d(Tensor::zeros({1, 1, 3, 3}), Tensor::zeros({1, 1, 3})), "conv2d: weight must be [O,C,kh,kw], got [1,1,3]");
+    CHECK_THROWS(conv2d(Tensor::zeros({1, 1, 3, 3}), Tensor::zeros({2, 1, 3, 3}), Tensor::zeros({3})), "conv2d: bias [3] should be [2]");
+    CHECK_THROWS(conv2d(Tensor::zeros({1, 1, 3, 3}), Tensor::zeros({2, 1, 3, 3}), Tensor(), 0), "conv2d: kernel 3x3, stride 0, padding 0");
+    CHECK_THROWS(conv2d_naive(Tensor::zeros({1, 2, 3, 3}), Tensor::zeros({1, 1, 3, 3})), "conv2d_naive: input [1,2,3,3] has 2 channels");
+    CHECK_THROWS(MaxPool2d(3)(Tensor::zeros({1, 1, 2, 5})), "MaxPool2d(kernel_size=3): kernel 3x3 is larger than the padded input 2x5");
+    CHECK_THROWS(AvgPool2d(2)(Tensor::zeros({4, 4})), "AvgPool2d(kernel_size=2): expects a 4-d input [B,C,H,W], got [4,4]");
+    CHECK_THROWS(max_pool2d(Tensor::zeros({1, 1, 4}), 2), "max_pool2d: expects a 4-d input");
+    BatchNorm2d bn(4);
+    CHECK_THROWS(bn(Tensor::zeros({2, 3, 5, 5})), "BatchNorm2d(4, momentum=0.1, eps=1e-05): input [2,3,5,5] has 3 channels but a per-channel tensor is [4]");
+    CHECK_THROWS(bn(Tensor::zeros({1, 4, 1, 1})), "needs more than one value per channel");
+    CHECK_THROWS(bn(Tensor::zeros({4, 4})), "BatchNorm2d(4, momentum=0.1, eps=1e-05): expects a 4-d input");
+}
+
+TEST(im2col_buffer_is_scratch_and_released) {
+    // x [2,3,10,10], W [4,3,3,3], padding 1: columns [3*3*3, 2*10*10] floats
+    Tensor x = rnd({2, 3, 10, 10}, 11), w = rnd({4, 3, 3, 3}, 12);
+    const int64_t before = memory_counts(Category::Scratch).live_bytes;
+    reset_peak();
+    Tensor y = conv2d(x, w, Tensor(), 1, 1);
+    const int64_t columns = 27 * 200 * 4, product = 4 * 200 * 4;
+    CHECK(memory_counts(Category::Scratch).peak_bytes - before == columns + product);
+    CHECK(memory_counts(Category::Scratch).live_bytes == before);
+}
