@@ -7,6 +7,7 @@
 #   make native     ./tt built for this CPU only (-march=native); see below
 #   make bench      build and run bench/bench.c++: SGEMM, MLP and LeNet training
 #   make data       decompress the bundled MNIST files (done automatically when needed)
+#   make data-cifar download the full CIFAR-10 (170 MB, checked by md5) for milestone 1998's last part
 #   make chapters   re-run the commands the chapters quote and paste their output in
 #   make cross ARCH=aarch64   the tests cross-built for a 64-bit ARM board (Raspberry Pi 3/4/5)
 #   make cross ARCH=armhf     ... for 32-bit ARM (Pi 2 and up, Raspberry Pi OS 32-bit); both run under qemu
@@ -46,7 +47,7 @@ TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
 MNIST    := data/mnist/train-images-idx3-ubyte data/mnist/train-labels-idx1-ubyte \
             data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
 
-.PHONY: all run test check data chapters clean native bench FORCE cross fuzz
+.PHONY: all run test check data data-cifar chapters clean native bench FORCE cross fuzz
 all: tt
 
 # ./tt is linked from whichever build asked last (default or native): the
@@ -99,6 +100,18 @@ check:
 	@$(MAKE) --no-print-directory BUILD=.build/check OPT=-O1 \
 	  CXXFLAGS="-std=c++17 -O1 -g $(WARN) -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-pthread -fsanitize=address,undefined" test
+
+# The full CIFAR-10 is never needed by the tests; users with internet fetch it
+# here, checked against its published md5, into data/cifar-10-batches-bin/.
+CIFAR_URL := https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz
+CIFAR_MD5 := c32a1d4ab5d03f1284b67883e8d87530
+data-cifar: data/cifar-10-batches-bin/test_batch.bin
+data/cifar-10-batches-bin/test_batch.bin:
+	@command -v curl >/dev/null || { echo "data-cifar: needs curl to download $(CIFAR_URL)" >&2; exit 1; }
+	curl -fL --retry 3 -o data/cifar-10-binary.tar.gz.tmp $(CIFAR_URL)
+	@echo "$(CIFAR_MD5)  data/cifar-10-binary.tar.gz.tmp" | md5sum -c - >/dev/null || \
+	  { rm -f data/cifar-10-binary.tar.gz.tmp; echo "data-cifar: the download's md5 is not $(CIFAR_MD5); removed it" >&2; exit 1; }
+	tar -xzf data/cifar-10-binary.tar.gz.tmp -C data && rm data/cifar-10-binary.tar.gz.tmp
 
 # A chapter quotes a run between "<!-- output of CMD -->" and "<!-- end of output -->".
 chapters: tt data

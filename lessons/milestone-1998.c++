@@ -322,8 +322,7 @@ Result cifar_full_part(const Options& options) {
     if (options.quick) return skipped(p, model_name, "--quick: only TinyDigits runs");
     const std::string dir = "data/cifar-10-batches-bin/";
     if (!file_exists(data_path(dir + "data_batch_5.bin")) || !file_exists(data_path(dir + "test_batch.bin")))
-        return skipped(p, model_name, "full CIFAR-10 not in " + dir + ": download cifar-10-binary.tar.gz from "
-                                      "https://www.cs.toronto.edu/~kriz/cifar.html and unpack it in data/");
+        return skipped(p, model_name, "full CIFAR-10 not in " + dir + ": `make data-cifar` downloads it (170 MB, md5-checked)");
     std::vector<Tensor> images, labels;
     for (int i = 1; i <= 5; i++) {
         const ImageSet part = load_cifar10(data_path(dir + "data_batch_" + std::to_string(i) + ".bin"));
