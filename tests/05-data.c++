@@ -9,31 +9,9 @@
 
 using namespace tt;
 namespace fs = std::filesystem;
+using test::TempDir;
 
 namespace {
-// A fresh folder under the system's temp dir, removed with everything in it
-// when the test ends (also when a CHECK fails).
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static int counter = 0;
-        const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() / ("tt-05-data-" + std::to_string(ticks) + "-" + std::to_string(counter++));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    // Writes the bytes to a file in the folder and returns its path.
-    std::string file(const std::string& name, const std::vector<unsigned char>& bytes) const {
-        const std::string p = (path / name).string();
-        std::ofstream out(p, std::ios::binary);
-        out.write((const char*)bytes.data(), (std::streamsize)bytes.size());
-        return p;
-    }
-};
-
 // An IDX header: magic 0x000008<rank>, then each dim as a big-endian uint32.
 std::vector<unsigned char> idx_header(const std::vector<uint32_t>& dims, unsigned char type = 0x08) {
     std::vector<unsigned char> b{0, 0, type, (unsigned char)dims.size()};

@@ -11,18 +11,9 @@
 
 using namespace tt;
 namespace fs = std::filesystem;
+using test::TempDir;
 
 namespace {
-// A temporary folder, removed with everything in it when the test ends.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        path = fs::temp_directory_path() / ("tt-test-" + std::to_string((uint64_t)std::chrono::steady_clock::now().time_since_epoch().count()));
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
 std::string read_all(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(f), {});

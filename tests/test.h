@@ -2,8 +2,11 @@
 // is an assert that records the failure (file:line and the expression) and
 // ends that test, so one failing test does not hide the others.
 #pragma once
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -27,6 +30,31 @@ struct Register {
     Register(const char* name, std::function<void()> run) { registry().push_back({name, std::move(run)}); }
 };
 inline std::string where(const char* file, int line) { return std::string(file) + ":" + std::to_string(line) + ": "; }
+
+// A fresh folder under the system's temp dir for the files a test crafts,
+// removed with everything in it when the test ends (also when a CHECK fails).
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        static int counter = 0;
+        const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
+        path = std::filesystem::temp_directory_path() / ("tt-test-" + std::to_string(ticks) + "-" + std::to_string(counter++));
+        std::filesystem::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    std::string operator/(const std::string& name) const { return (path / name).string(); }
+    // Writes the bytes to a file in the folder and returns its path.
+    std::string file(const std::string& name, const std::vector<unsigned char>& bytes) const {
+        std::ofstream out(path / name, std::ios::binary);
+        out.write((const char*)bytes.data(), (std::streamsize)bytes.size());
+        return (path / name).string();
+    }
+};
 } // namespace test
 
 #define TT_CAT2(a, b) a##b
