@@ -1,12 +1,14 @@
 // bench/bench.c++ — tt's benchmarks, one program (`make bench`):
 //   SGEMM GFLOP/s at n = 64 ... 2048 on 1 and all threads,
 //   MLP 784-128-64-10 training on MNIST, seconds per epoch,
+//   LeNet-5 training on MNIST 28x28, images per second,
 // each with the tracker's peak memory. Times are the best of several runs
 // (the machine may be shared); the load average is printed with them.
 //
 //   bench                      the whole table
 //   bench sgemm N THREADS      one measurement, one line of key=value
-//   bench mlp THREADS          (bench/compare.py runs these, alternating with PyTorch)
+//   bench mlp THREADS          (bench/compare.py runs these, alternating
+//   bench lenet THREADS         with PyTorch)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -112,6 +114,22 @@ Measurement mlp(int runs) {
     return best;
 }
 
+// LeNet-5 on 28x28 (padding 2 on the first conv): 200 steps of 64 images;
+// images per second, best of `runs`.
+Measurement lenet(int runs) {
+    const int64_t batches = 200;
+    Measurement m, best{1e30, 1e30, 0, 0};
+    for (int r = 0; r < runs; r++) {
+        manual_seed(0);
+        Sequential model{Conv2d(1, 6, 5, 1, 2), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5), ReLU(), MaxPool2d(2), Flatten(),
+                         Linear(400, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, 10)};
+        best.value = std::min(best.value, train(model, mnist().images, batches, m));
+        best.cpu_value = std::min(best.cpu_value, m.cpu_value);
+    }
+    const double images = (double)(batches * 64);
+    return {images / best.value, images / best.cpu_value, m.peak_bytes, m.allocations_per_step};
+}
+
 void print_line(const char* workload, int64_t n, int threads, const Measurement& m) {
     std::printf("workload=%s n=%lld threads=%d value=%.4f cpu_value=%.4f peak_bytes=%lld allocations_per_step=%lld load=%s\n",
                 workload, (long long)n, threads, m.value, m.cpu_value, (long long)m.peak_bytes,
@@ -145,13 +163,19 @@ int whole_table() {
                     m.cpu_value, lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
         std::fflush(stdout);
     }
-    std::printf("  (LeNet-5 waits for Conv2d, Lesson 09, on main)\n");
+    for (int threads : {1, all}) {
+        set_num_threads(threads);
+        const Measurement m = lenet(2);
+        std::printf("  %-34s %8d %8.0f img/s %8.0f img/s %12s %12lld\n", "LeNet-5 28x28, 200 steps", threads, m.value,
+                    m.cpu_value, lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
+        std::fflush(stdout);
+    }
     std::printf("\nload average %s at the end\n", load_average().c_str());
     return 0;
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS]\n");
     return 2;
 }
 } // namespace
@@ -165,6 +189,7 @@ int main(int argc, char** argv) {
         set_num_threads(threads);
         if (what == "sgemm" && argc == 4) print_line("sgemm", std::atoll(argv[2]), threads, sgemm(std::atoll(argv[2])));
         else if (what == "mlp" && argc == 3) print_line("mlp", 0, threads, mlp(1));
+        else if (what == "lenet" && argc == 3) print_line("lenet", 0, threads, lenet(1));
         else return usage();
         return 0;
     } catch (const Error& e) {

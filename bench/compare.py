@@ -2,12 +2,12 @@
 """tt next to PyTorch and NumPy on the same workloads, on this machine.
 
     python3 bench/compare.py            (from the repo root; about three minutes)
-    python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the MLP)
+    python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the two models)
 
 Runs the workloads of bench/bench.c++ with the same shapes, batch, optimizer and
 thread counts: SGEMM [n,n] @ [n,n] (tt, PyTorch, NumPy), the MLP 784-128-64-10 for
-one MNIST epoch, batch 64, SGD lr 0.01 momentum 0.9 (tt, PyTorch). LeNet-5
-joins when Conv2d (Lesson 09) is on main. The systems alternate within each row (tt, PyTorch, NumPy, and
+one MNIST epoch, and LeNet-5 for 200 steps, batch 64, SGD lr 0.01 momentum 0.9
+(tt, PyTorch). The systems alternate within each row (tt, PyTorch, NumPy, and
 again), so a change in the machine's load hits them alike; each keeps its best.
 
 Never a dependency of tt, and installs nothing: without PyTorch or NumPy it says
@@ -191,6 +191,15 @@ def torch_mlp():
     return torch_train(model, x, (x.shape[0] + 63) // 64)
 
 
+def torch_lenet():
+    torch.manual_seed(0)
+    nn = torch.nn
+    model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84),
+                          nn.ReLU(), nn.Linear(84, 10))
+    return 200 * 64 / torch_train(model, mnist()[0], 200)
+
+
 # ---- the table ---------------------------------------------------------------
 def main():
     if np is None or torch is None:
@@ -213,7 +222,8 @@ def main():
     print(f"load average {load()} at the start; best of {ROUNDS} alternating rounds per row\n")
 
     print(f"{'workload':<28} {'threads':>7} {'tt':>10} {'PyTorch':>10} {'NumPy':>10} {'tt/PyTorch':>11}  unit")
-    rows = [("sgemm", n, t) for n in SIZES for t in THREADS] + [("mlp", 0, t) for t in THREADS]
+    rows = [("sgemm", n, t) for n in SIZES for t in THREADS] + [("mlp", 0, t) for t in THREADS] + \
+           [("lenet", 0, t) for t in THREADS]
     for what, n, t in rows:
         best = {"tt": None, "torch": None, "numpy": None}
         for _ in range(ROUNDS):
@@ -221,16 +231,20 @@ def main():
                 if what == "sgemm":
                     results = {"tt": float(run_tt(binary, "sgemm", n, t)["value"]), "torch": torch_sgemm(n),
                                "numpy": numpy_sgemm(n)}
-                else:
+                elif what == "mlp":
                     results = {"tt": float(run_tt(binary, "mlp", t)["value"]), "torch": torch_mlp()}
+                else:
+                    results = {"tt": float(run_tt(binary, "lenet", t)["value"]), "torch": torch_lenet()}
             lower_is_better = what == "mlp"
             for k, v in results.items():
                 if best[k] is None or (v < best[k] if lower_is_better else v > best[k]):
                     best[k] = v
         if what == "sgemm":
             name, unit, ratio = f"SGEMM n={n}", "GFLOP/s", best["tt"] / best["torch"]
-        else:
+        elif what == "mlp":
             name, unit, ratio = "MLP 784-128-64-10 epoch", "s/epoch", best["torch"] / best["tt"]
+        else:
+            name, unit, ratio = "LeNet-5 28x28, 200 steps", "images/s", best["tt"] / best["torch"]
         numpy_cell = f"{best['numpy']:10.2f}" if best["numpy"] is not None else f"{'-':>10}"
         print(f"{name:<28} {t:>7} {best['tt']:10.2f} {best['torch']:10.2f} {numpy_cell} {ratio:10.2f}x  {unit}",
               flush=True)
