@@ -247,7 +247,7 @@ Result skipped(const Part& p, const std::string& model_name, const std::string& 
 Result tinydigits_part(const Options& options) {
     const double start = now_seconds();
     reset_peak();
-    const Part p{"TinyDigits CNN", "TinyDigits 8x8", "tinydigits", 0.92f, 20, 32, 3e-3f};
+    const Part p{"TinyDigits CNN", "TinyDigits 8x8", "tinydigits", 0.92f, 8, 32, 5e-3f};
     const std::string model_name = "conv3x3(16)-pool-conv3x3(32)-pool-linear, ReLU, Adam + cosine";
     ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/tinydigits/test-images-idx3-ubyte"), data_path("data/tinydigits/test-labels-idx1-ubyte"));
