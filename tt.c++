@@ -2777,11 +2777,19 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
 // ===== Lesson 09 · Convolutions ==============================================
 // First the definition, as a loop nest a reader can check against the math
 // line. Then the way frameworks run it: im2col lays every input patch out as
-// a column of a matrix, so the whole layer becomes one matrix product, which
-// is the one kernel worth making fast (Lesson 17). The price is the column
-// matrix: C*kh*kw rows by B*OH*OW columns, counted under Scratch and freed
-// when the op returns. Pooling and batch norm are plain loops over windows
-// and channels: they move memory, they do little arithmetic.
+// a column of a matrix, so the layer becomes matrix products, which is the
+// one kernel worth making fast (Lesson 17). The price is the column matrix:
+// C*kh*kw rows by OH*OW columns per image. Built one image at a time it stays
+// in the cache (78 KB for LeNet's first layer, where the whole batch's would
+// be 5 MB), and each image's product lands directly in its slice of y.
+// Images are independent, so they are handed out in chunks with parallel_for.
+// Pooling and batch norm are plain loops over windows and channels: they move
+// memory, they do little arithmetic.
+
+void parallel_for_serial(int64_t n, const std::function<void(int64_t)>& f) {
+    for (int64_t i = 0; i < n; i++) f(i);
+}
+ParallelFor parallel_for = parallel_for_serial;
 
 namespace {
 // Everything a sliding window needs to know, checked once.
@@ -2824,103 +2832,163 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& 
     return g;
 }
 
-// Walks the column matrix [C*kh*kw, B*OH*OW] one output row at a time. For
-// patch row (c,u,v) and output row i of image b it calls f(k, xi, j0, j1):
-// the row's output pixels j = 0..OW-1 sit at cols[k + j]; those with j in
-// [j0, j1) copy x[xi + j*stride] (x contiguous [B,C,H,W]); the rest fall on
-// the padding. im2col and its adjoint col2im are this one walk read in two
-// directions; the inner loops have no test, and for stride 1 they stream.
+// One image at a time, and padded first: the image is copied into a frame
+// of zeros [C, H+2p, W+2p] (a few KB), so every patch lies inside it and the
+// copy loops below need no test for the border. With padding 0 the image
+// itself is the frame.
+void pad_image(const float* x, const ConvGeometry& g, float* framed) {
+    const int64_t p = g.padding, PH = g.H + 2 * p, PW = g.W + 2 * p;
+    std::fill(framed, framed + g.C * PH * PW, 0.0f);
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t h = 0; h < g.H; h++)
+            std::copy(x + (c * g.H + h) * g.W, x + (c * g.H + h + 1) * g.W, framed + (c * PH + h + p) * PW + p);
+}
+
+// dx [C,H,W] += the inside of the frame's gradient (the border belongs to no pixel).
+void add_unpadded(const float* dframed, const ConvGeometry& g, float* dx) {
+    const int64_t p = g.padding, PH = g.H + 2 * p, PW = g.W + 2 * p;
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t h = 0; h < g.H; h++) {
+            const float* from = dframed + (c * PH + h + p) * PW + p;
+            float* to = dx + (c * g.H + h) * g.W;
+            for (int64_t w = 0; w < g.W; w++) to[w] += from[w];
+        }
+}
+
+// Walks one image's column matrix [C*kh*kw, OH*OW] a row of output pixels at
+// a time: for patch row (c,u,v) and output row i it calls f(at, from), where
+// the row's OW pixels j sit at cols[at + j] and come from the framed image at
+// framed[from + j*stride]. im2col and its adjoint col2im are this one walk
+// read in two directions.
 template <class F>
 void for_each_patch_row(const ConvGeometry& g, F f) {
-    int64_t k = 0;
+    const int64_t PH = g.H + 2 * g.padding, PW = g.W + 2 * g.padding;
+    int64_t at = 0;
     for (int64_t c = 0; c < g.C; c++)
         for (int64_t u = 0; u < g.kh; u++)
-            for (int64_t v = 0; v < g.kw; v++) {
-                // the pixels j whose column w = j*stride - padding + v lies in [0, W)
-                const int64_t left = g.padding - v, right = g.W + g.padding - v;
-                const int64_t j0 = left > 0 ? (left + g.stride - 1) / g.stride : 0;
-                const int64_t j1 = std::min(g.OW, right > 0 ? (right + g.stride - 1) / g.stride : 0);
-                for (int64_t b = 0; b < g.B; b++)
-                    for (int64_t i = 0; i < g.OH; i++, k += g.OW) {
-                        const int64_t h = i * g.stride - g.padding + u;
-                        const bool inside = h >= 0 && h < g.H && j0 < j1;
-                        f(k, ((b * g.C + c) * g.H + h) * g.W + v - g.padding, inside ? j0 : 0, inside ? j1 : 0);
-                    }
-            }
+            for (int64_t v = 0; v < g.kw; v++)
+                for (int64_t i = 0; i < g.OH; i++, at += g.OW) f(at, (c * PH + i * g.stride + u) * PW + v);
 }
 
-// cols [C*kh*kw, B*OH*OW]: column n holds the patch under output pixel n.
-// Allocated under Scratch, zero-filled, so the padding needs no writes.
-Tensor im2col(const float* x, const ConvGeometry& g) {
-    MemoryCategory scratch(Category::Scratch);
-    Tensor cols = new_tensor({g.patch(), g.pixels()}, "im2col");
-    float* out = cols.data();
-    const int64_t s = g.stride;
-    for_each_patch_row(g, [&](int64_t k, int64_t xi, int64_t j0, int64_t j1) {
-        for (int64_t j = j0; j < j1; j++) out[k + j] = x[xi + j * s];
-    });
-    return cols;
-}
-
-// dx += col2im(dcols): each patch element adds back to the pixel it was copied from.
-void col2im(const float* dcols, const ConvGeometry& g, float* dx) {
-    const int64_t s = g.stride;
-    for_each_patch_row(g, [&](int64_t k, int64_t xi, int64_t j0, int64_t j1) {
-        for (int64_t j = j0; j < j1; j++) dx[xi + j * s] += dcols[k + j];
+// cols [C*kh*kw, OH*OW] of one framed image: column n holds the patch under output pixel n.
+void im2col(const float* framed, const ConvGeometry& g, float* cols) {
+    const int64_t s = g.stride, OW = g.OW;
+    for_each_patch_row(g, [&](int64_t at, int64_t from) {
+        if (s == 1) // a unit-stride copy of its own, so that it vectorises
+            for (int64_t j = 0; j < OW; j++) cols[at + j] = framed[from + j];
+        else
+            for (int64_t j = 0; j < OW; j++) cols[at + j] = framed[from + j * s];
     });
 }
 
-// y = W @ im2col(x) + bias, with the backward:
-//   dW += dY @ im2col(x)^T,   dx += col2im(W^T @ dY),   db += sum of dY over batch and pixels
-// where Y is y seen as [O, B*OH*OW]. The backward rebuilds the columns
-// instead of keeping them from the forward: one more copy pass, and no
-// kh*kw-times-the-input buffer held for the whole forward-backward gap.
+// dframed += col2im(dcols): each patch element adds back to the pixel it was copied from.
+void col2im(const float* dcols, const ConvGeometry& g, float* dframed) {
+    const int64_t s = g.stride, OW = g.OW;
+    for_each_patch_row(g, [&](int64_t at, int64_t from) {
+        for (int64_t j = 0; j < OW; j++) dframed[from + j * s] += dcols[at + j];
+    });
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// p[0] + ... + p[n-1] in 16 running sums, which the compiler keeps in vector
+// registers: one running sum would be a chain of dependent adds, 4 cycles each.
+float sum_of(const float* p, int64_t n) {
+    float lanes[16] = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int64_t j = 0; j < 16; j++) lanes[j] += p[i + j];
+    float total = 0;
+    for (; i < n; i++) total += p[i];
+    for (float lane : lanes) total += lane;
+    return total;
+}
+
+// The images of a batch in chunks of up to kConvChunk, one parallel_for call
+// per chunk, each with its own frame and column matrix in scratch. The chunks
+// depend only on the batch size, never on the thread count, so a sum over
+// images (dW, db) is added up in the same order however many threads run.
+constexpr int64_t kConvChunk = 8;
+
+// y[b] = W @ im2col(x[b]) + bias, image by image, with the backward:
+//   dW += sum_b dY[b] @ im2col(x[b])^T     db += sum of dY over batch and pixels
+//   dx[b] += col2im(W^T @ dY[b])
+// where dY[b] is y's gradient for image b seen as [O, OH*OW]. The backward
+// rebuilds the columns instead of keeping them from the forward: one more
+// copy pass, and no kh*kw-times-the-input buffer held from forward to backward.
+// Scratch per chunk: the columns [K, OH*OW] and the frame [C, H+2p, W+2p].
 Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
                      const std::string& op) {
     const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, op);
-    const int64_t K = g.patch(), N = g.pixels(), L = g.OH * g.OW;
+    const int64_t K = g.patch(), L = g.OH * g.OW, image = g.C * g.H * g.W, chunks = ceil_div(g.B, kConvChunk);
+    const int64_t frame = g.padding ? g.C * (g.H + 2 * g.padding) * (g.W + 2 * g.padding) : 0;
     const Tensor xd = dense(x), w = dense(weight), bd = bias.defined() ? dense(bias) : Tensor::zeros({g.O});
     Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d");
     {
-        const Tensor cols = im2col(xd.data(), g);         // [K,N]
         MemoryCategory scratch(Category::Scratch);
-        Tensor product = new_tensor({g.O, N}, "conv2d");  // [O, B*L]
-        gemm(g.O, N, K, w.data(), K, 1, cols.data(), N, 1, product.data(), N, false);
-        // [O,B,L] -> [B,O,L], adding the bias on the way
-        const float* b = bd.data();
-        for (int64_t n = 0; n < g.B; n++)
-            for (int64_t o = 0; o < g.O; o++) {
-                const float* src = product.data() + o * N + n * L;
-                float* dst = y.data() + (n * g.O + o) * L;
-                for (int64_t l = 0; l < L; l++) dst[l] = src[l] + b[o];
+        Tensor cols = new_tensor({chunks, K * L + frame}, "conv2d");
+        const float *in = xd.data(), *pw = w.data(), *pb = bd.data();
+        float *py = y.data(), *pcols = cols.data();
+        parallel_for(chunks, [&](int64_t c) {
+            float *my_cols = pcols + c * (K * L + frame), *my_frame = my_cols + K * L;
+            for (int64_t b = c * kConvChunk; b < std::min(g.B, (c + 1) * kConvChunk); b++) {
+                const float* framed = in + b * image;
+                if (frame) pad_image(framed, g, my_frame), framed = my_frame;
+                im2col(framed, g, my_cols);
+                float* yb = py + b * g.O * L;
+                for (int64_t o = 0; o < g.O; o++) std::fill(yb + o * L, yb + (o + 1) * L, pb[o]);
+                gemm(g.O, L, K, pw, K, 1, my_cols, L, 1, yb, L, true);
             }
+        });
     }
     if (needs_grad({&x, &weight, &bias}))
-        record("conv2d", {x, weight, bias}, y, [x, xd, weight, bias, g](const Tensor& dy) {
-            const int64_t K = g.patch(), N = g.pixels(), L = g.OH * g.OW;
-            const Tensor gd = dense(dy);
+        record("conv2d", {x, weight, bias}, y, [x, xd, weight, bias, g, K, L, image, chunks, frame](const Tensor& dy) {
+            const Tensor gd = dense(dy), w = dense(weight);
             Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "conv2d backward") : Tensor();
             Tensor gw = weight.requires_grad() ? new_tensor(weight.shape(), "conv2d backward") : Tensor();
             Tensor gb = bias.requires_grad() ? new_tensor(bias.shape(), "conv2d backward") : Tensor();
             {
                 MemoryCategory scratch(Category::Scratch);
-                Tensor d = new_tensor({g.O, N}, "conv2d backward"); // dY as [O, B*L]
-                for (int64_t n = 0; n < g.B; n++)
-                    for (int64_t o = 0; o < g.O; o++)
-                        std::memcpy(d.data() + o * N + n * L, gd.data() + (n * g.O + o) * L, sizeof(float) * L);
-                if (gb.defined())
-                    for (int64_t o = 0; o < g.O; o++) gb.data()[o] = (float)std::accumulate(d.data() + o * N, d.data() + (o + 1) * N, 0.0);
-                if (gw.defined()) {
-                    const Tensor cols = im2col(xd.data(), g);
-                    // cols^T read in place: element (n, k) of cols^T is cols[k*N + n]
-                    gemm(g.O, K, N, d.data(), N, 1, cols.data(), 1, N, gw.data(), K, false);
+                // per chunk: columns and frame, and the chunk's share of dW and db
+                Tensor cols = new_tensor({chunks, K * L + frame}, "conv2d backward");
+                Tensor gw_part = new_tensor({chunks, g.O, K}, "conv2d backward");
+                Tensor gb_part = new_tensor({chunks, g.O}, "conv2d backward");
+                const float *in = xd.data(), *pw = w.data(), *pdy = gd.data();
+                float *pcols = cols.data(), *pgw = gw_part.data(), *pgb = gb_part.data();
+                float* pgx = gx.defined() ? gx.data() : nullptr;
+                parallel_for(chunks, [&](int64_t c) {
+                    float *my_cols = pcols + c * (K * L + frame), *my_frame = my_cols + K * L;
+                    for (int64_t b = c * kConvChunk; b < std::min(g.B, (c + 1) * kConvChunk); b++) {
+                        const float* dyb = pdy + b * g.O * L;
+                        if (gb.defined())
+                            for (int64_t o = 0; o < g.O; o++) pgb[c * g.O + o] += sum_of(dyb + o * L, L);
+                        if (gw.defined()) {
+                            const float* framed = in + b * image;
+                            if (frame) pad_image(framed, g, my_frame), framed = my_frame;
+                            im2col(framed, g, my_cols);
+                            // cols^T read in place: element (l, k) of cols^T is cols[k*L + l]
+                            gemm(g.O, K, L, dyb, L, 1, my_cols, 1, L, pgw + c * g.O * K, K, true);
+                        }
+                        if (pgx) {
+                            // W^T read in place: element (k, o) of W^T is W[o*K + k]
+                            gemm(K, L, g.O, pw, 1, K, dyb, L, 1, my_cols, L, false);
+                            if (!frame) {
+                                col2im(my_cols, g, pgx + b * image);
+                                continue;
+                            }
+                            std::fill(my_frame, my_frame + frame, 0.0f);
+                            col2im(my_cols, g, my_frame);
+                            add_unpadded(my_frame, g, pgx + b * image);
+                        }
+                    }
+                });
+                // the chunks' shares, added in chunk order
+                for (int64_t c = 1; c < chunks; c++) {
+                    for (int64_t i = 0; i < g.O * K; i++) pgw[i] += pgw[c * g.O * K + i];
+                    for (int64_t o = 0; o < g.O; o++) pgb[o] += pgb[c * g.O + o];
                 }
-                if (gx.defined()) {
-                    Tensor dcols = new_tensor({K, N}, "conv2d backward");
-                    // W^T read in place: element (k, o) of W^T is W[o*K + k]
-                    gemm(K, N, g.O, dense(weight).data(), 1, K, d.data(), N, 1, dcols.data(), N, false);
-                    col2im(dcols.data(), g, gx.data());
-                }
+                if (gw.defined()) std::copy(pgw, pgw + g.O * K, gw.data());
+                if (gb.defined()) std::copy(pgb, pgb + g.O, gb.data());
             }
             if (gx.defined()) accumulate_grad(x, std::move(gx));
             if (gw.defined()) accumulate_grad(weight, std::move(gw));
@@ -3340,7 +3408,7 @@ int get_num_threads() {
     return pool_threads.load();
 }
 
-void parallel_for(int64_t n, const std::function<void(int64_t)>& f) {
+void parallel_for_pool(int64_t n, const std::function<void(int64_t)>& f) {
     if (n <= 1 || inside_pool_task || get_num_threads() == 1) {
         for (int64_t i = 0; i < n; i++) f(i);
         return;
@@ -3374,6 +3442,9 @@ void parallel_for(int64_t n, const std::function<void(int64_t)>& f) {
 namespace {
 constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 144;
 constexpr int64_t kPackedB = int64_t(1) << 20;
+// Where the kernel changes its approach (multiply-adds; rows of A): see `bench shapes`.
+constexpr double kTinyProduct = 16.0 * 16 * 16, kSmallProduct = 64.0 * 64 * 64;
+constexpr int64_t kDirectRows = 64;
 static_assert(MC % MR == 0, "an A block is whole MR-row panels");
 
 // macro_kernel is TT_VECTOR_CLONES (tt.h): one copy per instruction set. The
@@ -3401,8 +3472,6 @@ struct PackBuffer {
     }
 };
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // A[mc, kc] (any strides) -> panels of MR rows; panel p holds element (r, k)
 // at p*MR*kc + k*MR + r, the order the micro-kernel reads. Rows past mc are 0.
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, float* packed) {
@@ -3424,18 +3493,24 @@ void pack_b(int64_t kc, int64_t nr, const float* B, int64_t rsB, int64_t csB, fl
         for (int64_t k = 0; k < kc; k++)
             for (int64_t j = 0; j < nr; j++) packed[k * NR + j] = B[k * rsB + j];
     } else {
-        for (int64_t j = 0; j < nr; j++)
-            for (int64_t k = 0; k < kc; k++) packed[k * NR + j] = B[k * rsB + j * csB];
+        // a transpose, in blocks of 16 rows of the panel (2 KB, in L1) so the
+        // scattered writes land in lines just written
+        for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+            const int64_t k1 = std::min(kc, k0 + 16);
+            for (int64_t j = 0; j < nr; j++)
+                for (int64_t k = k0; k < k1; k++) packed[k * NR + j] = B[k * rsB + j * csB];
+        }
     }
 }
 
 // C[mr, nr] (+)= a[MR, kc] @ b[kc, NR]: kc rank-1 updates of a 6x32 tile.
-// The fixed trip counts let the compiler unroll i, vectorise j and keep acc in
-// registers (12 AVX-512 or 24 AVX2 registers).
-TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b,
+// b's rows are ldb apart: NR in a packed panel, B's own row stride when B is
+// read in place. The fixed trip counts let the compiler unroll i, vectorise j
+// and keep acc in registers (12 AVX-512 or 24 AVX2 registers).
+TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
                                   float* __restrict C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
     float acc[MR][NR] = {};
-    for (int64_t k = 0; k < kc; k++, a += MR, b += NR)
+    for (int64_t k = 0; k < kc; k++, a += MR, b += ldb)
         for (int64_t i = 0; i < MR; i++)
             for (int64_t j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
     for (int64_t i = 0; i < mr; i++) {
@@ -3447,30 +3522,52 @@ TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const f
     }
 }
 
-// C[mc, nc] (+)= packed A [mc, kc] @ packed B [kc, nc]. jr outside, ir inside:
-// one B panel stays in L1 while every A panel passes it.
-TT_VECTOR_CLONES void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* packed_a,
-                                   const float* packed_b, float* C, int64_t ldc, bool accumulate) {
+// C[mc, nc] (+)= packed A [mc, kc] @ B [kc, nc], where B's panel p (NR
+// columns) starts at b + p*panel_step with rows ldb apart. jr outside, ir
+// inside: one B panel stays in L1 while every A panel passes it.
+TT_VECTOR_CLONES void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* packed_a, const float* b,
+                                   int64_t ldb, int64_t panel_step, float* C, int64_t ldc, bool accumulate) {
     for (int64_t j = 0; j < nc; j += NR)
         for (int64_t i = 0; i < mc; i += MR)
-            micro_kernel(kc, packed_a + i * kc, packed_b + j * kc, C + i * ldc + j, ldc, std::min(MR, mc - i),
-                         std::min(NR, nc - j), accumulate);
+            micro_kernel(kc, packed_a + i * kc, b + j / NR * panel_step, ldb, C + i * ldc + j, ldc,
+                         std::min(MR, mc - i), std::min(NR, nc - j), accumulate);
 }
 } // namespace
 
 void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
                const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate) {
     if (M <= 0 || N <= 0) return;
-    // Below ~64^3 multiply-adds, packing and waking threads cost more than they save.
-    if ((double)M * N * K < 64.0 * 64 * 64) {
+    const double multiply_adds = (double)M * (double)N * (double)K;
+    // Below ~16^3 multiply-adds, packing costs more than it saves.
+    if (multiply_adds < kTinyProduct) {
         gemm_naive(M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, accumulate);
         return;
     }
-    const int64_t threads = get_num_threads(), slices = ceil_div(K, KC), mblocks = ceil_div(M, MC);
+    // Below ~64^3, waking a thread costs more than it saves: this one does it all.
+    const int64_t threads = multiply_adds < kSmallProduct ? 1 : get_num_threads();
+    auto run = [threads](int64_t n, const std::function<void(int64_t)>& f) {
+        if (threads == 1)
+            for (int64_t i = 0; i < n; i++) f(i);
+        else
+            parallel_for(n, f);
+    };
+    // Blocks of at most MC rows, as even as whole MR-row panels allow, and as
+    // many as a multiple of the thread count, so no thread is left with a
+    // sliver while the others wait (M=1024 on 2 threads: 8 blocks of 132
+    // rows and one of 100, not 7 of 144 and one of 16).
+    int64_t mblocks = ceil_div(M, MC);
+    if (mblocks > 1) mblocks = ceil_div(mblocks, threads) * threads;
+    const int64_t block_rows = std::min(MC, ceil_div(ceil_div(M, mblocks), MR) * MR);
+    mblocks = ceil_div(M, block_rows);
+    // B read in place: with few rows of A (a convolution's output channels),
+    // each B element is used only a few times, so packing it would cost as
+    // much as the product. Rows of unit stride are already what the
+    // micro-kernel reads; only a ragged last panel is packed.
+    const bool direct_b = csB == 1 && M <= kDirectRows;
     // With one block of rows (a training batch: M <= 144) each B panel meets
     // only one task, so the task packs its own and the job needs one wake-up,
     // not two. With more, B is packed once, together, and shared.
-    const bool shared_b = mblocks > 1;
+    const bool shared_b = !direct_b && mblocks > 1;
     const int64_t column_block = shared_b ? std::max(NR, kPackedB / K / NR * NR) : kPackedB / KC;
     for (int64_t jc = 0; jc < N; jc += column_block) {
         const int64_t nc = std::min(column_block, N - jc), panels = ceil_div(nc, NR), width = panels * NR;
@@ -3478,32 +3575,38 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
         static thread_local PackBuffer b_buffer;
         float* packed_b = shared_b ? b_buffer.get(K * width) : nullptr;
         if (shared_b)
-            parallel_for(slices * panels, [&](int64_t t) {
+            run(ceil_div(K, KC) * panels, [&](int64_t t) {
                 const int64_t pc = t / panels * KC, p = t % panels, kc = std::min(KC, K - pc);
                 pack_b(kc, std::min(NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
                        packed_b + pc * width + p * NR * kc);
             });
-        // Tasks: MC-row blocks, and column shares when there are too few of them
+        // Tasks: row blocks, and column shares when there are too few of them
         // to give every thread two (so that a slow thread does not stall the rest).
         const int64_t shares = std::min(panels, std::max<int64_t>(1, ceil_div(2 * threads, mblocks)));
         const int64_t share = ceil_div(panels, shares) * NR; // columns per task
         const int64_t tasks_across = ceil_div(nc, share);
-        parallel_for(mblocks * tasks_across, [&](int64_t t) {
+        run(mblocks * tasks_across, [&](int64_t t) {
             static thread_local PackBuffer a_buffer, own_b_buffer;
             float* packed_a = a_buffer.get(MC * KC);
             float* own_b = shared_b ? nullptr : own_b_buffer.get(KC * share);
-            const int64_t i0 = t / tasks_across * MC, j0 = t % tasks_across * share;
-            const int64_t mc = std::min(MC, M - i0), ncols = std::min(share, nc - j0);
+            const int64_t i0 = t / tasks_across * block_rows, j0 = t % tasks_across * share;
+            const int64_t mc = std::min(block_rows, M - i0), ncols = std::min(share, nc - j0);
+            const int64_t in_place = direct_b ? ncols / NR * NR : 0; // columns read from B itself
+            float* c = C + i0 * ldc + jc + j0;
             for (int64_t pc = 0; pc < K; pc += KC) {
                 const int64_t kc = std::min(KC, K - pc);
-                const float* b_panels = own_b;
-                if (shared_b)
-                    b_panels = packed_b + pc * width + j0 * kc;
-                else
-                    for (int64_t j = 0; j < ncols; j += NR)
-                        pack_b(kc, std::min(NR, ncols - j), B + pc * rsB + (jc + j0 + j) * csB, rsB, csB, own_b + j * kc);
+                const bool add = accumulate || pc > 0;
                 pack_a(mc, kc, A + i0 * rsA + pc * csA, rsA, csA, packed_a);
-                macro_kernel(mc, ncols, kc, packed_a, b_panels, C + i0 * ldc + jc + j0, ldc, accumulate || pc > 0);
+                if (shared_b) {
+                    macro_kernel(mc, ncols, kc, packed_a, packed_b + pc * width + j0 * kc, NR, NR * kc, c, ldc, add);
+                    continue;
+                }
+                const float* b = B + pc * rsB + (jc + j0) * csB;
+                if (in_place) macro_kernel(mc, in_place, kc, packed_a, b, rsB, NR, c, ldc, add);
+                if (ncols == in_place) continue;
+                for (int64_t j = in_place; j < ncols; j += NR)
+                    pack_b(kc, std::min(NR, ncols - j), b + j * csB, rsB, csB, own_b + (j - in_place) * kc);
+                macro_kernel(mc, ncols - in_place, kc, packed_a, own_b, NR, NR * kc, c + in_place, ldc, add);
             }
         });
     }
@@ -3511,5 +3614,6 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
 
 // Installed before main() runs: from here on every op's gemm is the fast one.
 [[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast;
+[[maybe_unused]] const ParallelFor installed_parallel_for = parallel_for = parallel_for_pool;
 
 } // namespace tt

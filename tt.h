@@ -702,11 +702,20 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nu
 //
 // Sizes along one axis: out = (in + 2*padding - kernel) / stride + 1.
 
+// Calls f(0), ..., f(n-1), in any order: conv2d hands out the images of a
+// batch this way, since they are independent. The calls must write disjoint
+// data and not throw. Here it is a plain loop; Lesson 17 installs one that
+// spreads the calls over a pool of threads (and runs a nested call in order).
+using ParallelFor = void (*)(int64_t n, const std::function<void(int64_t)>& f);
+extern ParallelFor parallel_for;
+void parallel_for_serial(int64_t n, const std::function<void(int64_t)>& f);
+
 // y[b,o,i,j] = bias[o] + sum_{c,u,v} x[b,c, i*stride-padding+u, j*stride-padding+v] * W[o,c,u,v]
 // (zero outside the input). x [B,C,H,W], W [O,C,kh,kw], bias [O] or undefined -> y [B,O,OH,OW]
 Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                     int64_t stride = 1, int64_t padding = 0);
-// The same result as conv2d_naive, computed as W [O,C*kh*kw] @ im2col(x) [C*kh*kw, B*OH*OW].
+// The same result as conv2d_naive, computed image by image as
+// W [O,C*kh*kw] @ im2col(x[b]) [C*kh*kw, OH*OW] -> y[b] [O, OH*OW].
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               int64_t stride = 1, int64_t padding = 0);
 // Windows of kernel x kernel, moved by stride (0: stride = kernel, windows
@@ -797,9 +806,10 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
 // the number of hardware threads; set_num_threads changes it (throws outside 1..1024).
 void set_num_threads(int n);
 int get_num_threads();
-// Calls f(0), ..., f(n-1), spread over the pool (the calling thread helps) and
-// returns when all are done. The calls must write disjoint data and not throw.
+// Lesson 09's parallel_for on the pool: calls f(0), ..., f(n-1) spread over
+// the threads (the calling thread helps) and returns when all are done.
 // Called from inside a pool task (nested), it simply runs the calls in order.
-void parallel_for(int64_t n, const std::function<void(int64_t)>& f);
+// Installed in tt::parallel_for when the program starts.
+void parallel_for_pool(int64_t n, const std::function<void(int64_t)>& f);
 
 } // namespace tt

@@ -9,6 +9,7 @@
 //   bench sgemm N THREADS      one measurement, one line of key=value
 //   bench mlp THREADS          (bench/compare.py runs these, alternating
 //   bench lenet THREADS         with PyTorch)
+//   bench shapes               the training steps' small products, naive and fast kernel
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -130,6 +131,43 @@ Measurement lenet(int runs) {
     return {images / best.value, images / best.cpu_value, m.peak_bytes, m.allocations_per_step};
 }
 
+// The products a training step of the MLP and LeNet-5 (batch 64) is made of,
+// as gemm sees them (M, N, K, and whether A or B is read transposed), timed
+// on one thread through the naive and the fast kernel. Where the fast one
+// stops paying is where gemm_fast's thresholds (kTinyProduct, kDirectRows) sit.
+int small_shapes() {
+    struct Shape { const char* what; int64_t M, N, K; bool at, bt; };
+    const Shape shapes[] = {
+        {"MLP fc1 forward  x @ W^T", 64, 128, 784, false, true},   {"MLP fc1 dW  dY^T @ x", 128, 784, 64, true, false},
+        {"MLP fc2 dX  dY @ W", 64, 128, 64, false, false},          {"MLP fc3 forward", 64, 10, 64, false, true},
+        {"MLP fc3 dW", 10, 64, 64, true, false},                    {"MLP fc3 dX", 64, 64, 10, false, false},
+        {"conv1 forward  W @ cols (1 image)", 6, 784, 25, false, false},
+        {"conv1 dW  dY @ cols^T (1 image)", 6, 25, 784, false, true},
+        {"conv2 forward (1 image)", 16, 100, 150, false, false},   {"conv2 dW (1 image)", 16, 150, 100, false, true},
+        {"conv2 dcols  W^T @ dY (1 image)", 150, 100, 16, true, false},
+        {"fc 400->120 forward", 64, 120, 400, false, true},        {"fc 120->84 dX", 64, 120, 84, false, false},
+    };
+    set_num_threads(1);
+    std::printf("one thread, GFLOP/s (best of several)\n  %-36s %5s %5s %5s %8s %8s\n", "product", "M", "N", "K",
+                "naive", "fast");
+    for (const Shape& s : shapes) {
+        const Tensor a = Tensor::randn({s.M, s.K}), b = Tensor::randn({s.K, s.N});
+        Tensor c = Tensor::zeros({s.M, s.N});
+        const int64_t rsA = s.at ? 1 : s.K, csA = s.at ? s.M : 1, rsB = s.bt ? 1 : s.N, csB = s.bt ? s.K : 1;
+        const double gflop = 2e-9 * (double)(s.M * s.N * s.K);
+        double rate[2];
+        for (int fast = 0; fast < 2; fast++) {
+            const GemmKernel kernel = fast ? gemm_fast : gemm_naive;
+            auto multiply = [&] { kernel(s.M, s.N, s.K, a.data(), rsA, csA, b.data(), rsB, csB, c.data(), s.N, false); };
+            const int reps = (int)std::max(1.0, 0.02 / std::max(lessons::time_best(1, multiply), 1e-9));
+            rate[fast] = gflop / lessons::time_best(5, [&] { for (int r = 0; r < reps; r++) multiply(); }) * reps;
+        }
+        std::printf("  %-36s %5lld %5lld %5lld %8.1f %8.1f\n", s.what, (long long)s.M, (long long)s.N, (long long)s.K,
+                    rate[0], rate[1]);
+    }
+    return 0;
+}
+
 void print_line(const char* workload, int64_t n, int threads, const Measurement& m) {
     std::printf("workload=%s n=%lld threads=%d value=%.4f cpu_value=%.4f peak_bytes=%lld allocations_per_step=%lld load=%s\n",
                 workload, (long long)n, threads, m.value, m.cpu_value, (long long)m.peak_bytes,
@@ -175,7 +213,7 @@ int whole_table() {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS | shapes]\n");
     return 2;
 }
 } // namespace
@@ -183,6 +221,7 @@ int usage() {
 int main(int argc, char** argv) {
     try {
         if (argc == 1) return whole_table();
+        if (argc == 2 && std::string(argv[1]) == "shapes") return small_shapes();
         const std::string what = argv[1];
         const int threads = std::atoi(argv[argc - 1]);
         if (threads < 1) return usage();

@@ -32,6 +32,8 @@ const Case cases[] = {
     {{1, 1, 5, 5}, {2, 1, 3, 3}, 1, 0}, {{2, 3, 6, 5}, {4, 3, 3, 3}, 1, 1}, {{2, 2, 7, 7}, {3, 2, 3, 3}, 2, 1},
     {{1, 3, 5, 6}, {2, 3, 2, 3}, 2, 0},  {{2, 1, 4, 4}, {2, 1, 3, 3}, 3, 2}, {{1, 2, 3, 3}, {1, 2, 5, 5}, 1, 1},
     {{2, 2, 5, 5}, {3, 2, 1, 1}, 1, 0},
+    // more images than one chunk (8): three chunks, the last one short
+    {{19, 2, 6, 6}, {3, 2, 3, 3}, 1, 1}, {{17, 3, 9, 8}, {5, 3, 3, 2}, 2, 0},
 };
 } // namespace
 
@@ -181,12 +183,34 @@ TEST(conv_shape_errors_name_the_layer) {
 }
 
 TEST(im2col_buffer_is_scratch_and_released) {
-    // x [2,3,10,10], W [4,3,3,3], padding 1: columns [3*3*3, 2*10*10] floats
+    // x [2,3,10,10], W [4,3,3,3], padding 1: one chunk of images, with the
+    // columns of one image [3*3*3, 10*10] and its frame [3, 12, 12]
     Tensor x = rnd({2, 3, 10, 10}, 11), w = rnd({4, 3, 3, 3}, 12);
     const int64_t before = memory_counts(Category::Scratch).live_bytes;
     reset_peak();
     Tensor y = conv2d(x, w, Tensor(), 1, 1);
-    const int64_t columns = 27 * 200 * 4, product = 4 * 200 * 4;
-    CHECK(memory_counts(Category::Scratch).peak_bytes - before == columns + product);
+    const int64_t columns = 27 * 100 * 4, frame = 3 * 12 * 12 * 4;
+    CHECK(memory_counts(Category::Scratch).peak_bytes - before == columns + frame);
     CHECK(memory_counts(Category::Scratch).live_bytes == before);
+    // 20 images: three chunks, each with its own columns and frame
+    reset_peak();
+    conv2d(rnd({20, 3, 10, 10}, 13), w, Tensor(), 1, 1);
+    CHECK(memory_counts(Category::Scratch).peak_bytes - before == 3 * (columns + frame));
+}
+
+TEST(conv2d_does_not_depend_on_the_thread_count) {
+    // 20 images in three chunks: dW and db are sums over the images, added
+    // chunk by chunk in the same order whatever the number of threads
+    const Tensor x0 = rnd({20, 3, 9, 9}, 21), w0 = rnd({4, 3, 3, 3}, 22), b0 = rnd({4}, 23), seed_grad = rnd({20, 4, 9, 9}, 24);
+    auto run = [&](int threads) {
+        set_num_threads(threads);
+        Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+        Tensor y = conv2d(x, w, b, 1, 1);
+        y.backward(seed_grad);
+        return std::vector<std::vector<float>>{y.to_vector(), x.grad().to_vector(), w.grad().to_vector(), b.grad().to_vector()};
+    };
+    const int before = get_num_threads();
+    const auto one = run(1), two = run(2), three = run(3);
+    set_num_threads(before);
+    CHECK(one == two && one == three);
 }

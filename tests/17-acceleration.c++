@@ -62,7 +62,11 @@ TEST(gemm_fast_matches_naive_on_many_shapes) {
     const int64_t shapes[][3] = {{1, 1, 1},     {2, 3, 4},     {7, 13, 29},    {67, 71, 73},  {1000, 3, 5},
                                  {3, 1000, 7},  {5, 7, 1000},  {300, 200, 1},  {1, 500, 300}, {500, 1, 300},
                                  {6, 32, 256},  {5, 31, 255},  {145, 33, 257}, {151, 97, 89}, {64, 64, 64},
-                                 {0, 5, 5},     {5, 0, 5},     {5, 5, 0},      {100, 100, 0}};
+                                 {0, 5, 5},     {5, 0, 5},     {5, 5, 0},      {100, 100, 0},
+                                 // B read in place (M <= 64), with and without a ragged last panel;
+                                 // row blocks evened out over the threads (M past one block)
+                                 {6, 784, 25},  {16, 100, 150}, {64, 96, 70},  {13, 95, 40},  {65, 64, 64},
+                                 {1024, 40, 30}, {290, 50, 20}};
     for (const auto& s : shapes)
         for (int variant = 0; variant < 16; variant++) {
             const bool at = variant & 1, bt = variant & 2, acc = variant & 4;
