@@ -2881,11 +2881,33 @@ void im2col(const float* framed, const ConvGeometry& g, float* cols) {
     });
 }
 
-// dframed += col2im(dcols): each patch element adds back to the pixel it was copied from.
-void col2im(const float* dcols, const ConvGeometry& g, float* dframed) {
-    const int64_t s = g.stride, OW = g.OW;
-    for_each_patch_row(g, [&](int64_t at, int64_t from) {
-        for (int64_t j = 0; j < OW; j++) dframed[from + j * s] += dcols[at + j];
+// The backward wants the same patches as rows: rows [OH*OW, C*kh*kw], the
+// transpose of im2col's matrix, so that dW = dY @ rows reads it in place
+// (transposing while packing for the product costs more than the product).
+// Walks it in runs of kw values: for output pixel (i,j), channel c and window
+// row u it calls f(at, from), where rows[at + v] is framed[from + v].
+template <class F>
+void for_each_patch_run(const ConvGeometry& g, F f) {
+    const int64_t PH = g.H + 2 * g.padding, PW = g.W + 2 * g.padding;
+    int64_t at = 0;
+    for (int64_t i = 0; i < g.OH; i++)
+        for (int64_t j = 0; j < g.OW; j++)
+            for (int64_t c = 0; c < g.C; c++)
+                for (int64_t u = 0; u < g.kh; u++, at += g.kw) f(at, (c * PH + i * g.stride + u) * PW + j * g.stride);
+}
+
+void im2row(const float* framed, const ConvGeometry& g, float* rows) {
+    const int64_t kw = g.kw;
+    for_each_patch_run(g, [&](int64_t at, int64_t from) {
+        for (int64_t v = 0; v < kw; v++) rows[at + v] = framed[from + v];
+    });
+}
+
+// dframed += row2im(drows): each patch element adds back to the pixel it was copied from.
+void row2im(const float* drows, const ConvGeometry& g, float* dframed) {
+    const int64_t kw = g.kw;
+    for_each_patch_run(g, [&](int64_t at, int64_t from) {
+        for (int64_t v = 0; v < kw; v++) dframed[from + v] += drows[at + v];
     });
 }
 
@@ -2911,12 +2933,13 @@ float sum_of(const float* p, int64_t n) {
 constexpr int64_t kConvChunk = 8;
 
 // y[b] = W @ im2col(x[b]) + bias, image by image, with the backward:
-//   dW += sum_b dY[b] @ im2col(x[b])^T     db += sum of dY over batch and pixels
-//   dx[b] += col2im(W^T @ dY[b])
-// where dY[b] is y's gradient for image b seen as [O, OH*OW]. The backward
-// rebuilds the columns instead of keeping them from the forward: one more
-// copy pass, and no kh*kw-times-the-input buffer held from forward to backward.
-// Scratch per chunk: the columns [K, OH*OW] and the frame [C, H+2p, W+2p].
+//   dW += sum_b dY[b] @ im2row(x[b])       db += sum of dY over batch and pixels
+//   dx[b] += row2im(dY[b]^T @ W)
+// where dY[b] is y's gradient for image b seen as [O, OH*OW] and W is
+// [O, C*kh*kw]. The backward rebuilds the patches instead of keeping them
+// from the forward: one more copy pass, and no kh*kw-times-the-input buffer
+// held from forward to backward.
+// Scratch per chunk: the patches [K, OH*OW] and the frame [C, H+2p, W+2p].
 Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t stride, int64_t padding,
                      const std::string& op) {
     const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, op);
@@ -2962,22 +2985,22 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                         const float* dyb = pdy + b * g.O * L;
                         if (gb.defined())
                             for (int64_t o = 0; o < g.O; o++) pgb[c * g.O + o] += sum_of(dyb + o * L, L);
+                        float* my_rows = my_cols; // [L, K] this time
                         if (gw.defined()) {
                             const float* framed = in + b * image;
                             if (frame) pad_image(framed, g, my_frame), framed = my_frame;
-                            im2col(framed, g, my_cols);
-                            // cols^T read in place: element (l, k) of cols^T is cols[k*L + l]
-                            gemm(g.O, K, L, dyb, L, 1, my_cols, 1, L, pgw + c * g.O * K, K, true);
+                            im2row(framed, g, my_rows);
+                            gemm(g.O, K, L, dyb, L, 1, my_rows, K, 1, pgw + c * g.O * K, K, true);
                         }
                         if (pgx) {
-                            // W^T read in place: element (k, o) of W^T is W[o*K + k]
-                            gemm(K, L, g.O, pw, 1, K, dyb, L, 1, my_cols, L, false);
+                            // dY^T read in place: element (l, o) of dY^T is dY[o*L + l]
+                            gemm(L, K, g.O, dyb, 1, L, pw, K, 1, my_rows, K, false);
                             if (!frame) {
-                                col2im(my_cols, g, pgx + b * image);
+                                row2im(my_rows, g, pgx + b * image);
                                 continue;
                             }
                             std::fill(my_frame, my_frame + frame, 0.0f);
-                            col2im(my_cols, g, my_frame);
+                            row2im(my_rows, g, my_frame);
                             add_unpadded(my_frame, g, pgx + b * image);
                         }
                     }
@@ -3017,27 +3040,31 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     Tensor winner = new_tensor(y.shape(), "max_pool2d");
     const float* in = xd.data();
     float *py = y.data(), *pwin = winner.data();
-    const int64_t plane_size = g.H * g.W;
-    int64_t at = 0;
-    for (int64_t plane = 0; plane < g.B * g.C; plane++)
-        for (int64_t i = 0; i < g.OH; i++)
-            for (int64_t j = 0; j < g.OW; j++, at++) {
-                float best = -std::numeric_limits<float>::infinity();
-                int64_t best_xi = (plane * g.H + i * g.stride) * g.W + j * g.stride;
-                for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) {
-                    if (in[xi] > best) best = in[xi], best_xi = xi;
-                });
-                py[at] = best;
-                pwin[at] = (float)(best_xi - plane * plane_size);
-            }
+    const int64_t plane_size = g.H * g.W, per_plane = g.OH * g.OW;
+    // image planes are independent: handed out 64 at a time
+    parallel_for(ceil_div(g.B * g.C, 64), [&, g](int64_t t) {
+        for (int64_t plane = t * 64; plane < std::min(g.B * g.C, (t + 1) * 64); plane++)
+            for (int64_t i = 0, at = plane * per_plane; i < g.OH; i++)
+                for (int64_t j = 0; j < g.OW; j++, at++) {
+                    const int64_t corner = i * g.stride * g.W + j * g.stride; // in the plane
+                    const float* window = in + plane * plane_size + corner;
+                    float best = -std::numeric_limits<float>::infinity();
+                    int64_t best_at = corner;
+                    for (int64_t u = 0; u < g.kh; u++)
+                        for (int64_t v = 0; v < g.kw; v++)
+                            if (window[u * g.W + v] > best) best = window[u * g.W + v], best_at = corner + u * g.W + v;
+                    py[at] = best;
+                    pwin[at] = (float)best_at;
+                }
+    });
     if (needs_grad({&x}))
-        record("max_pool2d", {x}, y, [x, winner, g, plane_size](const Tensor& dy) {
+        record("max_pool2d", {x}, y, [x, winner, g, plane_size, per_plane](const Tensor& dy) {
             const Tensor gd = dense(dy);
             Tensor gx = new_tensor(x.shape(), "max_pool2d backward");
             const float *pg = gd.data(), *pwin = winner.data();
             float* pgx = gx.data();
-            const int64_t per_plane = g.OH * g.OW;
-            for (int64_t at = 0; at < winner.numel(); at++) pgx[at / per_plane * plane_size + (int64_t)pwin[at]] += pg[at];
+            for (int64_t plane = 0, at = 0; plane < g.B * g.C; plane++)
+                for (int64_t end = at + per_plane; at < end; at++) pgx[plane * plane_size + (int64_t)pwin[at]] += pg[at];
             accumulate_grad(x, std::move(gx));
         });
     return y;
@@ -3308,10 +3335,26 @@ Tensor Flatten::forward(const Tensor& x) {
 
 // Part 1, the thread pool. A job is n numbered calls; the workers and the
 // caller take numbers from one atomic counter until none are left. Waking a
-// sleeping thread costs far less than starting one.
+// sleeping thread costs far less than starting one, but still 10-100 us in
+// a virtual machine, and a training step of a small model is a run of jobs
+// a few microseconds apart. So a worker that finishes a job first watches
+// for the next one for a short while (kSpin), and only then goes to sleep;
+// the caller, too, watches for the workers to finish before it sleeps.
+// Cost: up to kSpin of a core's time after each job, spent waiting.
 
 namespace {
 thread_local bool inside_pool_task = false; // a nested parallel_for runs in order
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+// Returns once done() is true or kSpin has passed; says which.
+template <class Done>
+bool spin_until(Done done) {
+    const auto give_up = std::chrono::steady_clock::now() + kSpin;
+    for (int i = 1;; i++) {
+        if (done()) return true;
+        if (i % 256 == 0 && std::chrono::steady_clock::now() > give_up) return false;
+    }
+}
 
 class ThreadPool {
 public:
@@ -3328,18 +3371,19 @@ public:
     }
     // The caller must hold pool_mutex below: one job at a time.
     void run(int64_t n, const std::function<void(int64_t)>& f) {
+        job = &f;
+        calls = n;
+        next_call = 0;
+        busy = (int)workers.size();
         {
-            std::lock_guard<std::mutex> lock(mutex);
-            job = &f;
-            calls = n;
-            next_call = 0;
-            busy = (int)workers.size();
+            std::lock_guard<std::mutex> lock(mutex); // a worker going to sleep sees the new job, or is woken
             generation++;
         }
         wake.notify_all();
         take_calls();
+        if (spin_until([this] { return busy.load() == 0; })) return;
         std::unique_lock<std::mutex> lock(mutex);
-        done.wait(lock, [this] { return busy == 0; });
+        done.wait(lock, [this] { return busy.load() == 0; });
     }
 
 private:
@@ -3351,25 +3395,27 @@ private:
     void work() {
         uint64_t seen = 0;
         for (;;) {
-            {
+            if (!spin_until([&] { return generation.load() != seen; })) {
                 std::unique_lock<std::mutex> lock(mutex);
-                wake.wait(lock, [&] { return stopping || generation != seen; });
+                wake.wait(lock, [&] { return stopping || generation.load() != seen; });
                 if (stopping) return;
-                seen = generation;
             }
+            seen = generation.load();
             take_calls();
-            std::lock_guard<std::mutex> lock(mutex);
-            if (--busy == 0) done.notify_one();
+            if (busy.fetch_sub(1) == 1) {
+                std::lock_guard<std::mutex> lock(mutex); // the caller checks busy under it, then sleeps
+                done.notify_one();
+            }
         }
     }
     std::vector<std::thread> workers;
     std::mutex mutex;
     std::condition_variable wake, done;
-    const std::function<void(int64_t)>* job = nullptr;
+    const std::function<void(int64_t)>* job = nullptr; // written before generation moves on
     int64_t calls = 0;
     std::atomic<int64_t> next_call{0};
-    int busy = 0;           // workers still on the current job
-    uint64_t generation = 0; // counts jobs, so a worker never runs one twice
+    std::atomic<int> busy{0};               // workers still on the current job
+    std::atomic<uint64_t> generation{0};    // counts jobs, so a worker never runs one twice
     bool stopping = false;
 };
 
@@ -3443,7 +3489,8 @@ namespace {
 constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 144;
 constexpr int64_t kPackedB = int64_t(1) << 20;
 // Where the kernel changes its approach (multiply-adds; rows of A): see `bench shapes`.
-constexpr double kTinyProduct = 16.0 * 16 * 16, kSmallProduct = 64.0 * 64 * 64;
+constexpr double kTinyProduct = 16.0 * 16 * 16;
+constexpr double kSmallProduct = 64.0 * 64 * 64;
 constexpr int64_t kDirectRows = 64;
 static_assert(MC % MR == 0, "an A block is whole MR-row panels");
 
@@ -3482,24 +3529,33 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, fl
     }
 }
 
-// B[kc, nr] (nr <= NR, any strides) -> one panel holding (k, j) at k*NR + j;
-// columns past nr are 0. The loops follow B's unit stride: along a row for a
-// row-major B, down a column for a transposed view (W^T in linear), so the
-// reads stream either way. In a batch-64 MLP each element of B is used only
-// 64 times, so a slow pack would cost as much as the multiply.
-void pack_b(int64_t kc, int64_t nr, const float* B, int64_t rsB, int64_t csB, float* packed) {
-    if (nr < NR) std::fill(packed, packed + kc * NR, 0.0f);
+// B[kc, nc] (any strides) -> panels of NR columns; panel p holds (k, j) at
+// p*NR*kc + k*NR + j, and columns past nc are 0. The loops follow B's unit
+// stride: along whole rows for a row-major B (one read stream, not one jump
+// per 32 floats), down columns for a transposed view (W^T in linear). In a
+// batch-64 MLP each element of B is used only 64 times, so a slow pack would
+// cost as much as the multiply.
+void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, float* packed) {
+    const int64_t panels = (nc + NR - 1) / NR;
+    if (nc % NR) std::fill(packed + (panels - 1) * NR * kc, packed + panels * NR * kc, 0.0f);
     if (csB == 1) {
         for (int64_t k = 0; k < kc; k++)
-            for (int64_t j = 0; j < nr; j++) packed[k * NR + j] = B[k * rsB + j];
-    } else {
-        // a transpose, in blocks of 16 rows of the panel (2 KB, in L1) so the
-        // scattered writes land in lines just written
-        for (int64_t k0 = 0; k0 < kc; k0 += 16) {
-            const int64_t k1 = std::min(kc, k0 + 16);
+            for (int64_t p = 0; p < panels; p++) {
+                const float* from = B + k * rsB + p * NR;
+                float* to = packed + p * NR * kc + k * NR;
+                const int64_t nr = std::min(NR, nc - p * NR);
+                for (int64_t j = 0; j < nr; j++) to[j] = from[j];
+            }
+        return;
+    }
+    // a transpose, in blocks of 16 rows of a panel (2 KB, in L1) so the
+    // scattered writes land in lines just written
+    for (int64_t p = 0; p < panels; p++) {
+        const int64_t nr = std::min(NR, nc - p * NR);
+        for (int64_t k0 = 0; k0 < kc; k0 += 16)
             for (int64_t j = 0; j < nr; j++)
-                for (int64_t k = k0; k < k1; k++) packed[k * NR + j] = B[k * rsB + j * csB];
-        }
+                for (int64_t k = k0; k < std::min(kc, k0 + 16); k++)
+                    packed[p * NR * kc + k * NR + j] = B[k * rsB + (p * NR + j) * csB];
     }
 }
 
@@ -3574,20 +3630,34 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
         // packed B: slice pc starts at pc*width, its panel p at p*NR*kc within it
         static thread_local PackBuffer b_buffer;
         float* packed_b = shared_b ? b_buffer.get(K * width) : nullptr;
+        // (in tasks of a K slice by 8 panels: rows of 256 floats read in one stream)
+        const int64_t groups = ceil_div(panels, 8);
         if (shared_b)
-            run(ceil_div(K, KC) * panels, [&](int64_t t) {
-                const int64_t pc = t / panels * KC, p = t % panels, kc = std::min(KC, K - pc);
-                pack_b(kc, std::min(NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
+            run(ceil_div(K, KC) * groups, [&](int64_t t) {
+                const int64_t pc = t / groups * KC, p = t % groups * 8, kc = std::min(KC, K - pc);
+                pack_b(kc, std::min(8 * NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
                        packed_b + pc * width + p * NR * kc);
             });
         // Tasks: row blocks, and column shares when there are too few of them
         // to give every thread two (so that a slow thread does not stall the rest).
-        const int64_t shares = std::min(panels, std::max<int64_t>(1, ceil_div(2 * threads, mblocks)));
+        const int64_t shares = threads == 1 ? 1 : std::min(panels, std::max<int64_t>(1, ceil_div(2 * threads, mblocks)));
         const int64_t share = ceil_div(panels, shares) * NR; // columns per task
         const int64_t tasks_across = ceil_div(nc, share);
+        // Tasks that share rows would each pack the same block of A, and with
+        // a batch of 64 rows packing A costs as much as the multiply: then A
+        // is packed once, together, before. Packed A: slice pc starts at
+        // pc*rows, its block at i0 in that slice at i0*kc.
+        const bool shared_a = tasks_across > 1;
+        const int64_t rows = ceil_div(M, MR) * MR;
+        static thread_local PackBuffer a_shared_buffer;
+        float* a_shared = shared_a ? a_shared_buffer.get(rows * K) : nullptr;
+        if (shared_a)
+            run(mblocks * ceil_div(K, KC), [&](int64_t t) {
+                const int64_t i0 = t % mblocks * block_rows, pc = t / mblocks * KC, kc = std::min(KC, K - pc);
+                pack_a(std::min(block_rows, M - i0), kc, A + i0 * rsA + pc * csA, rsA, csA, a_shared + pc * rows + i0 * kc);
+            });
         run(mblocks * tasks_across, [&](int64_t t) {
             static thread_local PackBuffer a_buffer, own_b_buffer;
-            float* packed_a = a_buffer.get(MC * KC);
             float* own_b = shared_b ? nullptr : own_b_buffer.get(KC * share);
             const int64_t i0 = t / tasks_across * block_rows, j0 = t % tasks_across * share;
             const int64_t mc = std::min(block_rows, M - i0), ncols = std::min(share, nc - j0);
@@ -3596,7 +3666,12 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
             for (int64_t pc = 0; pc < K; pc += KC) {
                 const int64_t kc = std::min(KC, K - pc);
                 const bool add = accumulate || pc > 0;
-                pack_a(mc, kc, A + i0 * rsA + pc * csA, rsA, csA, packed_a);
+                const float* packed_a = a_shared + pc * rows + i0 * kc;
+                if (!shared_a) {
+                    float* own_a = a_buffer.get(MC * KC);
+                    pack_a(mc, kc, A + i0 * rsA + pc * csA, rsA, csA, own_a);
+                    packed_a = own_a;
+                }
                 if (shared_b) {
                     macro_kernel(mc, ncols, kc, packed_a, packed_b + pc * width + j0 * kc, NR, NR * kc, c, ldc, add);
                     continue;
@@ -3604,8 +3679,7 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
                 const float* b = B + pc * rsB + (jc + j0) * csB;
                 if (in_place) macro_kernel(mc, in_place, kc, packed_a, b, rsB, NR, c, ldc, add);
                 if (ncols == in_place) continue;
-                for (int64_t j = in_place; j < ncols; j += NR)
-                    pack_b(kc, std::min(NR, ncols - j), b + j * csB, rsB, csB, own_b + (j - in_place) * kc);
+                pack_b(kc, ncols - in_place, b + in_place * csB, rsB, csB, own_b);
                 macro_kernel(mc, ncols - in_place, kc, packed_a, own_b, NR, NR * kc, c + in_place, ldc, add);
             }
         });

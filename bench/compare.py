@@ -101,6 +101,12 @@ class Limits:
         self.ctx = None
 
     def __enter__(self):
+        # One thread: every system on the same core (its children inherit it).
+        # On a shared VM the cores need not be equally fast: on the machine in
+        # bench/RESULTS.md one ran 20-35% slower than the other, which alone
+        # flips a ratio near 1.
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {PIN_CPU} if self.n == 1 else ALL_CPUS)
         if torch is not None:
             torch.set_num_threads(1)
         if threadpool_limits:
@@ -111,6 +117,10 @@ class Limits:
     def __exit__(self, *exc):
         if self.ctx:
             self.ctx.__exit__(*exc)
+
+
+ALL_CPUS = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+PIN_CPU = max(ALL_CPUS) if ALL_CPUS else None  # CPU 0 is the one that usually takes the interrupts
 
 
 def best_seconds(fn, min_time=0.05, trials=5):
@@ -219,6 +229,9 @@ def main():
     else:
         print("  (python3-threadpoolctl is not installed: the BLAS kernel and its threads cannot be shown or limited)")
     print("threads: tt uses TT_THREADS=n; NumPy and PyTorch get n BLAS threads, PyTorch's OpenMP pool 1")
+    if PIN_CPU is not None:
+        print(f"1-thread rows: every system pinned to CPU {PIN_CPU} (sched_setaffinity); "
+              f"n-thread rows: CPUs {sorted(ALL_CPUS)}")
     print(f"load average {load()} at the start; best of {ROUNDS} alternating rounds per row\n")
 
     print(f"{'workload':<28} {'threads':>7} {'tt':>10} {'PyTorch':>10} {'NumPy':>10} {'tt/PyTorch':>11}  unit")
