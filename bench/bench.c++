@@ -142,10 +142,13 @@ int small_shapes() {
         {"MLP fc2 dX  dY @ W", 64, 128, 64, false, false},          {"MLP fc3 forward", 64, 10, 64, false, true},
         {"MLP fc3 dW", 10, 64, 64, true, false},                    {"MLP fc3 dX", 64, 64, 10, false, false},
         {"conv1 forward  W @ cols (1 image)", 6, 784, 25, false, false},
-        {"conv1 dW  dY @ cols^T (1 image)", 6, 25, 784, false, true},
-        {"conv2 forward (1 image)", 16, 100, 150, false, false},   {"conv2 dW (1 image)", 16, 150, 100, false, true},
-        {"conv2 dcols  W^T @ dY (1 image)", 150, 100, 16, true, false},
+        {"conv1 dW  dY @ rows (1 image)", 6, 25, 784, false, false},
+        {"  the same through cols^T", 6, 25, 784, false, true},
+        {"conv2 forward (1 image)", 16, 100, 150, false, false},   {"conv2 dW (1 image)", 16, 150, 100, false, false},
+        {"conv2 drows  dY^T @ W (1 image)", 100, 150, 16, true, false},
         {"fc 400->120 forward", 64, 120, 400, false, true},        {"fc 120->84 dX", 64, 120, 84, false, false},
+        {"tiny (kTinyProduct = 16^3)", 16, 16, 16, false, false},  {"smaller", 8, 8, 16, false, false},
+        {"one batch row", 1, 128, 784, false, true},
     };
     set_num_threads(1);
     std::printf("one thread, GFLOP/s (best of several)\n  %-36s %5s %5s %5s %8s %8s\n", "product", "M", "N", "K",
