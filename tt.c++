@@ -3467,7 +3467,7 @@ void parallel_for_pool(int64_t n, const std::function<void(int64_t)>& f) {
 // Part 2, the kernel. Loops, outermost first (Goto's; BLIS names them the same):
 //   jc  columns of C in blocks whose packed B fits kPackedB floats (4 MiB)
 //   pack B[K, jc block] into panels of NR columns, in parallel
-//   --- one task per block of C (MC rows x a share of the columns), in parallel:
+//   --- one task per block of C (at most MC rows x a share of the columns), in parallel:
 //   pc  K in slices of KC, always in the same order (the sum's order is fixed)
 //       pack A[MC, KC] into panels of MR rows: 144 KB, stays in the L2 cache
 //   jr  each KC x NR panel of packed B (32 KB, stays in L1) meets...
@@ -3478,12 +3478,21 @@ void parallel_for_pool(int64_t n, const std::function<void(int64_t)>& f) {
 // Packing also turns any strides (a transposed view) into unit-stride reads,
 // and pads ragged edges with zeros so the micro-kernel has no edge cases.
 //
+// A training step is mostly small products (a batch of 64 rows; a conv's
+// 6 or 16 output channels per image), where the packing is the cost, not the
+// multiply-adds. So: with at most 64 rows, B with unit-stride rows is read in
+// place, not packed; A is packed once when several tasks share its rows;
+// products below ~200^3 multiply-adds stay on one thread, and tiny ones go
+// to the naive loop. `bench shapes` times each such product both ways.
+//
 // Scratch: packed B is at most kPackedB floats (4 MiB; K*NR if K is larger
 // than 32768), held by the calling thread, or by each thread for its own
 // columns when there is one block of rows; packed A is MC*KC floats (144 KiB)
-// per thread. Both are plain thread-local buffers that grow and are kept, not
-// tracked tensors: gemm runs inside ops on every step, and a fresh allocation
-// per call would cost page faults and show up as allocations of every op.
+// per thread, or all of A (M rounded up to MR, times K; at most kPackedB)
+// when it is shared.
+// All are plain thread-local buffers that grow and are kept, not tracked
+// tensors: gemm runs inside ops on every step, and a fresh allocation per
+// call would cost page faults and show up as allocations of every op.
 
 namespace {
 constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 144;
@@ -3649,10 +3658,10 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
         const int64_t tasks_across = ceil_div(nc, share);
         // Tasks that share rows would each pack the same block of A, and with
         // a batch of 64 rows packing A costs as much as the multiply: then A
-        // is packed once, together, before. Packed A: slice pc starts at
-        // pc*rows, its block at i0 in that slice at i0*kc.
-        const bool shared_a = tasks_across > 1;
+        // is packed once, together, before (if it fits kPackedB floats).
+        // Packed A: slice pc starts at pc*rows, its block at i0 in that slice at i0*kc.
         const int64_t rows = ceil_div(M, MR) * MR;
+        const bool shared_a = tasks_across > 1 && rows * K <= kPackedB;
         static thread_local PackBuffer a_shared_buffer;
         float* a_shared = shared_a ? a_shared_buffer.get(rows * K) : nullptr;
         if (shared_a)

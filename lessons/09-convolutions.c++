@@ -40,7 +40,8 @@ void lesson_09(const Options& options) {
     // 2. The im2col buffer, as the tracker sees it.
     const int64_t B = options.quick ? 8 : 64;
     std::printf("2. Memory of one im2col forward, batch %lld (tracker, Scratch category):\n", (long long)B);
-    std::printf("   %-22s %12s %12s %14s %10s\n", "layer", "input", "output", "scratch peak", "/ input");
+    std::printf("   %-22s %12s %12s %14s %10s %16s\n", "layer", "input", "output", "scratch peak", "/ input",
+                "batch's columns");
     for (const Layer& l : layers) {
         Conv2d conv(l.C, l.O, l.k, 1, l.padding);
         Tensor x = Tensor::randn({B, l.C, l.H, l.W});
@@ -49,11 +50,15 @@ void lesson_09(const Options& options) {
         reset_peak();
         Tensor y = conv(x);
         const int64_t scratch = memory_counts(Category::Scratch).peak_bytes - scratch_before;
-        std::printf("   %-22s %12s %12s %14s %9.1fx\n", l.where, bytes_str(x.numel() * 4).c_str(), bytes_str(y.numel() * 4).c_str(),
-                    bytes_str(scratch).c_str(), (double)scratch / (double)(x.numel() * 4));
+        const int64_t whole_batch = l.C * l.k * l.k * y.numel() / l.O * 4; // [C*k*k, B*OH*OW] floats
+        std::printf("   %-22s %12s %12s %14s %9.1fx %16s\n", l.where, bytes_str(x.numel() * 4).c_str(),
+                    bytes_str(y.numel() * 4).c_str(), bytes_str(scratch).c_str(), (double)scratch / (double)(x.numel() * 4),
+                    bytes_str(whole_batch).c_str());
     }
-    std::printf("   The scratch holds the columns [C*k*k, B*OH*OW] (each input pixel copied up to k*k\n"
-                "   times) and the product [O, B*OH*OW] before it is laid out as [B,O,OH,OW].\n\n");
+    std::printf("   The scratch holds, for each chunk of up to 8 images, the columns of one image\n"
+                "   [C*k*k, OH*OW] (each input pixel copied up to k*k times) and, with padding, the image\n"
+                "   in its frame of zeros. The last column is what im2col over the whole batch at once\n"
+                "   would hold: more than the cache, where one image's columns fit in it.\n\n");
 
     // 3. Time: the loop nest vs im2col + gemm, with Lesson 01's kernel and
     //    with whatever kernel is installed in `gemm` (Lesson 17's, once built).

@@ -66,7 +66,10 @@ TEST(gemm_fast_matches_naive_on_many_shapes) {
                                  // B read in place (M <= 64), with and without a ragged last panel;
                                  // row blocks evened out over the threads (M past one block)
                                  {6, 784, 25},  {16, 100, 150}, {64, 96, 70},  {13, 95, 40},  {65, 64, 64},
-                                 {1024, 40, 30}, {290, 50, 20}};
+                                 {1024, 40, 30}, {290, 50, 20},
+                                 // past 200^3 multiply-adds, on the pool: A packed once and shared by
+                                 // the column shares; and too large to share (rows * K > 4 MiB of floats)
+                                 {64, 256, 784}, {150, 64, 20000}};
     for (const auto& s : shapes)
         for (int variant = 0; variant < 16; variant++) {
             const bool at = variant & 1, bt = variant & 2, acc = variant & 4;
@@ -106,7 +109,7 @@ TEST(gemm_fast_is_installed_and_used_by_matmul_and_linear) {
 
 TEST(results_do_not_depend_on_the_thread_count) {
     Tensor a = Tensor::randn({150, 300}), b = Tensor::randn({300, 200});
-    Tensor x = Tensor::randn({64, 784}), w = Tensor::randn({128, 784});
+    Tensor x = Tensor::randn({64, 784}), w = Tensor::randn({512, 784}); // past 200^3: on the pool
     auto run = [&] {
         return std::vector<Tensor>{matmul(a, b), matmul(b.T(), a.T()), linear(x, w)};
     };
