@@ -69,7 +69,7 @@ TEST(gemm_fast_matches_naive_on_many_shapes) {
                                  {1024, 40, 30}, {290, 50, 20},
                                  // past 200^3 multiply-adds, on the pool: A packed once and shared by
                                  // the column shares; and too large to share (rows * K > 4 MiB of floats)
-                                 {64, 256, 784}, {150, 64, 20000}};
+                                 {64, 256, 784}, {150, 64, 7000}};
     for (const auto& s : shapes)
         for (int variant = 0; variant < 16; variant++) {
             const bool at = variant & 1, bt = variant & 2, acc = variant & 4;
