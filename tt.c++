@@ -2858,8 +2858,7 @@ void add_unpadded(const float* dframed, const ConvGeometry& g, float* dx) {
 // Walks one image's column matrix [C*kh*kw, OH*OW] a row of output pixels at
 // a time: for patch row (c,u,v) and output row i it calls f(at, from), where
 // the row's OW pixels j sit at cols[at + j] and come from the framed image at
-// framed[from + j*stride]. im2col and its adjoint col2im are this one walk
-// read in two directions.
+// framed[from + j*stride]: rows of OW pixels, long runs the copy streams.
 template <class F>
 void for_each_patch_row(const ConvGeometry& g, F f) {
     const int64_t PH = g.H + 2 * g.padding, PW = g.W + 2 * g.padding;
@@ -2885,7 +2884,8 @@ void im2col(const float* framed, const ConvGeometry& g, float* cols) {
 // transpose of im2col's matrix, so that dW = dY @ rows reads it in place
 // (transposing while packing for the product costs more than the product).
 // Walks it in runs of kw values: for output pixel (i,j), channel c and window
-// row u it calls f(at, from), where rows[at + v] is framed[from + v].
+// row u it calls f(at, from), where rows[at + v] is framed[from + v]. im2row
+// and its adjoint row2im are this one walk read in two directions.
 template <class F>
 void for_each_patch_run(const ConvGeometry& g, F f) {
     const int64_t PH = g.H + 2 * g.padding, PW = g.W + 2 * g.padding;
