@@ -113,13 +113,14 @@ data/cifar-10-batches-bin/test_batch.bin:
 	  { rm -f data/cifar-10-binary.tar.gz.tmp; echo "data-cifar: the download's md5 is not $(CIFAR_MD5); removed it" >&2; exit 1; }
 	tar -xzf data/cifar-10-binary.tar.gz.tmp -C data && rm data/cifar-10-binary.tar.gz.tmp
 
-# A chapter quotes a run between "<!-- output of CMD -->" and "<!-- end of output -->".
+# A chapter quotes a run (its standard output; progress lines go to stderr) between
+# "<!-- output of CMD -->" and "<!-- end of output -->".
 chapters: tt data
 	@for f in lessons/*.md; do \
 	  cmd=$$(sed -n 's/^<!-- output of \(.*\) -->$$/\1/p' $$f); \
 	  [ -n "$$cmd" ] || continue; \
 	  echo "$$f: $$cmd"; \
-	  $$cmd > $(BUILD)/chapter.out 2>&1 || true; \
+	  $$cmd > $(BUILD)/chapter.out 2> $(BUILD)/chapter.err || { echo "  failed:"; cat $(BUILD)/chapter.err; }; \
 	  awk -v out=$(BUILD)/chapter.out '/^<!-- output of /{print; print "```"; while ((getline l < out) > 0) print l; print "```"; skip=1; next} /^<!-- end of output -->/{skip=0} !skip' $$f > $$f.tmp && mv $$f.tmp $$f; \
 	done
 

@@ -3442,6 +3442,7 @@ int threads_from_environment() {
 void set_num_threads(int n) {
     if (n < 1 || n > 1024) throw Error("set_num_threads: want 1 to 1024 threads, got " + std::to_string(n));
     std::lock_guard<std::mutex> lock(pool_mutex); // waits for a running job to finish
+    if (n == pool_threads) return;                // keep the threads we have
     pool.reset();
     pool_threads = n;
 }
