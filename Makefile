@@ -18,7 +18,7 @@
 # ARCH=-march=native to build for this CPU only. Tests are never built with NDEBUG.
 #
 # The flags matter fivefold for matmul (gemm_fast, one thread; measured in
-# bench/RESULTS.md, under load):
+# bench/RESULTS.md):
 #   -O3 alone            SSE2 vectors, no fused multiply-add: ~30 GFLOP/s (prototype)
 #   -ffp-contract=fast   lets a*b+c be one fused multiply-add; g++ in -std=c++17
 #                        mode forbids it otherwise, halving the kernel's speed
@@ -26,8 +26,9 @@
 #                        g++ vectorise loops with a select (relu's backward, 17x)
 #   TT_VECTOR_CLONES     (tt.h) with g++ on x86-64 the hot loops are also compiled
 #                        for AVX2 and AVX-512 and the CPU picks: ~160-180 GFLOP/s
-#   make native          -march=native: the same within noise on this machine, but
-#                        runs on this CPU model only (and vectorises the other loops too)
+#   make native          -march=native: within 3% on matmul on this machine, slower
+#                        on a LeNet step (short loops become masked 512-bit code),
+#                        and runs on this CPU model only
 # clang 14 does not know Zen 5 (there -march=native gives masked 512-bit code,
 # ~100x slower) and has no per-CPU clones: build with g++ for speed and with
 # clang for checking (warning-free, correct, baseline SSE2 speed).
