@@ -697,8 +697,9 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nu
 // 784 x 784: far fewer parameters, and the same detector at every position.
 // It costs arithmetic, not memory: every output pixel is a dot product over
 // a C*kh*kw patch. The loop nest below is the definition; the default path
-// copies the patches into a matrix (im2col) so one gemm does the work, at the
-// price of a scratch buffer kh*kw times the size of the input.
+// copies each image's patches into a matrix (im2col) so a gemm does the work,
+// at the price of a scratch buffer kh*kw times the size of one image (per
+// chunk of 8 images that run at the same time).
 //
 // Sizes along one axis: out = (in + 2*padding - kernel) / stride + 1.
 
