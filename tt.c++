@@ -2949,18 +2949,18 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d");
     {
         MemoryCategory scratch(Category::Scratch);
-        Tensor cols = new_tensor({chunks, K * L + frame}, "conv2d");
+        Tensor patches = new_tensor({chunks, K * L + frame}, "conv2d");
         const float *in = xd.data(), *pw = w.data(), *pb = bd.data();
-        float *py = y.data(), *pcols = cols.data();
+        float *py = y.data(), *ppatches = patches.data();
         parallel_for(chunks, [&](int64_t c) {
-            float *my_cols = pcols + c * (K * L + frame), *my_frame = my_cols + K * L;
+            float *my_patches = ppatches + c * (K * L + frame), *my_frame = my_patches + K * L;
             for (int64_t b = c * kConvChunk; b < std::min(g.B, (c + 1) * kConvChunk); b++) {
                 const float* framed = in + b * image;
                 if (frame) pad_image(framed, g, my_frame), framed = my_frame;
-                im2col(framed, g, my_cols);
+                im2col(framed, g, my_patches); // [K, L]
                 float* yb = py + b * g.O * L;
                 for (int64_t o = 0; o < g.O; o++) std::fill(yb + o * L, yb + (o + 1) * L, pb[o]);
-                gemm(g.O, L, K, pw, K, 1, my_cols, L, 1, yb, L, true);
+                gemm(g.O, L, K, pw, K, 1, my_patches, L, 1, yb, L, true);
             }
         });
     }
@@ -2972,35 +2972,34 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
             Tensor gb = bias.requires_grad() ? new_tensor(bias.shape(), "conv2d backward") : Tensor();
             {
                 MemoryCategory scratch(Category::Scratch);
-                // per chunk: columns and frame, and the chunk's share of dW and db
-                Tensor cols = new_tensor({chunks, K * L + frame}, "conv2d backward");
+                // per chunk: patches and frame, and the chunk's share of dW and db
+                Tensor patches = new_tensor({chunks, K * L + frame}, "conv2d backward");
                 Tensor gw_part = new_tensor({chunks, g.O, K}, "conv2d backward");
                 Tensor gb_part = new_tensor({chunks, g.O}, "conv2d backward");
                 const float *in = xd.data(), *pw = w.data(), *pdy = gd.data();
-                float *pcols = cols.data(), *pgw = gw_part.data(), *pgb = gb_part.data();
+                float *ppatches = patches.data(), *pgw = gw_part.data(), *pgb = gb_part.data();
                 float* pgx = gx.defined() ? gx.data() : nullptr;
                 parallel_for(chunks, [&](int64_t c) {
-                    float *my_cols = pcols + c * (K * L + frame), *my_frame = my_cols + K * L;
+                    float *my_patches = ppatches + c * (K * L + frame), *my_frame = my_patches + K * L;
                     for (int64_t b = c * kConvChunk; b < std::min(g.B, (c + 1) * kConvChunk); b++) {
                         const float* dyb = pdy + b * g.O * L;
                         if (gb.defined())
                             for (int64_t o = 0; o < g.O; o++) pgb[c * g.O + o] += sum_of(dyb + o * L, L);
-                        float* my_rows = my_cols; // [L, K] this time
                         if (gw.defined()) {
                             const float* framed = in + b * image;
                             if (frame) pad_image(framed, g, my_frame), framed = my_frame;
-                            im2row(framed, g, my_rows);
-                            gemm(g.O, K, L, dyb, L, 1, my_rows, K, 1, pgw + c * g.O * K, K, true);
+                            im2row(framed, g, my_patches); // [L, K]
+                            gemm(g.O, K, L, dyb, L, 1, my_patches, K, 1, pgw + c * g.O * K, K, true);
                         }
                         if (pgx) {
                             // dY^T read in place: element (l, o) of dY^T is dY[o*L + l]
-                            gemm(L, K, g.O, dyb, 1, L, pw, K, 1, my_rows, K, false);
+                            gemm(L, K, g.O, dyb, 1, L, pw, K, 1, my_patches, K, false);
                             if (!frame) {
-                                row2im(my_rows, g, pgx + b * image);
+                                row2im(my_patches, g, pgx + b * image);
                                 continue;
                             }
                             std::fill(my_frame, my_frame + frame, 0.0f);
-                            row2im(my_rows, g, my_frame);
+                            row2im(my_patches, g, my_frame);
                             add_unpadded(my_frame, g, pgx + b * image);
                         }
                     }
