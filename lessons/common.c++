@@ -83,6 +83,17 @@ std::string json_number(double v) {
 }
 } // namespace
 
+Result timed_part(const std::function<Result()>& part) {
+    tt::reset_peak();
+    const double start = now_seconds();
+    Result r = part();
+    if (!r.skipped) {
+        r.seconds = seconds_since(start);
+        r.peak_bytes = tt::memory_counts().peak_bytes;
+    }
+    return r;
+}
+
 std::string to_json(const Result& r) {
     std::string out = "{\"milestone\": " + json_string(r.milestone) + ", \"part\": " + json_string(r.part) +
                       ", \"dataset\": " + json_string(r.dataset) + ", \"model\": " + json_string(r.model) +

@@ -30,6 +30,9 @@ struct Result {
     std::string note;                      // why skipped, what comes next
 };
 std::string to_json(const Result& r);
+// Runs one part of a milestone from a fresh tracker peak and fills in its
+// seconds and peak: the whole part, loading included (not for a skipped part).
+Result timed_part(const std::function<Result()>& part);
 
 // Lessons: each prints its chapter's analysis, measured now.
 void lesson_01(const Options&);

@@ -56,9 +56,8 @@ void two_clusters(int64_t n, uint64_t seed, Tensor& x, Tensor& y) {
     }
 }
 
-std::vector<Result> milestone_1958(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
+namespace {
+Result two_clusters_part(const Options& options) {
     Tensor x_train, y_train, x_test, y_test;
     two_clusters(200, 1958, x_train, y_train);
     two_clusters(100, 2958, x_test, y_test);
@@ -83,10 +82,13 @@ std::vector<Result> milestone_1958(const Options& options) {
     r.metrics = {{"test_accuracy", acc}, {"epochs", epochs + 1}};
     r.gate = "test_accuracy >= 0.98";
     r.pass = acc >= 0.98f;
-    r.seconds = seconds_since(start);
-    r.peak_bytes = memory_counts().peak_bytes;
     r.note = "a straight line separates these clusters; next, 1969: a problem no line can solve";
-    return {r};
+    return r;
+}
+} // namespace
+
+std::vector<Result> milestone_1958(const Options& options) {
+    return {timed_part([&] { return two_clusters_part(options); })};
 }
 
 } // namespace lessons

@@ -11,9 +11,8 @@ using namespace tt;
 
 namespace lessons {
 
-std::vector<Result> milestone_1969(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
+namespace {
+Result xor_part(const Options& options) {
     const Tensor x({4, 2}, {0, 0, 0, 1, 1, 0, 1, 1});
     const Tensor y({4}, {0, 1, 1, 0});
     Generator g(1969);
@@ -36,10 +35,13 @@ std::vector<Result> milestone_1969(const Options& options) {
     r.metrics = {{"best_accuracy", best}, {"epochs", epochs}};
     r.gate = "best_accuracy <= 0.75 (the limit Minsky & Papert proved)";
     r.pass = best <= 0.75f;
-    r.seconds = seconds_since(start);
-    r.peak_bytes = memory_counts().peak_bytes;
     r.note = "fix: a hidden layer trained by backpropagation — milestone 1986";
-    return {r};
+    return r;
+}
+} // namespace
+
+std::vector<Result> milestone_1969(const Options& options) {
+    return {timed_part([&] { return xor_part(options); })};
 }
 
 } // namespace lessons

@@ -65,8 +65,6 @@ float fit(Sequential& model, DataLoader& train, DataLoader& test, int epochs, fl
 }
 
 Result xor_part(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
     Generator g(1986);
     Sequential model{Linear(2, 8, true, Init::Xavier, g), Tanh(), Linear(8, 2, true, Init::Xavier, g)};
     auto data = std::make_shared<TensorDataset>(Tensor({4, 2}, {0, 0, 0, 1, 1, 0, 1, 1}), Tensor({4}, {0, 1, 1, 0}));
@@ -87,15 +85,11 @@ Result xor_part(const Options& options) {
     r.metrics = {{"accuracy", s.accuracy}, {"steps", epochs + 1}};
     r.gate = "accuracy == 1.0";
     r.pass = s.accuracy == 1.0f;
-    r.seconds = seconds_since(start);
-    r.peak_bytes = memory_counts().peak_bytes;
     r.note = "the problem 1969 proved a single perceptron cannot solve";
     return r;
 }
 
 Result tinydigits_part(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
     ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/tinydigits/test-images-idx3-ubyte"), data_path("data/tinydigits/test-labels-idx1-ubyte"));
     standardize(train, test);
@@ -108,16 +102,12 @@ Result tinydigits_part(const Options& options) {
     r.metrics = {{"test_accuracy", acc}};
     r.gate = "test_accuracy >= 0.90";
     r.pass = acc >= 0.90f;
-    r.seconds = seconds_since(start);
-    r.peak_bytes = memory_counts().peak_bytes;
     r.note = "the original course expects 75-85%";
     if (!options.json) std::printf("\n");
     return r;
 }
 
 Result mnist_part(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
     const char* model_name = "MLP 784-256-128-10, ReLU, Adam + cosine";
     Result r;
     r.milestone = "1986";
@@ -145,15 +135,15 @@ Result mnist_part(const Options& options) {
     r.params = model.num_parameters();
     r.metrics = {{"test_accuracy", acc}};
     r.pass = acc >= 0.98f;
-    r.seconds = seconds_since(start);
-    r.peak_bytes = memory_counts().peak_bytes;
     r.note = "curves in .build/milestone-1986-mnist.svg; the original course expects 94-97% after 10-15 minutes";
     return r;
 }
 } // namespace
 
 std::vector<Result> milestone_1986(const Options& options) {
-    return {xor_part(options), tinydigits_part(options), mnist_part(options)};
+    std::vector<Result> results;
+    for (auto part : {xor_part, tinydigits_part, mnist_part}) results.push_back(timed_part([&] { return part(options); }));
+    return results;
 }
 
 } // namespace lessons

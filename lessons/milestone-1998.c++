@@ -196,7 +196,7 @@ struct Part {
 
 // Trains `model` on the sets, tests it, prints the confusion matrix, saves the pictures.
 Result run_part(const Part& p, const std::string& model_name, Sequential& model, ImageSet& train, ImageSet& test,
-                const std::vector<std::string>& names, Generator& g, const Options& options, double start) {
+                const std::vector<std::string>& names, Generator& g, const Options& options) {
     standardize(train, test);
     if (!options.json)
         std::printf("  %s: %lld train / %lld test images %s, %s, %lld parameters\n", p.dataset, (long long)train.images.size(0),
@@ -223,8 +223,6 @@ Result run_part(const Part& p, const std::string& model_name, Sequential& model,
     r.gate = gate;
     r.pass = accuracy >= p.gate;
     r.note = save_pictures(p.tag, first_conv(model), test, predicted, names, options);
-    r.seconds = seconds_since(start);
-    r.peak_bytes = memory_counts().peak_bytes;
     if (!options.json) std::printf("\n");
     return r;
 }
@@ -245,8 +243,6 @@ Result skipped(const Part& p, const std::string& model_name, const std::string& 
 
 // 8x8 digits: two 3x3 conv layers, a pool after each, one dense layer.
 Result tinydigits_part(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
     const Part p{"TinyDigits CNN", "TinyDigits 8x8", "tinydigits", 0.92f, 8, 32, 5e-3f};
     const std::string model_name = "conv3x3(16)-pool-conv3x3(32)-pool-linear, ReLU, Adam + cosine";
     ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
@@ -255,7 +251,7 @@ Result tinydigits_part(const Options& options) {
     Sequential model{Conv2d(1, 16, 3, 1, 1, true, g), ReLU(), MaxPool2d(2),      // [16,4,4]
                      Conv2d(16, 32, 3, 1, 1, true, g), ReLU(), MaxPool2d(2),     // [32,2,2]
                      Flatten(), Linear(128, 10, true, Init::Kaiming, g)};
-    Result r = run_part(p, model_name, model, train, test, digit_names, g, options, start);
+    Result r = run_part(p, model_name, model, train, test, digit_names, g, options);
     r.note += "; the original course reaches 86-87%";
     return r;
 }
@@ -265,8 +261,6 @@ Result tinydigits_part(const Options& options) {
 // subsampling, and training images shifted by up to 2 pixels (the paper's
 // distortions were shifts, scalings and shears).
 Result mnist_part(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
     const Part p{"LeNet-5 on MNIST", "MNIST 28x28", "mnist", 0.99f, 6, 64, 3e-3f};
     const std::string model_name = "LeNet-5: conv5x5(6)-pool-conv5x5(16)-pool-120-84-10, ReLU; shifts of 2; Adam + cosine";
     if (options.quick) return skipped(p, model_name, "--quick: only TinyDigits runs");
@@ -281,7 +275,7 @@ Result mnist_part(const Options& options) {
                      Conv2d(6, 16, 5, 1, 0, true, g), ReLU(), MaxPool2d(2),    // [16,5,5]
                      Flatten(), Linear(400, 120, true, Init::Kaiming, g), ReLU(),
                      Linear(120, 84, true, Init::Kaiming, g), ReLU(), Linear(84, 10, true, Init::Kaiming, g)};
-    Result r = run_part(p, model_name, model, train, test, digit_names, g, options, start);
+    Result r = run_part(p, model_name, model, train, test, digit_names, g, options);
     r.note += "; LeCun et al. report 99.05% for LeNet-5, 99.2% with distorted training images";
     return r;
 }
@@ -297,8 +291,6 @@ Sequential cifar_model(int64_t width, Generator& g) {
 }
 
 Result cifar_subset_part(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
     const Part p{"CIFAR-10 subset CNN", "CIFAR-10 subset 32x32", "cifar10-subset", 0.45f, 10, 32, 3e-3f};
     const std::string model_name = "3 x (conv3x3-BN-ReLU-pool) 16-32-64, avg pool, linear; crop + flip; Adam + cosine";
     if (options.quick) return skipped(p, model_name, "--quick: only TinyDigits runs");
@@ -309,14 +301,12 @@ Result cifar_subset_part(const Options& options) {
     ImageSet train = load_cifar10(train_file), test = load_cifar10(test_file);
     Generator g(1998);
     Sequential model = cifar_model(16, g);
-    return run_part(p, model_name, model, train, test, cifar_names, g, options, start);
+    return run_part(p, model_name, model, train, test, cifar_names, g, options);
 }
 
 // The full set, when a user has downloaded it into data/: the original
 // course's 75% "North Star".
 Result cifar_full_part(const Options& options) {
-    const double start = now_seconds();
-    reset_peak();
     const Part p{"CIFAR-10 CNN (full set)", "CIFAR-10 32x32", "cifar10", 0.75f, 30, 64, 3e-3f};
     const std::string model_name = "3 x (conv3x3-BN-ReLU-pool) 32-64-128, avg pool, linear; crop + flip; Adam + cosine";
     if (options.quick) return skipped(p, model_name, "--quick: only TinyDigits runs");
@@ -335,12 +325,15 @@ Result cifar_full_part(const Options& options) {
     ImageSet test = load_cifar10(data_path(dir + "test_batch.bin"));
     Generator g(1998);
     Sequential model = cifar_model(32, g);
-    return run_part(p, model_name, model, train, test, cifar_names, g, options, start);
+    return run_part(p, model_name, model, train, test, cifar_names, g, options);
 }
 } // namespace
 
 std::vector<Result> milestone_1998(const Options& options) {
-    return {tinydigits_part(options), mnist_part(options), cifar_subset_part(options), cifar_full_part(options)};
+    std::vector<Result> results;
+    for (auto part : {tinydigits_part, mnist_part, cifar_subset_part, cifar_full_part})
+        results.push_back(timed_part([&] { return part(options); }));
+    return results;
 }
 
 } // namespace lessons
