@@ -20,6 +20,7 @@
 #include <numeric>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
 namespace tt {
 
@@ -2896,18 +2897,33 @@ void for_each_patch_run(const ConvGeometry& g, F f) {
                 for (int64_t u = 0; u < g.kh; u++, at += g.kw) f(at, (c * PH + i * g.stride + u) * PW + j * g.stride);
 }
 
+// The runs are short (5 values in LeNet), so their length is made a
+// compile-time constant for the usual 3 and 5: the compiler then unrolls the
+// copy instead of looping over a count it does not know.
+template <class F>
+void with_run_length(int64_t kw, F f) {
+    if (kw == 5)
+        f(std::integral_constant<int64_t, 5>());
+    else if (kw == 3)
+        f(std::integral_constant<int64_t, 3>());
+    else
+        f(kw);
+}
+
 void im2row(const float* framed, const ConvGeometry& g, float* rows) {
-    const int64_t kw = g.kw;
-    for_each_patch_run(g, [&](int64_t at, int64_t from) {
-        for (int64_t v = 0; v < kw; v++) rows[at + v] = framed[from + v];
+    with_run_length(g.kw, [&](auto kw) {
+        for_each_patch_run(g, [&](int64_t at, int64_t from) {
+            for (int64_t v = 0; v < kw; v++) rows[at + v] = framed[from + v];
+        });
     });
 }
 
 // dframed += row2im(drows): each patch element adds back to the pixel it was copied from.
 void row2im(const float* drows, const ConvGeometry& g, float* dframed) {
-    const int64_t kw = g.kw;
-    for_each_patch_run(g, [&](int64_t at, int64_t from) {
-        for (int64_t v = 0; v < kw; v++) dframed[from + v] += drows[at + v];
+    with_run_length(g.kw, [&](auto kw) {
+        for_each_patch_run(g, [&](int64_t at, int64_t from) {
+            for (int64_t v = 0; v < kw; v++) dframed[from + v] += drows[at + v];
+        });
     });
 }
 
