@@ -2800,7 +2800,6 @@ struct ConvGeometry {
     int64_t stride, padding;
     int64_t OH, OW;         // output size
     int64_t patch() const { return C * kh * kw; }     // K: one window, flattened
-    int64_t pixels() const { return B * OH * OW; }    // N: every output position of the batch
 };
 
 // Checks what every windowed op needs; `op` names the layer in the error.
