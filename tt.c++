@@ -3055,7 +3055,8 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     const float* in = xd.data();
     float *py = y.data(), *pwin = winner.data();
     const int64_t plane_size = g.H * g.W, per_plane = g.OH * g.OW;
-    // image planes are independent: handed out 64 at a time
+    // image planes are independent: handed out 64 at a time (g copied in, so
+    // its sizes are the lambda's own and stay in registers)
     parallel_for(ceil_div(g.B * g.C, 64), [&, g](int64_t t) {
         for (int64_t plane = t * 64; plane < std::min(g.B * g.C, (t + 1) * 64); plane++)
             for (int64_t i = 0, at = plane * per_plane; i < g.OH; i++)
@@ -3560,7 +3561,7 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, fl
 // batch-64 MLP each element of B is used only 64 times, so a slow pack would
 // cost as much as the multiply.
 void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, float* packed) {
-    const int64_t panels = (nc + NR - 1) / NR;
+    const int64_t panels = ceil_div(nc, NR);
     if (nc % NR) std::fill(packed + (panels - 1) * NR * kc, packed + panels * NR * kc, 0.0f);
     if (csB == 1) {
         for (int64_t k = 0; k < kc; k++)
