@@ -2800,6 +2800,8 @@ struct ConvGeometry {
     int64_t stride, padding;
     int64_t OH, OW;         // output size
     int64_t patch() const { return C * kh * kw; }     // K: one window, flattened
+    int64_t PH() const { return H + 2 * padding; }     // the input in its frame of zeros
+    int64_t PW() const { return W + 2 * padding; }
 };
 
 // Checks what every windowed op needs; `op` names the layer in the error.
@@ -2837,7 +2839,7 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& weight, const Tensor& 
 // copy loops below need no test for the border. With padding 0 the image
 // itself is the frame.
 void pad_image(const float* x, const ConvGeometry& g, float* framed) {
-    const int64_t p = g.padding, PH = g.H + 2 * p, PW = g.W + 2 * p;
+    const int64_t p = g.padding, PH = g.PH(), PW = g.PW();
     std::fill(framed, framed + g.C * PH * PW, 0.0f);
     for (int64_t c = 0; c < g.C; c++)
         for (int64_t h = 0; h < g.H; h++)
@@ -2846,7 +2848,7 @@ void pad_image(const float* x, const ConvGeometry& g, float* framed) {
 
 // dx [C,H,W] += the inside of the frame's gradient (the border belongs to no pixel).
 void add_unpadded(const float* dframed, const ConvGeometry& g, float* dx) {
-    const int64_t p = g.padding, PH = g.H + 2 * p, PW = g.W + 2 * p;
+    const int64_t p = g.padding, PH = g.PH(), PW = g.PW();
     for (int64_t c = 0; c < g.C; c++)
         for (int64_t h = 0; h < g.H; h++) {
             const float* from = dframed + (c * PH + h + p) * PW + p;
@@ -2861,7 +2863,7 @@ void add_unpadded(const float* dframed, const ConvGeometry& g, float* dx) {
 // framed[from + j*stride]: rows of OW pixels, long runs the copy streams.
 template <class F>
 void for_each_patch_row(const ConvGeometry& g, F f) {
-    const int64_t PH = g.H + 2 * g.padding, PW = g.W + 2 * g.padding;
+    const int64_t PH = g.PH(), PW = g.PW();
     int64_t at = 0;
     for (int64_t c = 0; c < g.C; c++)
         for (int64_t u = 0; u < g.kh; u++)
@@ -2888,7 +2890,7 @@ void im2col(const float* framed, const ConvGeometry& g, float* cols) {
 // and its adjoint row2im are this one walk read in two directions.
 template <class F>
 void for_each_patch_run(const ConvGeometry& g, F f) {
-    const int64_t PH = g.H + 2 * g.padding, PW = g.W + 2 * g.padding;
+    const int64_t PH = g.PH(), PW = g.PW();
     int64_t at = 0;
     for (int64_t i = 0; i < g.OH; i++)
         for (int64_t j = 0; j < g.OW; j++)
@@ -2959,7 +2961,7 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                      const std::string& op) {
     const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, op);
     const int64_t K = g.patch(), L = g.OH * g.OW, image = g.C * g.H * g.W, chunks = ceil_div(g.B, kConvChunk);
-    const int64_t frame = g.padding ? g.C * (g.H + 2 * g.padding) * (g.W + 2 * g.padding) : 0;
+    const int64_t frame = g.padding ? g.C * g.PH() * g.PW() : 0;
     const Tensor xd = dense(x), w = dense(weight), bd = bias.defined() ? dense(bias) : Tensor::zeros({g.O});
     Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d");
     {
@@ -3056,20 +3058,18 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     float *py = y.data(), *pwin = winner.data();
     const int64_t plane_size = g.H * g.W, per_plane = g.OH * g.OW;
     // image planes are independent: handed out 64 at a time (g copied in, so
-    // its sizes are the lambda's own and stay in registers)
+    // its sizes are the lambda's own and can stay in registers)
     parallel_for(ceil_div(g.B * g.C, 64), [&, g](int64_t t) {
         for (int64_t plane = t * 64; plane < std::min(g.B * g.C, (t + 1) * 64); plane++)
             for (int64_t i = 0, at = plane * per_plane; i < g.OH; i++)
                 for (int64_t j = 0; j < g.OW; j++, at++) {
-                    const int64_t corner = i * g.stride * g.W + j * g.stride; // in the plane
-                    const float* window = in + plane * plane_size + corner;
                     float best = -std::numeric_limits<float>::infinity();
-                    int64_t best_at = corner;
-                    for (int64_t u = 0; u < g.kh; u++)
-                        for (int64_t v = 0; v < g.kw; v++)
-                            if (window[u * g.W + v] > best) best = window[u * g.W + v], best_at = corner + u * g.W + v;
+                    int64_t best_xi = (plane * g.H + i * g.stride) * g.W + j * g.stride;
+                    for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) {
+                        if (in[xi] > best) best = in[xi], best_xi = xi;
+                    });
                     py[at] = best;
-                    pwin[at] = (float)best_at;
+                    pwin[at] = (float)(best_xi - plane * plane_size);
                 }
     });
     if (needs_grad({&x}))
