@@ -7,7 +7,8 @@ using namespace tt;
 
 namespace lessons {
 
-void lesson_01(const Options& options) {
+Json lesson_01(const Options& options) {
+    Json measured;
     std::printf("A tensor: shape, strides, storage.\n");
     Tensor a = Tensor::arange(6).reshape({2, 3});
     std::printf("  a = arange(6).reshape({2,3}) = %s\n", a.str().c_str());
@@ -24,6 +25,7 @@ void lesson_01(const Options& options) {
         std::printf("   as uint8 (one byte a pixel, on disk): %s\n", bytes_str(pixels).c_str());
         std::printf("   as float32 (the tracker's count):     %s  (%.0fx)\n\n", bytes_str(float_bytes).c_str(),
                     (double)float_bytes / (double)pixels);
+        measured.number("mnist_uint8_bytes", (double)pixels).number("mnist_float32_bytes", (double)float_bytes);
     }
 
     // 2. Row-wise vs column-wise traversal of one matrix.
@@ -48,6 +50,8 @@ void lesson_01(const Options& options) {
     std::printf("   row by row (stride 1):        %8.2f ms  %6.2f GB/s\n", row_s * 1e3, n * n * 4 / row_s / 1e9);
     std::printf("   column by column (stride %lld): %8.2f ms  %6.2f GB/s  -> %.1fx slower\n\n", (long long)n,
                 col_s * 1e3, n * n * 4 / col_s / 1e9, col_s / row_s);
+    measured.number("sum_matrix_n", (double)n).number("row_gb_per_s", n * n * 4 / row_s / 1e9)
+        .number("column_gb_per_s", n * n * 4 / col_s / 1e9).number("column_slowdown", col_s / row_s);
 
     // 3. A view vs a copy.
     MemoryCounts c0 = memory_counts();
@@ -60,6 +64,9 @@ void lesson_01(const Options& options) {
     std::printf("3. Transposing the same matrix:\n");
     std::printf("   as a view (new strides):  %10.6f ms, %lld allocations\n", view_s * 1e3, (long long)view_bytes);
     std::printf("   as a copy (contiguous()): %10.3f ms, %s allocated each time\n", copy_s * 1e3, bytes_str(copy.numel() * 4).c_str());
+    measured.number("transpose_view_ms", view_s * 1e3).number("transpose_view_allocations", (double)view_bytes)
+        .number("transpose_copy_ms", copy_s * 1e3);
+    return measured;
 }
 
 } // namespace lessons

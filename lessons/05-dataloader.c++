@@ -31,7 +31,8 @@ void print_ascii(const std::vector<Tensor>& images, float max_value) {
 }
 } // namespace
 
-void lesson_05(const Options& options) {
+Json lesson_05(const Options& options) {
+    Json measured;
     // MNIST when `make data` has decompressed it, else the bundled TinyDigits.
     std::string name = "MNIST train", images_path = data_path("data/mnist/train-images-idx3-ubyte"),
                 labels_path = data_path("data/mnist/train-labels-idx1-ubyte");
@@ -70,6 +71,9 @@ void lesson_05(const Options& options) {
                 (double)in_memory / (double)on_disk);
     std::printf("   %-44s %8.3f s\n", "read and converted in", load_s);
     std::printf("   %-44s %8.3f s  (fresh pages from the OS)\n\n", fresh.c_str(), alloc_s);
+    measured.text("dataset", name).number("on_disk_bytes", (double)on_disk).number("in_memory_bytes", (double)in_memory)
+        .number("load_seconds", load_s);
+    std::vector<Json> rows;
 
     std::printf("2. Loader throughput over one pass, by batch size (rows gathered by memcpy):\n");
     std::printf("   %6s %8s %24s %16s\n", "", "", "shuffled", "in order");
@@ -100,6 +104,8 @@ void lesson_05(const Options& options) {
             if (last_progress != t0) std::fprintf(stderr, "\r%60s\r", "");
         }
         if (batch == 64) ratio_at_64 = rate[1] / rate[0];
+        rows.push_back(Json().number("batch", (double)batch).number("shuffled_samples_per_s", rate[0])
+                           .number("in_order_samples_per_s", rate[1]).number("batch_bytes", (double)batch_bytes));
         std::printf("   %6lld %8lld %13.0f %10.0f %16.0f %11s\n", (long long)batch, (long long)((N + batch - 1) / batch), rate[0],
                     rate[0] * bytes_per_sample / 1e6, rate[1], bytes_str(batch_bytes).c_str());
     }
@@ -109,6 +115,7 @@ void lesson_05(const Options& options) {
                 "   The loader holds one batch at a time: the last column.\n\n",
                 bytes_str(in_memory).c_str(), ratio_at_64);
 
+    measured.objects("loader", rows);
     Generator g(6);
     Tensor first = set.images.slice(0, 0, 1);          // [1,1,H,W]
     Tensor cropped = random_crop(first, padding, g);   // [1,1,H,W]
@@ -118,6 +125,7 @@ void lesson_05(const Options& options) {
                 (int)set.labels.at({0}), (long long)padding, cropped.to_vector() == flipped.to_vector() ? "left" : "flipped");
     const Shape image{first.size(2), first.size(3)};
     print_ascii({first.reshape(image), flipped.reshape(image)}, max_value);
+    return measured;
 }
 
 } // namespace lessons

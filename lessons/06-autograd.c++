@@ -8,7 +8,8 @@ using namespace tt;
 
 namespace lessons {
 
-void lesson_06(const Options& options) {
+Json lesson_06(const Options& options) {
+    Json measured;
     std::printf("1. The tape of a tiny two-layer network, in execution order:\n");
     {
         Linear l1(3, 4), l2(4, 2);
@@ -24,6 +25,7 @@ void lesson_06(const Options& options) {
     std::printf("   (beyond the parameters and the input batch, which both cases hold anyway):\n");
     std::printf("   %6s %16s %20s %14s %12s %7s\n", "batch", "no-grad forward", "forward + backward", "activations", "gradients", "ratio");
     Sequential model{Linear(784, 128), ReLU(), Linear(128, 64), ReLU(), Linear(64, 10)};
+    std::vector<Json> rows;
     for (int64_t batch : {1, 64, 256, options.quick ? 512 : 4096}) {
         Tensor x = Tensor::randn({batch, 784});
         Tensor y = Tensor::zeros({batch});
@@ -49,7 +51,11 @@ void lesson_06(const Options& options) {
         std::printf("   %6lld %16s %20s %14s %12s %6.1fx\n", (long long)batch, bytes_str(inference).c_str(),
                     bytes_str(training).c_str(), bytes_str(acts).c_str(), bytes_str(grads).c_str(),
                     (double)training / (double)inference);
+        rows.push_back(Json().number("batch", (double)batch).number("inference_peak_bytes", (double)inference)
+                           .number("training_peak_bytes", (double)training).number("activation_peak_bytes", (double)acts)
+                           .number("gradient_peak_bytes", (double)grads));
     }
+    measured.objects("step_memory", rows);
     std::printf("   (activations and gradients are each category's own peak within the step)\n");
     std::printf("   The tape keeps every layer's input alive until backward reaches it, and the\n"
                 "   gradients (as large as the parameters) are allocated on top; without the tape\n"
@@ -59,6 +65,8 @@ void lesson_06(const Options& options) {
     GradCheck check = gradcheck([](const std::vector<Tensor>& v) { return relu(linear(v[0], v[1], v[2])); },
                                 {Tensor::randn({4, 3}), Tensor::randn({2, 3}), Tensor::randn({2})});
     std::printf("   largest error %.2e (%s): %s\n", check.max_error, check.report.c_str(), check.ok() ? "OK" : "MISMATCH");
+    measured.number("gradcheck_max_error", check.max_error);
+    return measured;
 }
 
 } // namespace lessons

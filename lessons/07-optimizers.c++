@@ -23,12 +23,14 @@ std::unique_ptr<Optimizer> make_optimizer(int which, const std::vector<Tensor>& 
 const char* optimizer_label(int which) { return which == 0 ? "SGD" : which == 1 ? "SGD+momentum" : "Adam"; }
 } // namespace
 
-void lesson_07(const Options& options) {
+Json lesson_07(const Options& options) {
+    Json measured;
     std::printf("Training memory of the MLP 784-128-64-10 with each optimizer, as the tracker\n"
                 "measures it after one step (batch 64); multiples are of the parameter bytes:\n\n");
     std::printf("  %-13s %11s %11s %11s %11s %16s\n", "optimizer", "parameters", "gradients", "opt. state", "total",
                 "total / SGD total");
     int64_t sgd_total = 0, params = 0, adam_state = 0, adam_total = 0;
+    std::vector<Json> memory, losses;
     for (int which = 0; which < 3; which++) {
         const int64_t p0 = memory_counts(Category::Parameters).live_bytes;
         const int64_t g0 = memory_counts(Category::Gradients).live_bytes;
@@ -49,7 +51,11 @@ void lesson_07(const Options& options) {
         std::printf("  %-13s %11s %11s %11s %11s %9.2fx (%.2fx params)\n", optimizer_label(which), bytes_str(params).c_str(),
                     bytes_str(grads).c_str(), bytes_str(state).c_str(), bytes_str(total).c_str(),
                     (double)total / (double)sgd_total, (double)total / (double)params);
+        memory.push_back(Json().text("optimizer", optimizer_label(which)).number("parameter_bytes", (double)params)
+                             .number("gradient_bytes", (double)grads).number("state_bytes", (double)state)
+                             .number("total_bytes", (double)total));
     }
+    measured.objects("memory", memory).number("adam_total_vs_sgd_total", (double)adam_total / (double)sgd_total);
     std::printf("\n  The course says Adam needs 3x the memory of SGD. Measured: Adam's parameters plus\n"
                 "  state are %.2fx the parameters (p, m, v), but counting the gradients both need,\n"
                 "  Adam's total is %.2fx SGD's (p, g, m, v against p, g). Adam's step counts add\n"
@@ -80,7 +86,11 @@ void lesson_07(const Options& options) {
         }
         std::printf("  %-13s %10.4f %10.4f %10.4f %12.2f\n", optimizer_label(which), first, middle, last,
                     1000 * seconds_since(start) / steps);
+        losses.push_back(Json().text("optimizer", optimizer_label(which)).number("first_loss", first)
+                             .number("last_loss", last).number("ms_per_step", 1000 * seconds_since(start) / steps));
     }
+    measured.number("steps", steps).objects("fixed_batch", losses);
+    return measured;
 }
 
 } // namespace lessons

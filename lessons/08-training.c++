@@ -54,7 +54,8 @@ void run(Sequential& model, Optimizer& opt, const Digits& d, Generator& g, int e
 }
 } // namespace
 
-void lesson_08(const Options& options) {
+Json lesson_08(const Options& options) {
+    Json measured;
     const Digits d = tiny_digits();
     const int epochs = options.quick ? 6 : 20;
     std::printf("The cosine schedule with warm-up used below (peak 0.01, %d steps, 20 warm-up):\n  step:", epochs * 20);
@@ -77,6 +78,8 @@ void lesson_08(const Options& options) {
     const std::string svg = ".build/lesson-08-curves.svg";
     save_curves_svg(svg, history, "Lesson 08: MLP 64-64-10 on TinyDigits");
     std::printf("\n  curves written to %s\n\n", svg.c_str());
+    measured.number("epochs", epochs).number("final_train_loss", history.train_loss.back())
+        .number("final_test_accuracy", history.test_accuracy.back());
 
     // Checkpoint half-way, resume in a fresh model, compare every loss bit for bit.
     const std::string ckpt = (std::filesystem::temp_directory_path() / "tt-lesson-08.safetensors").string();
@@ -104,6 +107,8 @@ void lesson_08(const Options& options) {
                 epochs / 2, epochs, bytes_str(file_bytes).c_str(), bytes_str(first.num_parameters() * 4).c_str(),
                 bytes_str(state_bytes).c_str(), bytes_str(file_bytes - first.num_parameters() * 4 - state_bytes).c_str(),
                 1000 * saved, 1000 * loaded, same, straight.size());
+    measured.number("checkpoint_bytes", (double)file_bytes).number("checkpoint_save_ms", 1000 * saved)
+        .number("checkpoint_load_ms", 1000 * loaded).boolean("resume_bit_identical", same == straight.size());
 
     // Too large a learning rate: the loss overflows and the loop stops, naming the step.
     Sequential wild = digits_mlp(8);
@@ -115,9 +120,12 @@ void lesson_08(const Options& options) {
     try {
         for (int e = 0; e < 5; e++) train_epoch(wild, train, cross_entropy, sgd, o);
         std::printf("  survived 5 epochs\n");
+        measured.boolean("nan_stopped", false);
     } catch (const Error& e) {
         std::printf("  %s\n", e.what());
+        measured.boolean("nan_stopped", true);
     }
+    return measured;
 }
 
 } // namespace lessons

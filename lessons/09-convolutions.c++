@@ -9,7 +9,8 @@ using namespace tt;
 
 namespace lessons {
 
-void lesson_09(const Options& options) {
+Json lesson_09(const Options& options) {
+    Json measured;
     // 1. A conv layer vs a dense layer that maps the same input to an output
     //    of the same size.
     struct Layer { const char* where; int64_t C, H, W, O, k, padding; };
@@ -21,6 +22,7 @@ void lesson_09(const Options& options) {
     std::printf("1. A convolution vs a dense layer with the same input and output sizes:\n");
     std::printf("   %-22s %-11s %-11s %11s %12s %8s %10s %12s %6s\n", "layer", "input", "output", "conv params",
                 "dense params", "ratio", "conv MACs", "dense MACs", "ratio");
+    std::vector<Json> sizes, memory, times;
     for (const Layer& l : layers) {
         Conv2d conv(l.C, l.O, l.k, 1, l.padding);
         const Shape out = conv(Tensor::zeros({1, l.C, l.H, l.W})).shape();
@@ -33,7 +35,11 @@ void lesson_09(const Options& options) {
                     to_string({out[1], out[2], out[3]}).c_str(), (long long)conv.num_parameters(), (long long)dense_params,
                     (double)dense_params / (double)conv.num_parameters(), (long long)conv_macs, (long long)dense_macs,
                     (double)dense_macs / (double)conv_macs);
+        sizes.push_back(Json().text("layer", l.where).number("conv_params", (double)conv.num_parameters())
+                            .number("dense_params", (double)dense_params).number("conv_macs", (double)conv_macs)
+                            .number("dense_macs", (double)dense_macs));
     }
+    measured.objects("conv_vs_dense", sizes);
     std::printf("   The conv reuses one small filter at every position, so its parameters do not grow with\n"
                 "   the image; its multiply-adds do (k*k*C per output), which is why convs are compute-bound.\n\n");
 
@@ -54,7 +60,10 @@ void lesson_09(const Options& options) {
         std::printf("   %-22s %12s %12s %14s %9.1fx %16s\n", l.where, bytes_str(x.numel() * 4).c_str(),
                     bytes_str(y.numel() * 4).c_str(), bytes_str(scratch).c_str(), (double)scratch / (double)(x.numel() * 4),
                     bytes_str(whole_batch).c_str());
+        memory.push_back(Json().text("layer", l.where).number("batch", (double)B).number("scratch_peak_bytes", (double)scratch)
+                             .number("whole_batch_columns_bytes", (double)whole_batch));
     }
+    measured.objects("im2col_memory", memory);
     std::printf("   The scratch holds, for each chunk of up to 8 images, the columns of one image\n"
                 "   [C*k*k, OH*OW] (each input pixel copied up to k*k times) and, with padding, the image\n"
                 "   in its frame of zeros. The last column is what im2col over the whole batch at once\n"
@@ -88,15 +97,20 @@ void lesson_09(const Options& options) {
             const double step = time_best(repeats, [&] { run(naive, true); });
             gemm = installed;
             std::printf("     %-26s %7.2f ms %9.2f %9.2f ms\n", path, forward * 1e3, 2 * macs / forward / 1e9, step * 1e3);
+            times.push_back(Json().text("layer", l->where).text("path", path).number("batch", (double)TB)
+                                .number("forward_ms", forward * 1e3).number("forward_gflops", 2 * macs / forward / 1e9)
+                                .number("step_ms", step * 1e3));
         };
         std::printf("   %s, batch %lld (%.1f M multiply-adds a forward):\n", l->where, (long long)TB, macs / 1e6);
         row("loop nest", true, installed);
         row("im2col + gemm_naive", false, gemm_naive);
         if (installed != gemm_naive) row("im2col + gemm (Lesson 17)", false, installed);
     }
+    measured.objects("conv_time", times);
     std::printf("   The loop nest tests the padding on every multiply-add and walks the filter with a\n"
                 "   stride; im2col pays one copy so that a matrix kernel streams rows. A fast kernel\n"
                 "   pays off where the product is large (many channels), less on a 1-channel first layer.\n");
+    return measured;
 }
 
 } // namespace lessons

@@ -137,7 +137,8 @@ std::string output_path(const std::string& name) {
 }
 } // namespace
 
-void lesson_17(const Options& options) {
+Json lesson_17(const Options& options) {
+    Json measured;
     const int threads = get_num_threads();
 
     // 1. The roofline: what the cores can compute, what memory can feed them.
@@ -163,6 +164,8 @@ void lesson_17(const Options& options) {
     const double triad_all = time_best(5, [&] { parallel_for(threads, run_triad); });
     const double bytes = 12.0 * (double)n_triad;
     const double bandwidth = bytes / std::min(triad1, triad_all) * 1e-9;
+    measured.number("threads", threads).number("peak_gflops_1_thread", peak1).number("peak_gflops_all_threads", peak_all)
+        .number("bandwidth_gb_per_s", bandwidth);
     std::printf("1. The roofline of this machine (measured now):\n");
     std::printf("   peak, 1 thread   %8.1f GFLOP/s   (gemm's 6x32 register tile alone: multiply-adds from L1)\n", peak1);
     std::printf("   peak, %d threads %8.1f GFLOP/s\n", threads, peak_all);
@@ -203,6 +206,9 @@ void lesson_17(const Options& options) {
         std::fflush(stdout);
     }
     set_num_threads(threads);
+    std::vector<Json> steps_json;
+    for (const Step& s : path) steps_json.push_back(Json().text("step", s.name).number("gflops", s.gflops));
+    measured.number("n", (double)n).objects("gemm_path", steps_json);
 
     // 3. Where they sit on the roofline.
     std::vector<Point> points = {{"triad", 2.0 / 12.0, 2.0 * (double)n_triad / std::min(triad1, triad_all) * 1e-9}};
@@ -218,6 +224,7 @@ void lesson_17(const Options& options) {
     const std::string svg = output_path("tt-lesson-17-roofline.svg");
     write_roofline_svg(svg, peak1, peak_all, bandwidth, threads, points);
     std::printf("   plot written to %s (TT_OUT=dir to choose the folder)\n", svg.c_str());
+    return measured;
 }
 
 } // namespace lessons

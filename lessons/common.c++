@@ -78,10 +78,40 @@ std::string json_string(const std::string& s) {
 std::string json_number(double v) {
     if (!std::isfinite(v)) return "null";
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.6g", v);
+    // whole numbers below 2^53 (counts, bytes) exactly; the rest to 6 digits
+    if (v == std::floor(v) && std::fabs(v) < 9007199254740992.0) std::snprintf(buf, sizeof buf, "%.0f", v);
+    else std::snprintf(buf, sizeof buf, "%.6g", v);
     return buf;
 }
+std::string json_list(const std::vector<std::string>& items) {
+    std::string out = "[";
+    for (size_t i = 0; i < items.size(); i++) out += (i ? ", " : "") + items[i];
+    return out + "]";
+}
 } // namespace
+
+Json& Json::number(const std::string& key, double value) { fields.emplace_back(key, json_number(value)); return *this; }
+Json& Json::text(const std::string& key, const std::string& value) { fields.emplace_back(key, json_string(value)); return *this; }
+Json& Json::boolean(const std::string& key, bool value) { fields.emplace_back(key, value ? "true" : "false"); return *this; }
+Json& Json::null(const std::string& key) { fields.emplace_back(key, "null"); return *this; }
+Json& Json::object(const std::string& key, const Json& value) { fields.emplace_back(key, value.str()); return *this; }
+Json& Json::numbers(const std::string& key, const std::vector<double>& values) {
+    std::vector<std::string> items;
+    for (double v : values) items.push_back(json_number(v));
+    fields.emplace_back(key, json_list(items));
+    return *this;
+}
+Json& Json::objects(const std::string& key, const std::vector<Json>& values) {
+    std::vector<std::string> items;
+    for (const Json& v : values) items.push_back(v.str());
+    fields.emplace_back(key, json_list(items));
+    return *this;
+}
+std::string Json::str() const {
+    std::string out = "{";
+    for (size_t i = 0; i < fields.size(); i++) out += (i ? ", " : "") + json_string(fields[i].first) + ": " + fields[i].second;
+    return out + "}";
+}
 
 Result timed_part(const std::function<Result()>& part) {
     tt::reset_peak();
@@ -95,15 +125,14 @@ Result timed_part(const std::function<Result()>& part) {
 }
 
 std::string to_json(const Result& r) {
-    std::string out = "{\"milestone\": " + json_string(r.milestone) + ", \"part\": " + json_string(r.part) +
-                      ", \"dataset\": " + json_string(r.dataset) + ", \"model\": " + json_string(r.model) +
-                      ", \"params\": " + std::to_string(r.params) + ", \"seconds\": " + json_number(r.seconds) +
-                      ", \"peak_bytes\": " + std::to_string(r.peak_bytes);
-    for (auto& [k, v] : r.metrics) out += ", " + json_string(k) + ": " + json_number(v);
-    out += ", \"gate\": " + json_string(r.gate) + ", \"pass\": " + (r.pass ? "true" : "false");
-    if (r.skipped) out += ", \"skipped\": true";
-    if (!r.note.empty()) out += ", \"note\": " + json_string(r.note);
-    return out + "}";
+    Json j;
+    j.text("milestone", r.milestone).text("part", r.part).text("dataset", r.dataset).text("model", r.model);
+    j.number("params", (double)r.params).number("seconds", r.seconds).number("peak_bytes", (double)r.peak_bytes);
+    for (auto& [k, v] : r.metrics) j.number(k, v);
+    j.text("gate", r.gate).boolean("pass", r.pass);
+    if (r.skipped) j.boolean("skipped", true);
+    if (!r.note.empty()) j.text("note", r.note);
+    return j.str();
 }
 
 } // namespace lessons

@@ -11,8 +11,25 @@ namespace lessons {
 
 // Options from the command line, shared by every demo and milestone.
 struct Options {
-    bool json = false;  // milestones: end with one JSON object
+    bool json = false;  // end with one JSON object of what was measured
     bool quick = false; // smaller runs (the tests use this)
+};
+
+// One JSON object, its fields in the order they were added: what a demo or a
+// milestone measured, printed as the last line with --json so that every
+// figure of the book can be read by a script. Numbers that are whole print
+// exactly (byte counts), others with 6 significant digits; NaN and infinity
+// print as null.
+struct Json {
+    Json& number(const std::string& key, double value);
+    Json& text(const std::string& key, const std::string& value);
+    Json& boolean(const std::string& key, bool value);
+    Json& null(const std::string& key);
+    Json& object(const std::string& key, const Json& value);
+    Json& numbers(const std::string& key, const std::vector<double>& values);
+    Json& objects(const std::string& key, const std::vector<Json>& values);
+    std::string str() const;                               // {"key": value, ...} on one line
+    std::vector<std::pair<std::string, std::string>> fields; // key, value already written as JSON
 };
 
 // What a milestone reports: the tour's table and --json are made from this.
@@ -34,17 +51,18 @@ std::string to_json(const Result& r);
 // seconds and peak: the whole part, loading included (not for a skipped part).
 Result timed_part(const std::function<Result()>& part);
 
-// Lessons: each prints its chapter's analysis, measured now.
-void lesson_01(const Options&);
-void lesson_02(const Options&);
-void lesson_03(const Options&);
-void lesson_04(const Options&);
-void lesson_05(const Options&);
-void lesson_06(const Options&);
-void lesson_07(const Options&);
-void lesson_08(const Options&);
-void lesson_09(const Options&);
-void lesson_17(const Options&);
+// Lessons: each prints its chapter's analysis, measured now, and returns the
+// figures it measured (printed as JSON by --json).
+Json lesson_01(const Options&);
+Json lesson_02(const Options&);
+Json lesson_03(const Options&);
+Json lesson_04(const Options&);
+Json lesson_05(const Options&);
+Json lesson_06(const Options&);
+Json lesson_07(const Options&);
+Json lesson_08(const Options&);
+Json lesson_09(const Options&);
+Json lesson_17(const Options&);
 
 // Milestones: each returns one Result per part.
 std::vector<Result> milestone_1958(const Options&);

@@ -13,7 +13,7 @@ namespace {
 struct LessonEntry {
     int number;
     const char* name;
-    void (*run)(const Options&); // nullptr: not built yet
+    Json (*run)(const Options&); // nullptr: not built yet
 };
 const LessonEntry lesson_table[] = {
     {1, "Tensor", lesson_01},        {2, "Activations", lesson_02},   {3, "Layers", lesson_03},
@@ -50,7 +50,8 @@ void usage(FILE* out) {
                  "  --help            this text\n"
                  "\n"
                  "options:\n"
-                 "  --json            a milestone ends with one JSON object per part\n"
+                 "  --json            end with JSON: a lesson, one object of what it measured;\n"
+                 "                    a milestone, one object per part\n"
                  "  --quick           smaller, faster runs\n"
                  "\n"
                  "environment: TT_MEM_LIMIT=512M stops any run that would pass the budget\n"
@@ -111,7 +112,8 @@ int main(int argc, char** argv) {
             const LessonEntry& l = lesson_table[n - 1];
             if (!l.run) { std::fprintf(stderr, "tt: lesson %ld (%s) is not built yet\n", n, l.name); return 2; }
             std::printf("Lesson %02ld · %s — measured on %s\n\n", n, l.name, machine_name().c_str());
-            l.run(options);
+            const Json measured = l.run(options);
+            if (options.json) std::printf("%s\n", measured.str().c_str());
             return 0;
         }
         if (command == "milestone") {
