@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <condition_variable>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -3389,6 +3390,7 @@ public:
         job = &f;
         calls = n;
         next_call = 0;
+        failure = nullptr;
         busy = (int)workers.size();
         {
             std::lock_guard<std::mutex> lock(mutex); // a worker going to sleep sees the new job, or is woken
@@ -3396,15 +3398,29 @@ public:
         }
         wake.notify_all();
         take_calls();
-        if (spin_until([this] { return busy.load() == 0; })) return;
-        std::unique_lock<std::mutex> lock(mutex);
-        done.wait(lock, [this] { return busy.load() == 0; });
+        if (!spin_until([this] { return busy.load() == 0; })) {
+            std::unique_lock<std::mutex> lock(mutex);
+            done.wait(lock, [this] { return busy.load() == 0; });
+        }
+        if (failure) std::rethrow_exception(failure);
     }
 
 private:
+    // A call that throws (a tt::Error from an op, say) ends the job: the
+    // calls not yet taken are skipped, and once every thread has left the
+    // job the caller rethrows the first exception. Without this it would
+    // escape a worker thread and end the program.
     void take_calls() {
         inside_pool_task = true;
-        for (int64_t i; (i = next_call.fetch_add(1)) < calls;) (*job)(i);
+        for (int64_t i; (i = next_call.fetch_add(1)) < calls;) {
+            try {
+                (*job)(i);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(mutex);
+                if (!failure) failure = std::current_exception();
+                next_call = calls;
+            }
+        }
         inside_pool_task = false;
     }
     void work() {
@@ -3431,6 +3447,7 @@ private:
     std::atomic<int64_t> next_call{0};
     std::atomic<int> busy{0};               // workers still on the current job
     std::atomic<uint64_t> generation{0};    // counts jobs, so a worker never runs one twice
+    std::exception_ptr failure;             // the job's first exception, under mutex
     bool stopping = false;
 };
 

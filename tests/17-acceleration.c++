@@ -138,6 +138,25 @@ TEST(thread_pool_counts_and_nesting) {
     parallel_for(0, [](int64_t) { throw test::Failure("called for an empty range"); });
 }
 
+// A task that throws (an op's error) must reach the caller as that
+// exception, not end the program from a worker thread.
+TEST(thread_pool_passes_a_task_s_exception_to_the_caller) {
+    const int before = get_num_threads();
+    set_num_threads(2);
+    std::vector<int> ran(64, 0);
+    CHECK_THROWS(parallel_for(64, [&](int64_t i) {
+                     ran[(size_t)i] = 1;
+                     if (i == 5) throw Error("task 5 failed");
+                 }),
+                 "task 5 failed");
+    CHECK(ran[5] == 1);
+    // the pool still works after it
+    std::vector<int> hits(10, 0);
+    parallel_for(10, [&](int64_t i) { hits[(size_t)i]++; });
+    set_num_threads(before);
+    for (int h : hits) CHECK(h == 1);
+}
+
 TEST(elementwise_backward_overwrites_a_gradient_nobody_holds) {
     Tensor x = Tensor::randn({64, 128}).requires_grad_();
     Tensor loss = sum(relu(x));
