@@ -3732,8 +3732,36 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
     }
 }
 
-// Installed before main() runs: from here on every op's gemm is the fast one.
-[[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast;
+namespace {
+// Whether gemm_fast gives gemm_naive's answer on two small products: plain
+// operands, then both transposed and accumulating, which between them take
+// the micro-kernel, both ways of packing B, and B read in place. Small
+// multiples of 1/8 keep every sum exact, so the two must agree bit for bit.
+bool gemm_fast_agrees() {
+    const int64_t M = 13, N = 37, K = 19;
+    std::vector<float> A(M * K), B(K * N), fast(M * N), naive(M * N);
+    for (size_t i = 0; i < A.size(); i++) A[i] = (float)((int64_t)(i * 7 % 13) - 6) / 8;
+    for (size_t i = 0; i < B.size(); i++) B[i] = (float)((int64_t)(i * 5 % 11) - 5) / 8;
+    try {
+        for (const bool transposed : {false, true}) {
+            const int64_t rsA = transposed ? 1 : K, csA = transposed ? M : 1, rsB = transposed ? 1 : N, csB = transposed ? K : 1;
+            gemm_naive(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, naive.data(), N, transposed);
+            gemm_fast(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, fast.data(), N, transposed);
+        }
+    } catch (const Error&) {
+        return false; // a kernel still to be written: its stub throws "not implemented yet"
+    }
+    if (fast == naive) return true;
+    std::fprintf(stderr, "tt: gemm_fast disagrees with gemm_naive on a 13x19 @ 19x37 product; every op uses gemm_naive\n");
+    return false;
+}
+} // namespace
+
+// Installed before main() runs: from here on every op's gemm is the fast one,
+// once it agrees with the definition. Until then (a kernel broken mid-edit,
+// or a student's tree where Lesson 17 is still to be written) every op runs
+// on gemm_naive, so the lessons before it work meanwhile.
+[[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast_agrees() ? gemm_fast : gemm_naive;
 [[maybe_unused]] const ParallelFor installed_parallel_for = parallel_for = parallel_for_pool;
 
 } // namespace tt
