@@ -3,7 +3,7 @@
 
 using namespace tt;
 
-TEST(tracker_counts_exact_bytes_and_gives_them_back) {
+TEST_GIVEN(tracker_counts_exact_bytes_and_gives_them_back) {
     const MemoryCounts before = memory_counts();
     {
         Tensor t = Tensor::zeros({1000, 1000});
@@ -15,7 +15,7 @@ TEST(tracker_counts_exact_bytes_and_gives_them_back) {
     CHECK(memory_counts().releases - before.releases == 1);
 }
 
-TEST(tracker_peak_and_categories) {
+TEST_GIVEN(tracker_peak_and_categories) {
     reset_peak();
     const int64_t base = memory_counts().live_bytes;
     {
@@ -48,7 +48,7 @@ TEST(views_allocate_nothing) {
     CHECK(c.at({3, 2, 1}) == 23);
 }
 
-TEST(budget_stops_an_allocation_with_a_clear_error) {
+TEST_GIVEN(budget_stops_an_allocation_with_a_clear_error) {
     set_memory_budget(memory_counts().live_bytes + 1000000);
     Tensor small = Tensor::zeros({1000});
     CHECK_THROWS(Tensor::zeros({1000, 1000}), "memory budget exceeded in zeros: asked for 4,000,000 bytes");
@@ -62,7 +62,7 @@ TEST(budget_stops_an_allocation_with_a_clear_error) {
     CHECK_THROWS(parse_bytes("99999999999999999999"), "too large");
 }
 
-TEST(generator_is_the_same_everywhere) {
+TEST_GIVEN(generator_is_the_same_everywhere) {
     // Reference values from the integer recurrence; any platform must match bit for bit.
     Generator g(42);
     const uint32_t first = g.next_u32();
@@ -202,7 +202,7 @@ TEST(index_select_and_concat) {
     CHECK_THROWS(concat({a, Tensor::ones({2, 3})}, 0), "concat: shapes [3,2] and [2,3] differ outside axis 0");
 }
 
-TEST(print_small_tensors) {
+TEST_GIVEN(print_small_tensors) {
     Tensor a({2, 2}, {1, 2, 3, 4});
     CHECK(a.str() == "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]])");
     CHECK(Tensor::scalar(2).str() == "tensor(2.0000)");

@@ -123,7 +123,7 @@ TEST(loader_batches_are_activations) {
 
 // --- Readers: crafted bad files ---------------------------------------------------
 
-TEST(read_idx_reads_a_small_file) {
+TEST_GIVEN(read_idx_reads_a_small_file) {
     TempDir dir;
     Tensor t = read_idx(dir.file("ok-idx3-ubyte", idx_header({2, 2, 3}) + bytes(12, 250)));
     CHECK(t.shape() == Shape({2, 2, 3}));
@@ -131,7 +131,7 @@ TEST(read_idx_reads_a_small_file) {
     CHECK(read_idx(dir.file("empty-idx1-ubyte", idx_header({0}))).shape() == Shape{0});
 }
 
-TEST(read_idx_refuses_bad_files) {
+TEST_GIVEN(read_idx_refuses_bad_files) {
     TempDir dir;
     const std::string missing = (dir.path / "nothing-here").string();
     CHECK_THROWS(read_idx(missing), "read_idx: cannot open " + missing + ": no such file");
@@ -152,7 +152,7 @@ TEST(read_idx_refuses_bad_files) {
     CHECK_THROWS(read_idx(dir.file("wide", idx_header({65536, 65536}) + bytes(16))), "is truncated: its dims [65536,65536] need 4294967296 bytes");
 }
 
-TEST(load_idx_images_checks_the_pair) {
+TEST_GIVEN(load_idx_images_checks_the_pair) {
     TempDir dir;
     const std::string images = dir.file("img", idx_header({3, 2, 2}) + bytes(12));
     const std::string labels = dir.file("lab", idx_header({3}) + std::vector<unsigned char>{7, 0, 9});
@@ -167,7 +167,7 @@ TEST(load_idx_images_checks_the_pair) {
     CHECK_THROWS(load_idx_images(images, (dir.path / "gone").string()), "cannot open");
 }
 
-TEST(load_cifar10_crafted_files) {
+TEST_GIVEN(load_cifar10_crafted_files) {
     TempDir dir;
     std::vector<unsigned char> two = std::vector<unsigned char>{3} + bytes(3072) + std::vector<unsigned char>{9} + bytes(3072, 7);
     ImageSet set = load_cifar10(dir.file("two.bin", two));
@@ -186,7 +186,7 @@ TEST(load_cifar10_crafted_files) {
 
 // --- Readers: the real files ---------------------------------------------------------
 
-TEST(tinydigits_real_files) {
+TEST_GIVEN(tinydigits_real_files) {
     ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/tinydigits/test-images-idx3-ubyte"), data_path("data/tinydigits/test-labels-idx1-ubyte"));
     CHECK(train.images.shape() == Shape({1000, 1, 8, 8}) && train.labels.shape() == Shape{1000});
@@ -202,7 +202,7 @@ TEST(tinydigits_real_files) {
     }
 }
 
-TEST(digits_and_mnist_labels_real_files) {
+TEST_GIVEN(digits_and_mnist_labels_real_files) {
     ImageSet digits = load_idx_images(data_path("data/digits/digits-images-idx3-ubyte"), data_path("data/digits/digits-labels-idx1-ubyte"));
     CHECK(digits.images.shape() == Shape({1797, 1, 8, 8}));
     CHECK_VALUES(digits.labels.slice(0, 0, 12), 0, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1});
@@ -212,7 +212,7 @@ TEST(digits_and_mnist_labels_real_files) {
     CHECK_NEAR(mnist.at({0}), 5, 0);
 }
 
-TEST(cifar10_real_first_record_when_present) {
+TEST_GIVEN(cifar10_real_first_record_when_present) {
     const std::string path = shared_data_path("cifar10-subset/test_batch_first1000.bin");
     if (path.empty()) {
         std::printf("skip  cifar10_real_first_record: ../shared/data/cifar10-subset is absent\n");
@@ -232,7 +232,7 @@ TEST(cifar10_real_first_record_when_present) {
     CHECK_NEAR(max(set.labels).item(), 9, 0);
 }
 
-TEST(data_path_finds_the_repo_data) {
+TEST_GIVEN(data_path_finds_the_repo_data) {
     // `make test` runs from the repo root, where data/ is
     const char* root = std::getenv("TT_DATA");
     if (root && *root) CHECK(data_path("data/tinydigits/x") == std::string(root) + "/tinydigits/x");

@@ -127,7 +127,7 @@ TEST(tape_records_in_order_and_prints) {
     CHECK_THROWS(Tensor::ones({1}).backward(), "does not require grad");
 }
 
-TEST(tape_drops_nodes_nobody_can_reach) {
+TEST_GIVEN(tape_drops_nodes_nobody_can_reach) {
     clear_tape();
     Tensor w = Tensor::ones({4}).requires_grad_();
     for (int i = 0; i < 5000; i++) { Tensor discarded = w * 2.0f; } // evaluation without NoGrad

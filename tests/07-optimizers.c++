@@ -103,7 +103,7 @@ TEST(optimizer_skips_a_parameter_without_grad) {
     CHECK_NEAR(unused.item(), 5, 0);
 }
 
-TEST(optimizer_bad_arguments) {
+TEST_GIVEN(optimizer_bad_arguments) {
     Tensor p = param({1});
     CHECK_THROWS(SGD({p}, -0.1f), "SGD: lr must be >= 0");
     CHECK_THROWS(SGD({p}, 0.1f, -0.5f), "SGD: momentum must be >= 0");

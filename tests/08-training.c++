@@ -130,7 +130,7 @@ TEST(training_stops_on_nan_naming_the_step) {
     CHECK_THROWS(train_epoch(model, inf_loader, blow_up, opt, quiet()), "the loss became infinite at step 2");
 }
 
-TEST(progress_line_without_a_terminal) {
+TEST_GIVEN(progress_line_without_a_terminal) {
     FILE* f = std::tmpfile();
     CHECK(f != nullptr);
     Progress bar("train", 20, f);
@@ -149,7 +149,7 @@ TEST(progress_line_without_a_terminal) {
     CHECK(std::count(text.begin(), text.end(), '\n') == 11); // the first batch, then one line per tenth
 }
 
-TEST(curves_svg) {
+TEST_GIVEN(curves_svg) {
     TempDir dir;
     History h;
     EpochStats a, b;
@@ -165,7 +165,7 @@ TEST(curves_svg) {
     CHECK_THROWS(save_curves_svg(dir / "no/such/dir/c.svg", h, "x"), "save_curves_svg: cannot write");
 }
 
-TEST(safetensors_round_trip_and_layout) {
+TEST_GIVEN(safetensors_round_trip_and_layout) {
     TempDir dir;
     Tensor a({2, 3}, {1, -2, 3.5f, 1e-30f, -0.0f, 7}), s = Tensor::scalar(42), t = Tensor({3, 2}, {1, 2, 3, 4, 5, 6}).T();
     save_safetensors(dir / "x.safetensors", {{"a", a}, {"odd \"name\"\n", s}, {"t", t}}, {{"note", "hi"}});
@@ -228,7 +228,7 @@ TEST(checkpoint_resume_is_bit_for_bit) {
     CHECK(weights_of(m4) == weights_of(m2));
 }
 
-TEST(bad_safetensors_files_are_refused) {
+TEST_GIVEN(bad_safetensors_files_are_refused) {
     TempDir dir;
     const std::string f = dir / "bad.safetensors";
     auto refused = [&](const std::string& json, size_t data, const std::string& text) {

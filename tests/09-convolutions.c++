@@ -162,7 +162,7 @@ TEST(conv_modules) {
     CHECK_THROWS(BatchNorm2d(4, 2.0f), "BatchNorm2d: needs channels > 0, momentum in [0,1]");
 }
 
-TEST(conv_shape_errors_name_the_layer) {
+TEST_GIVEN(conv_shape_errors_name_the_layer) {
     Conv2d conv(3, 8, 5);
     CHECK_THROWS(conv(Tensor::zeros({2, 1, 28, 28})),
                  "Conv2d(3, 8, kernel_size=5): input [2,1,28,28] has 1 channels but weight [8,3,5,5] expects 3");

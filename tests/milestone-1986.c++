@@ -1,7 +1,11 @@
 // Milestone 1986: XOR and TinyDigits pass their gates (MNIST is left to
 // `./tt milestone 1986`: minutes, not a unit test).
+// Graded with Lesson 08: the first milestone that trains by backprop, with
+// the loop, the schedule and the optimizers of lessons 03-08.
 #include "test.h"
 #include "../lessons/lessons.h"
+
+GRADED_WITH_LESSON(8);
 
 TEST(milestone_1986_xor_and_tinydigits_gates) {
     lessons::Options quick;

@@ -1,11 +1,14 @@
 // Milestone 1998: the TinyDigits CNN passes its gate and draws its filters
 // (--quick; LeNet-5 on MNIST and the CIFAR-10 CNN take minutes: `./tt milestone 1998`).
+// Graded with Lesson 09: it needs the convolution, pooling and batch norm.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "test.h"
 #include "../lessons/lessons.h"
+
+GRADED_WITH_LESSON(9);
 
 TEST(milestone_1998_quick_tinydigits_cnn) {
     lessons::Options quick;
