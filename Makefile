@@ -45,6 +45,9 @@ LESSONS  := $(filter-out lessons/main.c++,$(wildcard lessons/*.c++))
 TESTS    := $(wildcard tests/*.c++)
 LIB_OBJ  := $(BUILD)/tt.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
 TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
+# ./tt holds the tests too (all but their main), so that `./tt grade N` runs
+# lesson N's tests against the tt.c++ it was built from.
+GRADE_OBJ := $(filter-out $(BUILD)/tests/main.o,$(TEST_OBJ))
 MNIST    := data/mnist/train-images-idx3-ubyte data/mnist/train-labels-idx1-ubyte \
             data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
 
@@ -53,7 +56,7 @@ all: tt
 
 # ./tt is linked from whichever build asked last (default or native): the
 # stamp names that build, so switching back relinks.
-tt: $(LIB_OBJ) $(BUILD)/lessons/main.o .build/tt-is-from
+tt: $(LIB_OBJ) $(GRADE_OBJ) $(BUILD)/lessons/main.o .build/tt-is-from
 	$(CXX) $(CXXFLAGS) -o $@ $(filter %.o,$^) $(LDFLAGS)
 .build/tt-is-from: FORCE
 	@mkdir -p .build; echo "$(BUILD)" | cmp -s - $@ || echo "$(BUILD)" > $@
@@ -75,6 +78,8 @@ $(BUILD)/tt.o: tt.c++ tt.h
 $(BUILD)/lessons/%.o: lessons/%.c++ tt.h lessons/lessons.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/lessons/grade.o: tests/test.h
 
 $(BUILD)/tests/%.o: tests/%.c++ tt.h tests/test.h lessons/lessons.h
 	@mkdir -p $(dir $@)
