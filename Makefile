@@ -13,7 +13,7 @@
 #   make cross ARCH=armhf     ... for 32-bit ARM (Pi 2 and up, Raspberry Pi OS 32-bit); both run under qemu
 #   make fuzz       each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS (default 10)
 #   make student    the course: a copy of the project at STUDENT (../tt-student) in which
-#                   every solution region is a stub; LESSONS=1-5 keeps those lessons' solutions
+#                   every solution region is a stub; SOLVED=1-5 keeps those lessons' solutions
 #   make grade LESSON=6        ./tt grade 6: lesson 6's tests, each with its points
 #   make restore LESSON=6 FROM=../tt   (in a student tree) put lesson 6's solutions back
 #   make clean      remove build products
@@ -179,12 +179,12 @@ fuzz: $(FUZZ_TARGETS:%=.build/fuzz/bin/%)
 # README.md what an author of a lesson marks). The tool is compiled like the
 # tests and needs only the standard library.
 STUDENT ?= ../tt-student
-LESSONS ?=
+SOLVED  ?=
 $(BUILD)/student: tests/student/student.c++
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O1 $(WARN) -o $@ $<
 student: $(BUILD)/student
-	$(BUILD)/student make . $(STUDENT) $(if $(LESSONS),--lessons $(LESSONS))
+	$(BUILD)/student make . $(STUDENT) $(if $(SOLVED),--lessons $(SOLVED))
 student-check: $(BUILD)/student
 	$(BUILD)/student check .
 restore: $(BUILD)/student
