@@ -651,33 +651,40 @@ std::string stub_file(const SourceFile& f, const std::set<int>& keep) {
     return join_lines(out);
 }
 
-// Lines of the removed solutions that appear nowhere in what the student
-// gets: if one turns up in the new tree, a solution leaked (a chapter quoting
-// it, a comment). Short lines (`}`, `return y;`) say nothing and are skipped.
-std::vector<std::string> distinctive_lines(const std::vector<SourceFile>& sources, const std::set<int>& keep,
-                                           const fs::path& root, const std::vector<std::string>& files) {
+// A line of code without its // comment (a // inside a string is kept).
+std::string code_of(const std::string& line) {
+    char quote = 0;
+    for (size_t i = 0; i < line.size(); i++) {
+        const char c = line[i];
+        if (quote) {
+            if (c == '\\') i++;
+            else if (c == quote) quote = 0;
+        } else if (c == '"' || c == '\'') {
+            quote = c;
+        } else if (c == '/' && i + 1 < line.size() && line[i + 1] == '/') {
+            return line.substr(0, i);
+        }
+    }
+    return line;
+}
+
+// Lines of the removed solutions that no code the student gets contains: if
+// one turns up anywhere in the new tree (a chapter quoting it, a comment), a
+// solution leaked. Short lines (`}`, `return y;`) say nothing and are skipped.
+std::vector<std::string> distinctive_lines(const std::vector<SourceFile>& sources, const std::set<int>& keep) {
     std::vector<std::string> solution, given;
     for (const SourceFile& f : sources)
         for (size_t i = 0; i < f.lines.size(); i++) {
-            bool inside = false;
-            for (const Region& r : f.regions) inside = inside || (!keep.count(r.lesson) && i > r.begin && i < r.end);
-            const std::string l = trim(f.lines[i]);
+            bool inside = false, marker = false;
+            for (const Region& r : f.regions) {
+                if (keep.count(r.lesson)) continue;
+                inside = inside || (i > r.begin && i < r.end);
+                marker = marker || i == r.begin || i == r.end;
+            }
+            const std::string l = trim(code_of(f.lines[i])); // (a region's comments may repeat one outside it)
             if (inside && l.size() >= 24) solution.push_back(l);
+            if (!inside && !marker) given.push_back(code_of(f.lines[i]));
         }
-    for (const std::string& rel : files) {
-        const std::string text = read_file(root / rel);
-        if (text.find('\0') != std::string::npos) continue; // data
-        const SourceFile* src = nullptr;
-        for (const SourceFile& f : sources)
-            if (f.path == rel) src = &f;
-        const std::vector<std::string> lines = split_lines(text);
-        for (size_t i = 0; i < lines.size(); i++) {
-            bool inside = false;
-            if (src)
-                for (const Region& r : src->regions) inside = inside || (!keep.count(r.lesson) && i >= r.begin && i <= r.end);
-            if (!inside) given.push_back(lines[i]);
-        }
-    }
     std::vector<std::string> out;
     for (const std::string& l : solution) {
         bool elsewhere = false;
@@ -723,7 +730,7 @@ int make_tree(const fs::path& src, const fs::path& dst, const std::set<int>& kee
     }
     // No solution left behind: every distinctive line of a removed region is
     // looked for in every text file of the new tree.
-    const std::vector<std::string> solution = distinctive_lines(sources, keep, src, files);
+    const std::vector<std::string> solution = distinctive_lines(sources, keep);
     int leaks = 0;
     for (const std::string& rel : files) {
         const std::string text = read_file(dst / rel);
