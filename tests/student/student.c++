@@ -329,12 +329,21 @@ size_t matching(const std::vector<Token>& t, size_t at, const char* open, const 
     return std::string::npos;
 }
 
+// A lambda's capture list, tokens [from, to): `=` or `&` alone is a default
+// capture; `x`, `&x` and `x = expr` capture x by name.
+void read_captures(const std::vector<Token>& t, size_t from, size_t to, Scope& s) {
+    for (auto& c : split_list(t, from, to)) {
+        if (c.size() == 1 && (c[0]->text == "=" || c[0]->text == "&")) s.default_capture = true;
+        else if (!c.empty() && c[0]->identifier && c[0]->text != "this") s.captures.push_back(c[0]->text);
+        else if (c.size() > 1 && c[0]->text == "&" && c[1]->identifier) s.captures.push_back(c[1]->text);
+    }
+}
+
 // What the { at token `open` opens: a function (its parameters), a lambda (its
 // parameters and captures), a namespace, or some other block.
 Scope classify(const std::vector<Token>& t, size_t open, const std::vector<size_t>& closing) {
     Scope s;
     s.open = open, s.close = closing[open];
-    // back over the specifiers a function or lambda may carry before its body
     size_t k = open;
     auto before = [&](size_t at) -> const std::string& {
         static const std::string none;
@@ -344,11 +353,7 @@ Scope classify(const std::vector<Token>& t, size_t open, const std::vector<size_
         const size_t bracket = matching(t, k - 1, "[", "]");
         s.kind = Scope::Lambda;
         s.names_from = k;
-        for (auto& c : split_list(t, bracket + 1, k - 1)) {
-            if (c.size() == 1 && (c[0]->text == "=" || c[0]->text == "&")) s.default_capture = true;
-            else if (!c.empty() && c[0]->identifier && c[0]->text != "this") s.captures.push_back(c[0]->text);
-            else if (c.size() > 1 && c[0]->text == "&" && c[1]->identifier) s.captures.push_back(c[1]->text);
-        }
+        read_captures(t, bracket + 1, k - 1, s);
         return s;
     }
     // skip a trailing return type and qualifiers: ) const noexcept -> T {
@@ -378,11 +383,7 @@ Scope classify(const std::vector<Token>& t, size_t open, const std::vector<size_
                 const std::string n = parameter_name(p);
                 if (!n.empty()) s.parameters.push_back(n);
             }
-            for (auto& c : split_list(t, bracket + 1, open_paren - 1)) {
-                if (c.size() == 1 && (c[0]->text == "=" || c[0]->text == "&")) s.default_capture = true;
-                else if (!c.empty() && c[0]->identifier && c[0]->text != "this") s.captures.push_back(c[0]->text);
-                else if (c.size() > 1 && c[0]->text == "&" && c[1]->identifier) s.captures.push_back(c[1]->text);
-            }
+            read_captures(t, bracket + 1, open_paren - 1, s);
             return s;
         }
         bool is_operator = false; // operator()(...), operator==(...)
