@@ -150,7 +150,7 @@ TEST_GIVEN(thread_pool_passes_a_task_s_exception_to_the_caller) {
                      if (i == 5) throw Error("task 5 failed");
                  }),
                  "task 5 failed");
-    CHECK(ran[5] == 1);
+    CHECK_EQ(ran[5], 1);
     // the pool still works after it
     std::vector<int> hits(10, 0);
     parallel_for(10, [&](int64_t i) { hits[(size_t)i]++; });
@@ -165,7 +165,7 @@ TEST_GIVEN(elementwise_backward_overwrites_a_gradient_nobody_holds) {
     loss.backward();
     // the seed (ones, and the copy backward() keeps of it), sum's gradient spread
     // to [64,128]; relu's backward writes into that one instead of a fourth
-    CHECK(memory_counts().allocations - before == 3);
+    CHECK_EQ(memory_counts().allocations - before, 3);
     const std::vector<float> xv = x.to_vector(), gv = x.grad().to_vector();
     for (size_t i = 0; i < xv.size(); i++) CHECK(gv[i] == (xv[i] > 0 ? 1.0f : 0.0f));
     // a gradient someone still holds is not overwritten

@@ -25,7 +25,7 @@ TEST(perceptron_rule_moves_toward_mistakes) {
     p.weight = Tensor({2, 1}, {0, 0});
     p.bias = 0;
     // one point of class 1 predicted 0: w += lr*x, b += lr
-    CHECK(p.learn(Tensor({1, 2}, {2, 3}), Tensor({1}, {1}), 0.5f) == 1);
+    CHECK_EQ(p.learn(Tensor({1, 2}, {2, 3}), Tensor({1}, {1}), 0.5f), 1);
     CHECK_VALUES(p.weight, 0, {1, 1.5f});
     CHECK_NEAR(p.bias, 0.5, 0);
 }

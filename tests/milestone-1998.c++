@@ -15,7 +15,7 @@ TEST(milestone_1998_quick_tinydigits_cnn) {
     quick.json = true;
     quick.quick = true;
     const std::vector<lessons::Result> r = lessons::milestone_1998(quick);
-    CHECK(r.size() == 4);
+    CHECK_EQ(r.size(), 4);
     CHECK(r[0].pass && !r[0].skipped && r[0].metrics[0].second >= 0.92);
     for (size_t i = 1; i < r.size(); i++) CHECK(r[i].skipped && r[i].note.find("--quick") != std::string::npos);
     // the first-layer filters, 16 of 3x3 enlarged 13 times, as a binary PGM

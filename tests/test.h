@@ -19,6 +19,7 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../tt.h"
@@ -137,6 +138,33 @@ struct TempDir {
         return (path / name).string();
     }
 };
+
+// A number as it reads best: whole numbers exactly, others to 7 digits.
+template <class T>
+std::string describe_number(T v) {
+    if constexpr (std::is_integral_v<T>) return std::to_string(v);
+    else {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.7g", (double)v);
+        return buf;
+    }
+}
+// How a value reads in a failure message: numbers, strings, shapes and short
+// lists of floats as themselves; anything else as "(a value)".
+inline std::string describe(const std::string& s) { return "\"" + s + "\""; }
+inline std::string describe(bool b) { return b ? "true" : "false"; }
+inline std::string describe(const std::vector<int64_t>& shape) { return tt::to_string(shape); }
+inline std::string describe(const std::vector<float>& v) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size() && i < 8; i++) out += (i ? ", " : "") + describe_number(v[i]);
+    return out + (v.size() > 8 ? ", ... (" + std::to_string(v.size()) + " values)]" : "]");
+}
+template <class T>
+std::string describe(const T& v) {
+    if constexpr (std::is_arithmetic_v<T>) return describe_number(v);
+    else if constexpr (std::is_convertible_v<const T&, std::string>) return describe(std::string(v));
+    else return "(a value)";
+}
 } // namespace test
 
 #define TT_CAT2(a, b) a##b
@@ -155,6 +183,19 @@ struct TempDir {
     do {                                                                      \
         test::checking(__FILE__, __LINE__);                                   \
         if (!(cond)) throw test::Failure(test::where(__FILE__, __LINE__) + "CHECK(" #cond ") failed"); \
+        test::checked();                                                      \
+    } while (0)
+
+
+// a == b, with both values in the message: "x.shape() is [2,4], expected [2,3]".
+// (b is evaluated again for the message, so keep it free of side effects.)
+#define CHECK_EQ(a, b)                                                        \
+    do {                                                                      \
+        test::checking(__FILE__, __LINE__);                                   \
+        const auto got_ = (a); /* a copy: (a) may refer into a temporary */ \
+        if (!(got_ == (b)))                                                   \
+            throw test::Failure(test::where(__FILE__, __LINE__) + #a " is " + test::describe(got_) + \
+                                ", expected " + test::describe(b));           \
         test::checked();                                                      \
     } while (0)
 
