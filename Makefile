@@ -12,6 +12,10 @@
 #   make cross ARCH=aarch64   the tests cross-built for a 64-bit ARM board (Raspberry Pi 3/4/5)
 #   make cross ARCH=armhf     ... for 32-bit ARM (Pi 2 and up, Raspberry Pi OS 32-bit); both run under qemu
 #   make fuzz       each libFuzzer target in tests/fuzz/ for FUZZ_SECONDS (default 10)
+#   make student    the course: a copy of the project at STUDENT (../tt-student) in which
+#                   every solution region is a stub; SOLVED=1-5 keeps those lessons' solutions
+#   make grade LESSON=6        ./tt grade 6: lesson 6's tests, each with its points
+#   make restore LESSON=6 FROM=../tt   (in a student tree) put lesson 6's solutions back
 #   make clean      remove build products
 #
 # Knobs: CXX=clang++ to change compiler; OPT=-O2 to change optimisation;
@@ -45,15 +49,18 @@ LESSONS  := $(filter-out lessons/main.c++,$(wildcard lessons/*.c++))
 TESTS    := $(wildcard tests/*.c++)
 LIB_OBJ  := $(BUILD)/tt.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
 TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
+# ./tt holds the tests too (all but their main), so that `./tt grade N` runs
+# lesson N's tests against the tt.c++ it was built from.
+GRADE_OBJ := $(filter-out $(BUILD)/tests/main.o,$(TEST_OBJ))
 MNIST    := data/mnist/train-images-idx3-ubyte data/mnist/train-labels-idx1-ubyte \
             data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
 
-.PHONY: all run test check data data-cifar chapters clean native bench FORCE cross fuzz
+.PHONY: all run test check data data-cifar chapters clean native bench FORCE cross fuzz student restore grade student-check
 all: tt
 
 # ./tt is linked from whichever build asked last (default or native): the
 # stamp names that build, so switching back relinks.
-tt: $(LIB_OBJ) $(BUILD)/lessons/main.o .build/tt-is-from
+tt: $(LIB_OBJ) $(GRADE_OBJ) $(BUILD)/lessons/main.o .build/tt-is-from
 	$(CXX) $(CXXFLAGS) -o $@ $(filter %.o,$^) $(LDFLAGS)
 .build/tt-is-from: FORCE
 	@mkdir -p .build; echo "$(BUILD)" | cmp -s - $@ || echo "$(BUILD)" > $@
@@ -75,6 +82,8 @@ $(BUILD)/tt.o: tt.c++ tt.h
 $(BUILD)/lessons/%.o: lessons/%.c++ tt.h lessons/lessons.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/lessons/grade.o: tests/test.h
 
 $(BUILD)/tests/%.o: tests/%.c++ tt.h tests/test.h lessons/lessons.h
 	@mkdir -p $(dir $@)
@@ -165,6 +174,25 @@ fuzz: $(FUZZ_TARGETS:%=.build/fuzz/bin/%)
 	  || { tail -n 30 .build/fuzz/$$t.log; echo "fuzz $$t: FAILED; the input is in .build/fuzz/$$t-*"; exit 1; }; \
 	  echo "fuzz $$t: $$(sed -n 's/^stat::number_of_executed_units: *//p' .build/fuzz/$$t.log) inputs in $(FUZZ_SECONDS) s, no crash"; \
 	done
+
+# Student mode (tests/student/student.c++ says how the stubs are made, and
+# README.md what an author of a lesson marks). The tool is compiled like the
+# tests and needs only the standard library.
+STUDENT ?= ../tt-student
+SOLVED  ?=
+$(BUILD)/student: tests/student/student.c++
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O1 $(WARN) -o $@ $<
+student: $(BUILD)/student
+	$(BUILD)/student make . $(STUDENT) $(if $(SOLVED),--lessons $(SOLVED))
+student-check: $(BUILD)/student
+	$(BUILD)/student check .
+restore: $(BUILD)/student
+	@test -n "$(LESSON)" -a -n "$(FROM)" || { echo "make restore: say LESSON=6 (or 1-5) and FROM=the solution tree" >&2; exit 2; }
+	$(BUILD)/student restore . $(FROM) $(LESSON)
+grade: tt data
+	@test -n "$(LESSON)" || { echo "make grade: say LESSON=6 (or 1-5, or all)" >&2; exit 2; }
+	./tt grade $(LESSON)
 
 clean:
 	rm -rf .build tt $(MNIST)

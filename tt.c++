@@ -2,6 +2,25 @@
 // Read tt.h first (the cover page, the shape legend, the ownership rules);
 // then read this file top to bottom: each section uses only what the
 // sections above it defined.
+//
+// The parts a student writes are marked, each a run of whole statements in
+// a function or lambda body between two comment lines of their own:
+//
+//     // BEGIN SOLUTION Lesson 06: backward of matmul
+//     ...
+//     // END SOLUTION
+//
+// The lesson is the one that teaches it, wherever the code sits: the
+// backward rules of Lesson 01's ops are written in Lesson 06. `make student`
+// copies the project with each region replaced by a stub that throws
+// "not implemented yet: Lesson 06, backward of matmul (tt.c++:LINE)", and
+// `./tt grade 6` runs Lesson 06's tests on whatever is there. For a region's
+// stub to compile (warning-free) and to fail loudly: nothing declared in a
+// region is used after it (declare before, assign inside); what only the
+// solution needs is declared inside it; a lambda whose returns are all in the
+// region names its return type (`[](float v) -> float {`); no region in a
+// destructor, a noexcept function or anything that runs before main().
+// README.md ("Student mode") has the rules for tests and chapters.
 #include "tt.h"
 
 #include <algorithm>
@@ -13,6 +32,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <condition_variable>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -346,6 +366,7 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const char* op) {
 template <class F>
 void strided_loop(const Shape& shape, const int64_t* sa, int64_t oa, const int64_t* sb, int64_t ob,
                   const int64_t* sc, int64_t oc, F f) {
+    // BEGIN SOLUTION Lesson 01: strided_loop: every element, through each operand's strides
     const int64_t rank = (int64_t)shape.size();
     if (numel(shape) == 0) return;
     if (rank == 0) { f(oa, ob, oc); return; }
@@ -363,15 +384,18 @@ void strided_loop(const Shape& shape, const int64_t* sa, int64_t oa, const int64
         }
         if (axis < 0) return;
     }
+    // END SOLUTION
 }
 
 // x's strides seen from a (possibly larger) broadcast shape: aligned at the
 // right, 0 where x has size 1 or no axis at all.
 Shape broadcast_strides(const Tensor& x, const Shape& shape) {
     Shape strides(shape.size(), 0);
+    // BEGIN SOLUTION Lesson 01: broadcast_strides: stride 0 where an axis is stretched
     const size_t shift = shape.size() - x.shape().size();
     for (size_t i = 0; i < x.shape().size(); i++)
         strides[i + shift] = x.shape()[i] == 1 ? 0 : x.strides()[i];
+    // END SOLUTION
     return strides;
 }
 
@@ -566,6 +590,7 @@ Tensor Tensor::view(const Shape& new_shape) const {
     Shape sizes = s; // without the -1, for the check
     sizes.erase(std::remove(sizes.begin(), sizes.end(), -1), sizes.end());
     check_shape(sizes, "reshape");
+    // BEGIN SOLUTION Lesson 01: Tensor::view: the new shape, with its -1 inferred
     int64_t known = 1, infer = -1;
     for (size_t i = 0; i < s.size(); i++) {
         if (s[i] == -1) {
@@ -582,6 +607,7 @@ Tensor Tensor::view(const Shape& new_shape) const {
     if (tt::numel(s) != numel())
         throw Error("reshape: cannot reshape " + to_string(shape()) + " (" + std::to_string(numel()) +
                     " elements) to " + to_string(new_shape) + " (" + std::to_string(tt::numel(s)) + " elements)");
+    // END SOLUTION
     if (!is_contiguous()) throw Error("view: tensor of shape " + to_string(shape()) + " is not contiguous; use reshape() (copies) or contiguous() first");
     Tensor out = make_view(*this, s, contiguous_strides(s), impl->offset);
     if (needs_grad({this})) {
@@ -601,6 +627,7 @@ Tensor Tensor::permute(const Shape& order) const {
     if ((int64_t)order.size() != dim())
         throw Error("permute: order " + to_string(order) + " does not have one entry per axis of shape " + to_string(shape()));
     Shape s(dim()), st(dim()), inverse(dim(), -1);
+    // BEGIN SOLUTION Lesson 01: Tensor::permute: the axes' sizes and strides in the new order
     for (int64_t i = 0; i < dim(); i++) {
         const int64_t a = normalize_axis(order[i], dim(), "permute");
         if (inverse[a] != -1) throw Error("permute: axis " + std::to_string(a) + " appears twice in " + to_string(order));
@@ -608,6 +635,7 @@ Tensor Tensor::permute(const Shape& order) const {
         s[i] = impl->shape[a];
         st[i] = impl->strides[a];
     }
+    // END SOLUTION
     Tensor out = make_view(*this, s, st, impl->offset);
     if (needs_grad({this})) {
         Tensor x = *this;
@@ -637,12 +665,17 @@ Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) con
         throw Error("slice: range [" + std::to_string(start) + ":" + std::to_string(end) + "] is out of bounds for axis " +
                     std::to_string(axis) + " of shape " + to_string(shape()));
     Shape s = impl->shape, st = impl->strides;
+    int64_t offset = impl->offset;
+    // BEGIN SOLUTION Lesson 01: Tensor::slice: every step-th index from start to end
     s[axis] = (end - start + step - 1) / step;
     st[axis] *= step;
-    Tensor out = make_view(*this, s, st, impl->offset + start * impl->strides[axis]);
+    offset += start * impl->strides[axis];
+    // END SOLUTION
+    Tensor out = make_view(*this, s, st, offset);
     if (needs_grad({this})) {
         Tensor x = *this;
         record("slice", {x}, out, [x, axis, start, end, step](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of slice
             Tensor gx = Tensor::zeros(x.shape());
             Tensor window = gx.slice(axis, start, end, step); // a view into gx
             const float* src = dense(g).data();
@@ -651,6 +684,7 @@ Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) con
             strided_loop(g.shape(), window.strides().data(), window.impl->offset, gs.data(), 0, zero.data(), 0,
                          [&](int64_t o, int64_t i, int64_t) { dst[o] = src[i]; });
             accumulate_grad(x, std::move(gx));
+            // END SOLUTION
         });
     }
     return out;
@@ -699,6 +733,7 @@ void Tensor::zero_grad() {
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     const size_t rank = std::max(a.size(), b.size());
     Shape out(rank);
+    // BEGIN SOLUTION Lesson 01: broadcast_shapes: the broadcasting rule
     for (size_t i = 0; i < rank; i++) {
         const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
         const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
@@ -708,6 +743,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
                         " vs " + std::to_string(db) + ")");
         out[i] = da == 1 ? db : da;
     }
+    // END SOLUTION
     return out;
 }
 
@@ -715,6 +751,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 // the adjoint of broadcasting. g [2,3,4] to shape [3,1] sums axes 0 and 2.
 Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
     if (g.shape() == shape) return g;
+    // BEGIN SOLUTION Lesson 06: sum_to_shape: sum a gradient back over the broadcast axes
     Tensor out = g;
     while (out.dim() > (int64_t)shape.size()) out = sum(out, 0);
     for (int64_t i = 0; i < (int64_t)shape.size(); i++)
@@ -722,6 +759,7 @@ Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
     if (out.shape() != shape)
         throw Error("sum_to_shape: gradient of shape " + to_string(g.shape()) + " cannot be reduced to " + to_string(shape));
     return out;
+    // END SOLUTION
 }
 
 namespace {
@@ -731,6 +769,7 @@ namespace {
 // the same tensor to another input too (add gives dy to both a and b).
 void accumulate(const Tensor& input, const Tensor& g, bool may_adopt) {
     if (!input.requires_grad()) return;
+    // BEGIN SOLUTION Lesson 06: accumulate: the first gradient becomes .grad, later ones add to it
     const Tensor reduced = sum_to_shape(g, input.shape());
     TensorImpl& x = *input.impl;
     if (!x.grad) {
@@ -744,6 +783,7 @@ void accumulate(const Tensor& input, const Tensor& g, bool may_adopt) {
     const Tensor src = dense(reduced);
     const float* s = src.data();
     for (int64_t i = 0, n = src.numel(); i < n; i++) dst[i] += s[i];
+    // END SOLUTION
 }
 } // namespace
 
@@ -772,9 +812,11 @@ Tensor unary_map(const Tensor& x, const char* op, F f) {
     require_defined(x, op);
     const Tensor d = dense(x);
     Tensor out = new_tensor(x.shape(), op);
+    // BEGIN SOLUTION Lesson 01: unary_map: y = f(x) for every element
     const float* in = d.data();
     float* o = out.data();
     for (int64_t i = 0, n = d.numel(); i < n; i++) o[i] = f(in[i]);
+    // END SOLUTION
     return out;
 }
 
@@ -805,7 +847,12 @@ Tensor add(const Tensor& a, const Tensor& b) {
 Tensor sub(const Tensor& a, const Tensor& b) {
     Tensor y = binary_map(a, b, "sub", [](float p, float q) { return p - q; });
     if (needs_grad({&a, &b}))
-        record("sub", {a, b}, y, [a, b](const Tensor& g) { accumulate_grad(a, g); if (b.requires_grad()) accumulate_grad(b, -g); });
+        record("sub", {a, b}, y, [a, b](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of sub
+            accumulate_grad(a, g);
+            if (b.requires_grad()) accumulate_grad(b, -g);
+            // END SOLUTION
+        });
     return y;
 }
 // y = a * b          da += dy*b, db += dy*a
@@ -813,8 +860,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     Tensor y = binary_map(a, b, "mul", [](float p, float q) { return p * q; });
     if (needs_grad({&a, &b}))
         record("mul", {a, b}, y, [a, b](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of mul
             if (a.requires_grad()) accumulate_grad(a, g * b);
             if (b.requires_grad()) accumulate_grad(b, g * a);
+            // END SOLUTION
         });
     return y;
 }
@@ -823,8 +872,10 @@ Tensor div(const Tensor& a, const Tensor& b) {
     Tensor y = binary_map(a, b, "div", [](float p, float q) { return p / q; });
     if (needs_grad({&a, &b}))
         record("div", {a, b}, y, [a, b](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of div
             if (a.requires_grad()) accumulate_grad(a, g / b);
             if (b.requires_grad()) accumulate_grad(b, -(g * a) / (b * b));
+            // END SOLUTION
         });
     return y;
 }
@@ -848,21 +899,33 @@ Tensor operator-(const Tensor& a) { return mul(a, Tensor::scalar(-1.0f)); }
 Tensor exp(const Tensor& x) {
     Tensor y = unary_map(x, "exp", [](float v) { return std::exp(v); });
     if (needs_grad({&x}))
-        record("exp", {x}, y, [x, y](const Tensor& g) { accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return yv; })); });
+        record("exp", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of exp
+            accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return yv; }));
+            // END SOLUTION
+        });
     return y;
 }
 // y = log(x)         dx += dy/x
 Tensor log(const Tensor& x) {
     Tensor y = unary_map(x, "log", [](float v) { return std::log(v); });
     if (needs_grad({&x}))
-        record("log", {x}, y, [x, y](const Tensor& g) { accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return 1.0f / xv; })); });
+        record("log", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of log
+            accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return 1.0f / xv; }));
+            // END SOLUTION
+        });
     return y;
 }
 // y = sqrt(x)        dx += dy/(2y)
 Tensor sqrt(const Tensor& x) {
     Tensor y = unary_map(x, "sqrt", [](float v) { return std::sqrt(v); });
     if (needs_grad({&x}))
-        record("sqrt", {x}, y, [x, y](const Tensor& g) { accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return 0.5f / yv; })); });
+        record("sqrt", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of sqrt
+            accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return 0.5f / yv; }));
+            // END SOLUTION
+        });
     return y;
 }
 // y = x^p            dx += dy*p*x^(p-1)
@@ -870,7 +933,9 @@ Tensor pow(const Tensor& x, float p) {
     Tensor y = unary_map(x, "pow", [p](float v) { return std::pow(v, p); });
     if (needs_grad({&x}))
         record("pow", {x}, y, [x, y, p](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of pow
             accumulate_grad(x, unary_grad(g, x, y, [p](float xv, float) { return p * std::pow(xv, p - 1.0f); }));
+            // END SOLUTION
         });
     return y;
 }
@@ -879,7 +944,9 @@ Tensor abs(const Tensor& x) {
     Tensor y = unary_map(x, "abs", [](float v) { return std::fabs(v); });
     if (needs_grad({&x}))
         record("abs", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of abs
             accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv > 0 ? 1.0f : xv < 0 ? -1.0f : 0.0f; }));
+            // END SOLUTION
         });
     return y;
 }
@@ -920,16 +987,22 @@ Tensor expand_back(const Tensor& g, const Shape& shape, int64_t axis, bool keepd
 Tensor sum(const Tensor& x, int64_t axis, bool keepdims) {
     require_defined(x, "sum");
     axis = normalize_axis(axis, x.dim(), "sum");
+    Tensor y = new_tensor(reduced_shape(x.shape(), axis, keepdims), "sum");
+    // BEGIN SOLUTION Lesson 01: sum: add up along one axis
     const Tensor d = dense(x);
     const AxisSplit s = split_at(x.shape(), axis);
-    Tensor y = new_tensor(reduced_shape(x.shape(), axis, keepdims), "sum");
     const float* in = d.data();
     float* out = y.data();
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t k = 0; k < s.n; k++)
             for (int64_t i = 0; i < s.inner; i++) out[o * s.inner + i] += in[(o * s.n + k) * s.inner + i];
+    // END SOLUTION
     if (needs_grad({&x}))
-        record("sum", {x}, y, [x, axis, keepdims](const Tensor& g) { accumulate_grad(x, dense(expand_back(g, x.shape(), axis, keepdims))); });
+        record("sum", {x}, y, [x, axis, keepdims](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of sum
+            accumulate_grad(x, dense(expand_back(g, x.shape(), axis, keepdims)));
+            // END SOLUTION
+        });
     return y;
 }
 
@@ -956,9 +1029,10 @@ namespace {
 Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
     axis = normalize_axis(axis, x.dim(), op);
     if (x.shape()[axis] == 0) throw Error(std::string(op) + ": axis " + std::to_string(axis) + " of shape " + to_string(x.shape()) + " is empty");
+    Tensor idx = new_tensor(reduced_shape(x.shape(), axis, true), op);
+    // BEGIN SOLUTION Lesson 01: argmax_along: the index of the largest value along one axis
     const Tensor d = dense(x);
     const AxisSplit s = split_at(x.shape(), axis);
-    Tensor idx = new_tensor(reduced_shape(x.shape(), axis, true), op);
     const float* in = d.data();
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < s.inner; i++) {
@@ -967,6 +1041,7 @@ Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
                 if (in[(o * s.n + k) * s.inner + i] > in[(o * s.n + best) * s.inner + i]) best = k;
             idx.data()[o * s.inner + i] = (float)best;
         }
+    // END SOLUTION
     return idx;
 }
 } // namespace
@@ -979,17 +1054,21 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
     const Tensor d = dense(x);
     const AxisSplit s = split_at(x.shape(), axis);
     Tensor y = new_tensor(reduced_shape(x.shape(), axis, keepdims), "max");
+    // BEGIN SOLUTION Lesson 01: max: the largest value along one axis, at argmax's index
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < s.inner; i++)
             y.data()[o * s.inner + i] = d.data()[(o * s.n + (int64_t)idx.data()[o * s.inner + i]) * s.inner + i];
+    // END SOLUTION
     if (needs_grad({&x}))
         record("max", {x}, y, [x, idx, s](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of max
             Tensor gx = new_tensor(x.shape(), "max backward");
             const Tensor gd = dense(g);
             for (int64_t o = 0; o < s.outer; o++)
                 for (int64_t i = 0; i < s.inner; i++)
                     gx.data()[(o * s.n + (int64_t)idx.data()[o * s.inner + i]) * s.inner + i] = gd.data()[o * s.inner + i];
             accumulate_grad(x, std::move(gx));
+            // END SOLUTION
         });
     return y;
 }
@@ -1015,6 +1094,7 @@ Tensor argmax(const Tensor& x) {
 
 void gemm_naive(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
                 const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate) {
+    // BEGIN SOLUTION Lesson 01: gemm_naive: C (+)= A @ B in the loop order i-k-j
     for (int64_t i = 0; i < M; i++) {
         float* c = C + i * ldc;
         if (!accumulate) std::fill(c, c + N, 0.0f);
@@ -1027,6 +1107,7 @@ void gemm_naive(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, in
                 for (int64_t j = 0; j < N; j++) c[j] += a * b[j * csB];
         }
     }
+    // END SOLUTION
 }
 GemmKernel gemm = gemm_naive;
 
@@ -1061,8 +1142,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                  });
     if (needs_grad({&a, &b}))
         record("matmul", {a, b}, y, [a, b](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of matmul
             if (a.requires_grad()) accumulate_grad(a, matmul(g, b.transpose(-2, -1)));
             if (b.requires_grad()) accumulate_grad(b, matmul(a.transpose(-2, -1), g));
+            // END SOLUTION
         });
     return y;
 }
@@ -1081,13 +1164,16 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
     Shape shape = x.shape();
     shape[axis] = (int64_t)index.size();
     Tensor y = new_tensor(shape, "index_select");
+    // BEGIN SOLUTION Lesson 01: index_select: gather the chosen rows along an axis
     const Tensor d = dense(x);
     const int64_t m = (int64_t)index.size();
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t k = 0; k < m; k++)
             std::memcpy(y.data() + (o * m + k) * s.inner, d.data() + (o * s.n + index[k]) * s.inner, sizeof(float) * s.inner);
+    // END SOLUTION
     if (needs_grad({&x}))
         record("index_select", {x}, y, [x, index, s](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of index_select
             Tensor gx = new_tensor(x.shape(), "index_select backward");
             const Tensor gd = dense(g);
             const int64_t m = (int64_t)index.size();
@@ -1096,6 +1182,7 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
                     for (int64_t i = 0; i < s.inner; i++)
                         gx.data()[(o * s.n + index[k]) * s.inner + i] += gd.data()[(o * m + k) * s.inner + i];
             accumulate_grad(x, std::move(gx));
+            // END SOLUTION
         });
     return y;
 }
@@ -1121,25 +1208,29 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t axis) {
         shape[axis] += n;
     }
     Tensor y = new_tensor(shape, "concat");
+    // BEGIN SOLUTION Lesson 01: concat: copy each part into its place along the axis
     const AxisSplit s = split_at(shape, axis);
     int64_t at = 0;
-    bool any_needs_grad = false;
     for (const Tensor& p : parts) {
         const Tensor d = dense(p);
         const int64_t n = p.shape()[axis];
         for (int64_t o = 0; o < s.outer; o++)
             std::memcpy(y.data() + (o * s.n + at) * s.inner, d.data() + o * n * s.inner, sizeof(float) * n * s.inner);
         at += n;
-        any_needs_grad = any_needs_grad || needs_grad({&p});
     }
+    // END SOLUTION
+    bool any_needs_grad = false;
+    for (const Tensor& p : parts) any_needs_grad = any_needs_grad || needs_grad({&p});
     if (any_needs_grad)
         record("concat", parts, y, [parts, axis](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of concat
             int64_t start = 0;
             for (const Tensor& p : parts) {
                 const int64_t n = p.shape()[axis];
                 if (p.requires_grad()) accumulate_grad(p, dense(g.slice(axis, start, start + n)));
                 start += n;
             }
+            // END SOLUTION
         });
     return y;
 }
@@ -1152,10 +1243,16 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t axis) {
 // y = max(0, x)                       dx += dy * (x > 0)
 Tensor relu(const Tensor& x) {
     // written so that a NaN passes through (NaN < 0 is false), as in PyTorch
-    Tensor y = unary_map(x, "relu", [](float v) { return v < 0 ? 0.0f : v; });
+    Tensor y = unary_map(x, "relu", [](float v) -> float {
+        // BEGIN SOLUTION Lesson 02: relu: max(0, x), letting a NaN through
+        return v < 0 ? 0.0f : v;
+        // END SOLUTION
+    });
     if (needs_grad({&x}))
         record("relu", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of relu
             accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv > 0 ? 1.0f : 0.0f; }));
+            // END SOLUTION
         });
     return y;
 }
@@ -1164,24 +1261,34 @@ Tensor relu(const Tensor& x) {
 // For x < 0, exp(-x) overflows to inf when x < -88; the equal form
 // exp(x)/(1+exp(x)) does not, so each sign uses the form that is safe.
 Tensor sigmoid(const Tensor& x) {
-    Tensor y = unary_map(x, "sigmoid", [](float v) {
+    Tensor y = unary_map(x, "sigmoid", [](float v) -> float {
+        // BEGIN SOLUTION Lesson 02: sigmoid: in the form that is safe for the sign of x
         if (v >= 0) return 1.0f / (1.0f + std::exp(-v));
         const float e = std::exp(v);
         return e / (1.0f + e);
+        // END SOLUTION
     });
     if (needs_grad({&x}))
         record("sigmoid", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of sigmoid
             accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return yv * (1.0f - yv); }));
+            // END SOLUTION
         });
     return y;
 }
 
 // y = tanh(x)                         dx += dy * (1-y^2)
 Tensor tanh(const Tensor& x) {
-    Tensor y = unary_map(x, "tanh", [](float v) { return std::tanh(v); });
+    Tensor y = unary_map(x, "tanh", [](float v) -> float {
+        // BEGIN SOLUTION Lesson 02: tanh: the hyperbolic tangent
+        return std::tanh(v);
+        // END SOLUTION
+    });
     if (needs_grad({&x}))
         record("tanh", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of tanh
             accumulate_grad(x, unary_grad(g, x, y, [](float, float yv) { return 1.0f - yv * yv; }));
+            // END SOLUTION
         });
     return y;
 }
@@ -1190,13 +1297,19 @@ Tensor tanh(const Tensor& x) {
 // dx += dy * (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3*0.044715 x^2))
 Tensor gelu(const Tensor& x) {
     constexpr float c = 0.7978845608f, k = 0.044715f; // sqrt(2/pi)
-    Tensor y = unary_map(x, "gelu", [](float v) { return 0.5f * v * (1.0f + std::tanh(c * (v + k * v * v * v))); });
+    Tensor y = unary_map(x, "gelu", [](float v) -> float {
+        // BEGIN SOLUTION Lesson 02: gelu: the tanh approximation
+        return 0.5f * v * (1.0f + std::tanh(c * (v + k * v * v * v)));
+        // END SOLUTION
+    });
     if (needs_grad({&x}))
         record("gelu", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of gelu
             accumulate_grad(x, unary_grad(g, x, y, [](float v, float) {
                 const float t = std::tanh(c * (v + k * v * v * v));
                 return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * c * (1.0f + 3.0f * k * v * v);
             }));
+            // END SOLUTION
         });
     return y;
 }
@@ -1208,9 +1321,10 @@ namespace {
 Tensor softmax_forward(const Tensor& x, int64_t axis, bool take_log, const char* op) {
     require_defined(x, op);
     axis = normalize_axis(axis, x.dim(), op);
+    Tensor y = new_tensor(x.shape(), op);
+    // BEGIN SOLUTION Lesson 02: softmax_forward: subtract the max, exponentiate, divide by the sum
     const Tensor d = dense(x);
     const AxisSplit s = split_at(x.shape(), axis);
-    Tensor y = new_tensor(x.shape(), op);
     const float* in = d.data();
     float* out = y.data();
     for (int64_t o = 0; o < s.outer; o++)
@@ -1227,6 +1341,7 @@ Tensor softmax_forward(const Tensor& x, int64_t axis, bool take_log, const char*
                 dst[k * s.inner] = take_log ? shifted : std::exp(shifted);
             }
         }
+    // END SOLUTION
     return y;
 }
 } // namespace
@@ -1236,7 +1351,11 @@ Tensor softmax(const Tensor& x, int64_t axis) {
     Tensor y = softmax_forward(x, axis, false, "softmax");
     if (needs_grad({&x})) {
         axis = normalize_axis(axis, x.dim(), "softmax");
-        record("softmax", {x}, y, [x, y, axis](const Tensor& g) { accumulate_grad(x, y * (g - sum(g * y, axis, true))); });
+        record("softmax", {x}, y, [x, y, axis](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of softmax
+            accumulate_grad(x, y * (g - sum(g * y, axis, true)));
+            // END SOLUTION
+        });
     }
     return y;
 }
@@ -1246,7 +1365,11 @@ Tensor log_softmax(const Tensor& x, int64_t axis) {
     Tensor y = softmax_forward(x, axis, true, "log_softmax");
     if (needs_grad({&x})) {
         axis = normalize_axis(axis, x.dim(), "log_softmax");
-        record("log_softmax", {x}, y, [x, y, axis](const Tensor& g) { accumulate_grad(x, g - exp(y) * sum(g, axis, true)); });
+        record("log_softmax", {x}, y, [x, y, axis](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of log_softmax
+            accumulate_grad(x, g - exp(y) * sum(g, axis, true));
+            // END SOLUTION
+        });
     }
     return y;
 }
@@ -1296,6 +1419,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     Shape out_shape = x.shape();
     out_shape.back() = out_f;
     Tensor y = new_tensor(out_shape, "linear");
+    // BEGIN SOLUTION Lesson 03: linear: y = x @ W^T + b, one gemm and the bias
     const Tensor w = dense(weight);
     // W^T read in place: element (k, j) of W^T is W[j*in + k]
     gemm(rows, out_f, in_f, xd.data(), in_f, 1, w.data(), 1, in_f, y.data(), out_f, false);
@@ -1305,8 +1429,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         for (int64_t r = 0; r < rows; r++)
             for (int64_t j = 0; j < out_f; j++) py[r * out_f + j] += b[j];
     }
+    // END SOLUTION
     if (needs_grad({&x, &weight, &bias}))
         record("linear", {x, weight, bias}, y, [xd, x, weight, bias, rows, in_f, out_f](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of linear
             const Tensor gd = dense(g);
             if (x.requires_grad()) {
                 Tensor gx = new_tensor(x.shape(), "linear backward");
@@ -1320,6 +1446,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                 accumulate_grad(weight, std::move(gw));
             }
             if (bias.requires_grad()) accumulate_grad(bias, sum(gd.reshape({rows, out_f}), 0));
+            // END SOLUTION
         });
     return y;
 }
@@ -1331,10 +1458,12 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, Init init, Generator& g)
     // Kaiming (He) keeps the variance of ReLU activations steady from layer to
     // layer: U(-b, b) with b = sqrt(6/in). Xavier (Glorot) balances forward and
     // backward variance for tanh/sigmoid: b = sqrt(6/(in+out)).
+    // BEGIN SOLUTION Lesson 03: Linear: the weight drawn from U(-b, b), the bias zero
     const float bound = init == Init::Kaiming ? std::sqrt(6.0f / (float)in) : std::sqrt(6.0f / (float)(in + out));
     MemoryCategory parameters(Category::Parameters);
     weight = make_parameter(Tensor::rand({out, in}, g) * (2 * bound) - bound);
     if (with_bias) bias = make_parameter(Tensor::zeros({out}));
+    // END SOLUTION
 }
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 std::vector<Tensor> Linear::parameters() {
@@ -1356,10 +1485,12 @@ Dropout::Dropout(float p_, Generator& g) : p(p_), generator(&g) {
 // train: y = x * mask / (1-p), mask ~ Bernoulli(1-p)     eval: y = x
 Tensor Dropout::forward(const Tensor& x) {
     if (!training || p == 0.0f) return x;
+    // BEGIN SOLUTION Lesson 03: Dropout: a mask of 0 (probability p) and 1/(1-p)
     Tensor mask = new_tensor(x.shape(), "dropout");
     const float keep_scale = 1.0f / (1.0f - p);
     for (int64_t i = 0; i < mask.numel(); i++) mask.data()[i] = generator->uniform() < p ? 0.0f : keep_scale;
     return x * mask;
+    // END SOLUTION
 }
 std::string Dropout::name() const {
     char buf[48];
@@ -1368,9 +1499,11 @@ std::string Dropout::name() const {
 }
 
 Tensor Sequential::forward(const Tensor& x) {
+    // BEGIN SOLUTION Lesson 03: Sequential: each layer's output is the next one's input
     Tensor h = x;
     for (auto& layer : layers) h = layer->forward(h);
     return h;
+    // END SOLUTION
 }
 std::vector<Tensor> Sequential::parameters() {
     std::vector<Tensor> out;
@@ -1405,8 +1538,10 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
     require_defined(target, "mse_loss");
     if (prediction.shape() != target.shape())
         throw Error("mse_loss: prediction " + to_string(prediction.shape()) + " and target " + to_string(target.shape()) + " differ in shape");
+    // BEGIN SOLUTION Lesson 04: mse_loss: the mean of the squared differences
     Tensor diff = prediction - target;
     return mean(diff * diff);
+    // END SOLUTION
 }
 
 namespace {
@@ -1439,16 +1574,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
     const std::vector<int64_t> t = class_indices(targets, B, C, "cross_entropy");
     Tensor log_p = softmax_forward(logits, 1, true, "cross_entropy"); // [B,C]
     double total = 0;
+    // BEGIN SOLUTION Lesson 04: cross_entropy: minus the log-probability of each target, summed
     for (int64_t b = 0; b < B; b++) total -= log_p.data()[b * C + t[b]];
+    // END SOLUTION
     Tensor loss = Tensor::scalar((float)(total / (double)B));
     if (needs_grad({&logits}))
         record("cross_entropy", {logits}, loss, [logits, log_p, t, B, C](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of cross_entropy
             const float scale = g.item() / (float)B;
             Tensor gz = new_tensor({B, C}, "cross_entropy backward");
             for (int64_t b = 0; b < B; b++)
                 for (int64_t c = 0; c < C; c++)
                     gz.data()[b * C + c] = (std::exp(log_p.data()[b * C + c]) - (c == t[b] ? 1.0f : 0.0f)) * scale;
             accumulate_grad(logits, std::move(gz));
+            // END SOLUTION
         });
     return loss;
 }
@@ -1464,15 +1603,21 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     const int64_t n = logits.numel();
     if (n == 0) throw Error(std::string(op) + ": empty input");
     const Tensor z = dense(logits), t = dense(targets);
+    for (int64_t i = 0; i < n; i++) {
+        const float ti = t.data()[i];
+        if (!(ti >= 0.0f && ti <= 1.0f)) throw Error(std::string(op) + ": target " + std::to_string(ti) + " is outside [0,1]");
+    }
     double total = 0;
+    // BEGIN SOLUTION Lesson 04: binary_cross_entropy_with_logits: the stable form, summed
     for (int64_t i = 0; i < n; i++) {
         const float zi = z.data()[i], ti = t.data()[i];
-        if (!(ti >= 0.0f && ti <= 1.0f)) throw Error(std::string(op) + ": target " + std::to_string(ti) + " is outside [0,1]");
         total += std::max(zi, 0.0f) - zi * ti + std::log1p(std::exp(-std::fabs(zi)));
     }
+    // END SOLUTION
     Tensor loss = Tensor::scalar((float)(total / (double)n));
     if (needs_grad({&logits}))
         record(op, {logits}, loss, [logits, z, t, n](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of binary_cross_entropy_with_logits
             const float scale = g.item() / (float)n;
             Tensor gz = new_tensor(logits.shape(), "bce backward");
             for (int64_t i = 0; i < n; i++) {
@@ -1481,6 +1626,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
                 gz.data()[i] = (s - t.data()[i]) * scale;
             }
             accumulate_grad(logits, std::move(gz));
+            // END SOLUTION
         });
     return loss;
 }
@@ -1508,8 +1654,10 @@ int64_t TensorDataset::size() const { return x.size(0); }
 std::pair<Tensor, Tensor> TensorDataset::get(int64_t i) const {
     if (i < 0 || i >= size())
         throw Error("TensorDataset: index " + std::to_string(i) + " is out of range for " + std::to_string(size()) + " samples");
+    // BEGIN SOLUTION Lesson 05: TensorDataset::get: sample i of x and y, as views
     const Shape x_row(x.shape().begin() + 1, x.shape().end()), y_row(y.shape().begin() + 1, y.shape().end());
     return {x.slice(0, i, i + 1).view(x_row), y.slice(0, i, i + 1).view(y_row)};
+    // END SOLUTION
 }
 
 DataLoader::DataLoader(std::shared_ptr<TensorDataset> data_, int64_t batch_size, bool shuffle, bool drop_last, Generator& g)
@@ -1526,8 +1674,10 @@ DataLoader::DataLoader(std::shared_ptr<TensorDataset> data_, int64_t batch_size,
 }
 
 int64_t DataLoader::size() const {
+    // BEGIN SOLUTION Lesson 05: DataLoader::size: the number of batches, with or without drop_last
     const int64_t n = (int64_t)order.size();
     return n / batch_size + (!drop_last && n % batch_size != 0);
+    // END SOLUTION
 }
 
 // x_batch = x[order[b*B : b*B+B]]: one memcpy per row (index_select), under
@@ -1535,19 +1685,23 @@ int64_t DataLoader::size() const {
 Batch DataLoader::batch(int64_t b) const {
     if (b < 0 || b >= size())
         throw Error("DataLoader: batch " + std::to_string(b) + " is out of range for " + std::to_string(size()) + " batches");
+    // BEGIN SOLUTION Lesson 05: DataLoader::batch: gather batch b's rows, in the loader's order
     const int64_t start = b * batch_size, count = std::min(batch_size, (int64_t)order.size() - start);
     const std::vector<int64_t> rows(order.begin() + start, order.begin() + start + count);
     NoGrad no_tape;
     MemoryCategory activations(Category::Activations);
     return {index_select(data->x, 0, rows), index_select(data->y, 0, rows)};
+    // END SOLUTION
 }
 
 DataLoader::Iterator DataLoader::begin() {
     if (shuffle) {
         // Fisher–Yates from the identity, so a pass's order depends only on the
         // generator's state (a run resumed with the same state sees the same order).
+        // BEGIN SOLUTION Lesson 05: DataLoader::begin: shuffle the order, Fisher–Yates
         std::iota(order.begin(), order.end(), 0);
         for (int64_t i = (int64_t)order.size() - 1; i > 0; i--) std::swap(order[i], order[generator->randint(i + 1)]);
+        // END SOLUTION
     }
     return Iterator{this, 0, batch(0)};
 }
@@ -1730,7 +1884,11 @@ std::string shared_data_path(const std::string& relative) {
 Tensor normalize(const Tensor& images, float mean, float stddev, float scale) {
     if (!(stddev > 0) || !(scale > 0))
         throw Error("normalize: stddev and scale must be positive, got stddev " + std::to_string(stddev) + " and scale " + std::to_string(scale));
-    return unary_map(images, "normalize", [=](float v) { return (v / scale - mean) / stddev; });
+    return unary_map(images, "normalize", [=](float v) -> float {
+        // BEGIN SOLUTION Lesson 05: normalize: one mean and stddev for every pixel
+        return (v / scale - mean) / stddev;
+        // END SOLUTION
+    });
 }
 
 // y[n,c] = (x[n,c]/scale - mean[c]) / stddev[c]
@@ -1744,14 +1902,16 @@ Tensor normalize(const Tensor& images, const std::vector<float>& mean, const std
     for (float s : stddev)
         if (!(s > 0)) throw Error("normalize: every stddev must be positive, got " + std::to_string(s));
     if (!(scale > 0)) throw Error("normalize: scale must be positive, got " + std::to_string(scale));
-    const Tensor d = dense(images);
     Tensor y = new_tensor(images.shape(), "normalize");
+    // BEGIN SOLUTION Lesson 05: normalize: a mean and stddev per channel
+    const Tensor d = dense(images);
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
             const float *src = d.data() + (n * C + c) * HW;
             float* dst = y.data() + (n * C + c) * HW;
             for (int64_t i = 0; i < HW; i++) dst[i] = (src[i] / scale - mean[c]) / stddev[c];
         }
+    // END SOLUTION
     return y;
 }
 
@@ -1768,8 +1928,9 @@ Tensor random_crop(const Tensor& images, int64_t padding, Generator& g) {
     const int64_t B = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
     if (padding < 0 || padding > H || padding > W)
         throw Error("random_crop: padding " + std::to_string(padding) + " should be in 0..min(H,W) for images " + to_string(images.shape()));
-    const Tensor d = dense(images);
     Tensor y = new_tensor(images.shape(), "random_crop"); // zeros: the padding
+    // BEGIN SOLUTION Lesson 05: random_crop: shift each image by up to `padding` pixels
+    const Tensor d = dense(images);
     for (int64_t b = 0; b < B; b++) {
         // the window's corner in the padded image is (padding+dy, padding+dx)
         const int64_t dy = g.randint(2 * padding + 1) - padding, dx = g.randint(2 * padding + 1) - padding;
@@ -1779,6 +1940,7 @@ Tensor random_crop(const Tensor& images, int64_t padding, Generator& g) {
                 std::memcpy(y.data() + ((b * C + c) * H + i) * W + j0, d.data() + ((b * C + c) * H + i + dy) * W + j0 + dx,
                             sizeof(float) * (j1 - j0));
     }
+    // END SOLUTION
     return y;
 }
 
@@ -1786,8 +1948,9 @@ Tensor random_crop(const Tensor& images, int64_t padding, Generator& g) {
 Tensor random_hflip(const Tensor& images, Generator& g) {
     require_images(images, "random_hflip");
     const int64_t B = images.size(0), rows = images.size(1) * images.size(2), W = images.size(3);
-    const Tensor d = dense(images);
     Tensor y = new_tensor(images.shape(), "random_hflip");
+    // BEGIN SOLUTION Lesson 05: random_hflip: mirror each image with probability 1/2
+    const Tensor d = dense(images);
     for (int64_t b = 0; b < B; b++) {
         const bool flip = g.uniform() < 0.5f;
         for (int64_t r = 0; r < rows; r++) {
@@ -1797,6 +1960,7 @@ Tensor random_hflip(const Tensor& images, Generator& g) {
             else std::copy(src, src + W, dst);
         }
     }
+    // END SOLUTION
     return y;
 }
 
@@ -1841,6 +2005,7 @@ void Tensor::backward(const Tensor& seed) const {
         throw Error("backward: seed " + to_string(seed.shape()) + " does not match the tensor's shape " + to_string(shape()));
     NoGrad no_recording;                      // the backward pass is not itself recorded
     MemoryCategory grads(Category::Gradients); // its temporaries count as gradient memory
+    // BEGIN SOLUTION Lesson 06: Tensor::backward: the walk over the tape, last node first
     accumulate_grad(*this, seed);
     std::vector<Node>& nodes = tape();
     // Hold every output that is still alive, so that an intermediate's
@@ -1859,6 +2024,7 @@ void Tensor::backward(const Tensor& seed) const {
         node.inputs.clear(); // release saved activations as soon as possible
         node.backward = nullptr;
     }
+    // END SOLUTION
     clear_tape();
 }
 
@@ -1994,12 +2160,14 @@ std::vector<std::string> SGD::slots() const {
 
 // g' = g + wd p;   buf = mu buf + g';   p -= lr * (mu > 0 ? buf : g')
 void SGD::update(size_t i, float* p, const float* g, int64_t n) {
+    // BEGIN SOLUTION Lesson 07: SGD::update: weight decay, momentum, the step
     float* buf = momentum > 0 ? buffer(i, 0).data() : nullptr;
     for (int64_t k = 0; k < n; k++) {
         float d = g[k] + weight_decay * p[k];
         if (buf) d = buf[k] = momentum * buf[k] + d;
         p[k] -= lr * d;
     }
+    // END SOLUTION
 }
 
 Adam::Adam(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay)
@@ -2024,6 +2192,7 @@ Shape Adam::slot_shape(size_t i, size_t slot) const { return slot == 2 ? Shape{}
 // m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr * m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)
 // The step count is a float: exact up to 2^24 steps, far beyond any run here.
 void Adam::update(size_t i, float* p, const float* g, int64_t n) {
+    // BEGIN SOLUTION Lesson 07: Adam::update: the two moments, bias-corrected, and AdamW's decoupled decay
     float* m = buffer(i, 0).data();
     float* v = buffer(i, 1).data();
     float& t = buffer(i, 2).data()[0];
@@ -2038,6 +2207,7 @@ void Adam::update(size_t i, float* p, const float* g, int64_t n) {
         v[k] = beta2 * v[k] + (1 - beta2) * d * d;
         p[k] = p[k] * shrink - lr * (m[k] / correction1) / (std::sqrt(v[k] / correction2) + eps);
     }
+    // END SOLUTION
 }
 
 AdamW::AdamW(std::vector<Tensor> params, float lr, float beta1, float beta2, float eps, float weight_decay)
@@ -2058,15 +2228,18 @@ CosineSchedule::CosineSchedule(float max_lr_, int64_t total_, int64_t warmup_, f
         throw Error("CosineSchedule: need 0 <= warmup < total steps, got warmup=" + std::to_string(warmup) + " total=" + std::to_string(total));
 }
 float CosineSchedule::operator()(int64_t t) const {
+    // BEGIN SOLUTION Lesson 08: CosineSchedule: linear warm-up, then half a cosine down to min_lr
     if (t < warmup) return max_lr * (float)(t + 1) / (float)warmup;
     if (t >= total) return min_lr;
     const double progress = (double)(t - warmup) / (double)(total - warmup); // 0 -> 1
     return min_lr + (max_lr - min_lr) * (float)(0.5 * (1 + std::cos(3.14159265358979323846 * progress)));
+    // END SOLUTION
 }
 
 // norm = sqrt(sum g^2) over all gradients, in double;  g *= max_norm / norm if norm > max_norm
 float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
     if (!(max_norm > 0)) throw Error("clip_grad_norm: max_norm must be > 0, got " + format_float(max_norm));
+    // BEGIN SOLUTION Lesson 08: clip_grad_norm: one norm over every gradient, and the rescale
     double total = 0;
     for (const Tensor& p : params) {
         const Tensor g = p.grad();
@@ -2085,6 +2258,7 @@ float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
         }
     }
     return norm;
+    // END SOLUTION
 }
 
 namespace {
@@ -2183,11 +2357,13 @@ EpochStats train_epoch(Module& model, DataLoader& loader, const LossFn& loss_fn,
                         std::to_string(opt.steps) + " (batch " + std::to_string(batch) + " of this epoch, lr " +
                         format_float(opt.lr) + "); stopped before the update. Lower the learning rate or clip gradients.");
         }
+        // BEGIN SOLUTION Lesson 08: train_epoch: one step: the learning rate, the gradients, clipping, the update
         if (options.lr_schedule) opt.lr = options.lr_schedule(opt.steps);
         opt.zero_grad();
         loss.backward();
         if (options.clip_norm > 0) clip_grad_norm(opt.params, options.clip_norm);
         opt.step();
+        // END SOLUTION
         tally.add(value, output, y);
         if (options.progress) bar.update(++batch, value, tally.samples);
         else batch++;
@@ -2694,6 +2870,7 @@ bool parse_generator(const std::string& text, Generator& g) {
 } // namespace
 
 void save_checkpoint(const std::string& path, Module& model, const Optimizer* opt, const Generator* rng) {
+    // BEGIN SOLUTION Lesson 08: save_checkpoint: the weights, the optimizer's state and step, the generator
     NamedTensors tensors;
     for (auto& [name, p] : model.named_parameters()) tensors.push_back({"model." + name, p});
     Metadata metadata{{"format", "tt checkpoint"}};
@@ -2704,6 +2881,7 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer* op
     }
     if (rng) metadata.push_back({"generator", generator_text(*rng)});
     save_safetensors(path, tensors, metadata);
+    // END SOLUTION
 }
 
 void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Generator* rng) {
@@ -2873,6 +3051,7 @@ void for_each_patch_row(const ConvGeometry& g, F f) {
 
 // cols [C*kh*kw, OH*OW] of one framed image: column n holds the patch under output pixel n.
 void im2col(const float* framed, const ConvGeometry& g, float* cols) {
+    // BEGIN SOLUTION Lesson 09: im2col: each patch of the image as a column
     const int64_t s = g.stride, OW = g.OW;
     for_each_patch_row(g, [&](int64_t at, int64_t from) {
         if (s == 1) // a unit-stride copy of its own, so that it vectorises
@@ -2880,6 +3059,7 @@ void im2col(const float* framed, const ConvGeometry& g, float* cols) {
         else
             for (int64_t j = 0; j < OW; j++) cols[at + j] = framed[from + j * s];
     });
+    // END SOLUTION
 }
 
 // The backward wants the same patches as rows: rows [OH*OW, C*kh*kw], the
@@ -2967,6 +3147,7 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     {
         MemoryCategory scratch(Category::Scratch);
         Tensor patches = new_tensor({chunks, K * L + frame}, "conv2d");
+        // BEGIN SOLUTION Lesson 09: conv2d_im2col: y[b] = W @ im2col(x[b]) + bias, a chunk of images per task
         const float *in = xd.data(), *pw = w.data(), *pb = bd.data();
         float *py = y.data(), *ppatches = patches.data();
         parallel_for(chunks, [&](int64_t c) {
@@ -2980,9 +3161,11 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
                 gemm(g.O, L, K, pw, K, 1, my_patches, L, 1, yb, L, true);
             }
         });
+        // END SOLUTION
     }
     if (needs_grad({&x, &weight, &bias}))
         record("conv2d", {x, weight, bias}, y, [x, xd, weight, bias, g, K, L, image, chunks, frame](const Tensor& dy) {
+            // BEGIN SOLUTION Lesson 09: backward of conv2d_im2col: dW from im2row, dx through row2im, db
             const Tensor gd = dense(dy), w = dense(weight);
             Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "conv2d backward") : Tensor();
             Tensor gw = weight.requires_grad() ? new_tensor(weight.shape(), "conv2d backward") : Tensor();
@@ -3032,6 +3215,7 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
             if (gx.defined()) accumulate_grad(x, std::move(gx));
             if (gw.defined()) accumulate_grad(weight, std::move(gw));
             if (gb.defined()) accumulate_grad(bias, std::move(gb));
+            // END SOLUTION
         });
     return y;
 }
@@ -3054,9 +3238,10 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     const Tensor xd = dense(x);
     Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "max_pool2d");
     Tensor winner = new_tensor(y.shape(), "max_pool2d");
+    const int64_t plane_size = g.H * g.W, per_plane = g.OH * g.OW;
+    // BEGIN SOLUTION Lesson 09: max_pool2d: each window's largest value, and where it was
     const float* in = xd.data();
     float *py = y.data(), *pwin = winner.data();
-    const int64_t plane_size = g.H * g.W, per_plane = g.OH * g.OW;
     // image planes are independent: handed out 64 at a time (g copied in, so
     // its sizes are the lambda's own and can stay in registers)
     parallel_for(ceil_div(g.B * g.C, 64), [&, g](int64_t t) {
@@ -3072,8 +3257,10 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
                     pwin[at] = (float)(best_xi - plane * plane_size);
                 }
     });
+    // END SOLUTION
     if (needs_grad({&x}))
         record("max_pool2d", {x}, y, [x, winner, g, plane_size, per_plane](const Tensor& dy) {
+            // BEGIN SOLUTION Lesson 09: backward of max_pool2d: each gradient to its window's winner
             const Tensor gd = dense(dy);
             Tensor gx = new_tensor(x.shape(), "max_pool2d backward");
             const float *pg = gd.data(), *pwin = winner.data();
@@ -3081,6 +3268,7 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
             for (int64_t plane = 0, at = 0; plane < g.B * g.C; plane++)
                 for (int64_t end = at + per_plane; at < end; at++) pgx[plane * plane_size + (int64_t)pwin[at]] += pg[at];
             accumulate_grad(x, std::move(gx));
+            // END SOLUTION
         });
     return y;
 }
@@ -3091,6 +3279,7 @@ Tensor avg_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
     const Tensor xd = dense(x);
     Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "avg_pool2d");
     const float scale = 1.0f / (float)(kernel * kernel);
+    // BEGIN SOLUTION Lesson 09: avg_pool2d: each window's mean
     const float* in = xd.data();
     float* py = y.data();
     int64_t at = 0;
@@ -3101,8 +3290,10 @@ Tensor avg_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
                 for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { total += in[xi]; });
                 py[at] = total * scale;
             }
+    // END SOLUTION
     if (needs_grad({&x}))
         record("avg_pool2d", {x}, y, [x, g, scale](const Tensor& dy) {
+            // BEGIN SOLUTION Lesson 09: backward of avg_pool2d: each gradient shared over its window
             const Tensor gd = dense(dy);
             Tensor gx = new_tensor(x.shape(), "avg_pool2d backward");
             const float* pg = gd.data();
@@ -3113,6 +3304,7 @@ Tensor avg_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
                     for (int64_t j = 0; j < g.OW; j++, at++)
                         for_each_in_window(g, plane, i, j, [&](int64_t, int64_t xi) { pgx[xi] += pg[at] * scale; });
             accumulate_grad(x, std::move(gx));
+            // END SOLUTION
         });
     return y;
 }
@@ -3137,17 +3329,18 @@ Tensor batch_norm2d_op(const Tensor& x, const Tensor& running_mean, const Tensor
     const Tensor xd = dense(x);
     const Tensor gamma_t = weight.defined() ? dense(weight) : Tensor::ones({C});
     const Tensor beta_t = bias.defined() ? dense(bias) : Tensor::zeros({C});
-    const float *px = xd.data(), *gamma = gamma_t.data(), *beta = beta_t.data();
     float* rm = running_mean.data(); // updated in place: must be contiguous
     float* rv = running_var.data();
     Tensor xhat = new_tensor(x.shape(), "batch_norm2d"), inv_std_t = new_tensor({C}, "batch_norm2d");
     Tensor y = new_tensor(x.shape(), "batch_norm2d");
-    float *pxhat = xhat.data(), *inv_std = inv_std_t.data(), *py = y.data();
     // channel c of sample b is the contiguous run [(b*C + c)*L, (b*C + c + 1)*L)
     auto each = [B, C, L](int64_t c, auto f) {
         for (int64_t b = 0; b < B; b++)
             for (int64_t i = (b * C + c) * L, end = i + L; i < end; i++) f(i);
     };
+    // BEGIN SOLUTION Lesson 09: batch_norm2d: each channel's statistics, the running ones, and y
+    const float *px = xd.data(), *gamma = gamma_t.data(), *beta = beta_t.data();
+    float *pxhat = xhat.data(), *inv_std = inv_std_t.data(), *py = y.data();
     for (int64_t c = 0; c < C; c++) {
         double mean = rm[c], var = rv[c];
         if (training) {
@@ -3165,8 +3358,10 @@ Tensor batch_norm2d_op(const Tensor& x, const Tensor& running_mean, const Tensor
             py[i] = pxhat[i] * gamma[c] + beta[c];
         });
     }
+    // END SOLUTION
     if (needs_grad({&x, &weight, &bias}))
         record("batch_norm2d", {x, weight, bias}, y, [=](const Tensor& dy) {
+            // BEGIN SOLUTION Lesson 09: backward of batch_norm2d: with this batch's statistics or the running ones
             const Tensor gd = dense(dy);
             const float *pg = gd.data(), *pxhat = xhat.data(), *inv_std = inv_std_t.data(), *gamma = gamma_t.data();
             Tensor gw = new_tensor({C}, "batch_norm2d backward"), gb = new_tensor({C}, "batch_norm2d backward");
@@ -3185,6 +3380,7 @@ Tensor batch_norm2d_op(const Tensor& x, const Tensor& running_mean, const Tensor
             if (gx.defined()) accumulate_grad(x, std::move(gx));
             accumulate_grad(weight, std::move(gw)); // each is a no-op for an undefined or frozen tensor
             accumulate_grad(bias, std::move(gb));
+            // END SOLUTION
         });
     return y;
 }
@@ -3199,6 +3395,7 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias, i
     Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d_naive");
     // visit(f) calls f(x index, W index, y index) for every product of the sum
     auto visit = [g](auto f) {
+        // BEGIN SOLUTION Lesson 09: conv2d_naive: the loop nest over every product of the sum
         for (int64_t b = 0; b < g.B; b++)
             for (int64_t o = 0; o < g.O; o++)
                 for (int64_t i = 0; i < g.OH; i++)
@@ -3211,6 +3408,7 @@ Tensor conv2d_naive(const Tensor& x, const Tensor& weight, const Tensor& bias, i
                                     f(((b * g.C + c) * g.H + h) * g.W + w, ((o * g.C + c) * g.kh + u) * g.kw + v,
                                       ((b * g.O + o) * g.OH + i) * g.OW + j);
                                 }
+        // END SOLUTION
     };
     const float *px = xd.data(), *pw = wd.data();
     float* py = y.data();
@@ -3389,6 +3587,7 @@ public:
         job = &f;
         calls = n;
         next_call = 0;
+        failure = nullptr;
         busy = (int)workers.size();
         {
             std::lock_guard<std::mutex> lock(mutex); // a worker going to sleep sees the new job, or is woken
@@ -3396,15 +3595,29 @@ public:
         }
         wake.notify_all();
         take_calls();
-        if (spin_until([this] { return busy.load() == 0; })) return;
-        std::unique_lock<std::mutex> lock(mutex);
-        done.wait(lock, [this] { return busy.load() == 0; });
+        if (!spin_until([this] { return busy.load() == 0; })) {
+            std::unique_lock<std::mutex> lock(mutex);
+            done.wait(lock, [this] { return busy.load() == 0; });
+        }
+        if (failure) std::rethrow_exception(failure);
     }
 
 private:
+    // A call that throws (a tt::Error from an op, say) ends the job: the
+    // calls not yet taken are skipped, and once every thread has left the
+    // job the caller rethrows the first exception. Without this it would
+    // escape a worker thread and end the program.
     void take_calls() {
         inside_pool_task = true;
-        for (int64_t i; (i = next_call.fetch_add(1)) < calls;) (*job)(i);
+        for (int64_t i; (i = next_call.fetch_add(1)) < calls;) {
+            try {
+                (*job)(i);
+            } catch (...) {
+                std::lock_guard<std::mutex> lock(mutex);
+                if (!failure) failure = std::current_exception();
+                next_call = calls;
+            }
+        }
         inside_pool_task = false;
     }
     void work() {
@@ -3431,6 +3644,7 @@ private:
     std::atomic<int64_t> next_call{0};
     std::atomic<int> busy{0};               // workers still on the current job
     std::atomic<uint64_t> generation{0};    // counts jobs, so a worker never runs one twice
+    std::exception_ptr failure;             // the job's first exception, under mutex
     bool stopping = false;
 };
 
@@ -3547,11 +3761,13 @@ struct PackBuffer {
 // A[mc, kc] (any strides) -> panels of MR rows; panel p holds element (r, k)
 // at p*MR*kc + k*MR + r, the order the micro-kernel reads. Rows past mc are 0.
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, float* packed) {
+    // BEGIN SOLUTION Lesson 17: pack_a: A's rows in panels of MR, in the micro-kernel's order
     for (int64_t i0 = 0; i0 < mc; i0 += MR, packed += MR * kc) {
         const int64_t rows = std::min(MR, mc - i0);
         for (int64_t k = 0; k < kc; k++)
             for (int64_t r = 0; r < MR; r++) packed[k * MR + r] = r < rows ? A[(i0 + r) * rsA + k * csA] : 0.0f;
     }
+    // END SOLUTION
 }
 
 // B[kc, nc] (any strides) -> panels of NR columns; panel p holds (k, j) at
@@ -3561,6 +3777,7 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, fl
 // batch-64 MLP each element of B is used only 64 times, so a slow pack would
 // cost as much as the multiply.
 void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, float* packed) {
+    // BEGIN SOLUTION Lesson 17: pack_b: B's columns in panels of NR, following B's unit stride
     const int64_t panels = ceil_div(nc, NR);
     if (nc % NR) std::fill(packed + (panels - 1) * NR * kc, packed + panels * NR * kc, 0.0f);
     if (csB == 1) {
@@ -3582,6 +3799,7 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, fl
                 for (int64_t k = k0; k < std::min(kc, k0 + 16); k++)
                     packed[p * NR * kc + k * NR + j] = B[k * rsB + (p * NR + j) * csB];
     }
+    // END SOLUTION
 }
 
 // C[mr, nr] (+)= a[MR, kc] @ b[kc, NR]: kc rank-1 updates of a 6x32 tile.
@@ -3590,6 +3808,7 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, fl
 // and keep acc in registers (12 AVX-512 or 24 AVX2 registers).
 TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
                                   float* __restrict C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
+    // BEGIN SOLUTION Lesson 17: micro_kernel: an MR x NR tile of C in registers, kc rank-1 updates
     float acc[MR][NR] = {};
     for (int64_t k = 0; k < kc; k++, a += MR, b += ldb)
         for (int64_t i = 0; i < MR; i++)
@@ -3601,6 +3820,7 @@ TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const f
         else
             for (int64_t j = 0; j < nr; j++) c[j] = acc[i][j];
     }
+    // END SOLUTION
 }
 
 // C[mc, nc] (+)= packed A [mc, kc] @ B [kc, nc], where B's panel p (NR
@@ -3715,8 +3935,36 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
     }
 }
 
-// Installed before main() runs: from here on every op's gemm is the fast one.
-[[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast;
+namespace {
+// Whether gemm_fast gives gemm_naive's answer on two small products: plain
+// operands, then both transposed and accumulating, which between them take
+// the micro-kernel, both ways of packing B, and B read in place. Small
+// multiples of 1/8 keep every sum exact, so the two must agree bit for bit.
+bool gemm_fast_agrees() {
+    const int64_t M = 13, N = 37, K = 19;
+    std::vector<float> A(M * K), B(K * N), fast(M * N), naive(M * N);
+    for (size_t i = 0; i < A.size(); i++) A[i] = (float)((int64_t)(i * 7 % 13) - 6) / 8;
+    for (size_t i = 0; i < B.size(); i++) B[i] = (float)((int64_t)(i * 5 % 11) - 5) / 8;
+    try {
+        for (const bool transposed : {false, true}) {
+            const int64_t rsA = transposed ? 1 : K, csA = transposed ? M : 1, rsB = transposed ? 1 : N, csB = transposed ? K : 1;
+            gemm_naive(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, naive.data(), N, transposed);
+            gemm_fast(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, fast.data(), N, transposed);
+        }
+    } catch (const Error&) {
+        return false; // a kernel still to be written: its stub throws "not implemented yet"
+    }
+    if (fast == naive) return true;
+    std::fprintf(stderr, "tt: gemm_fast disagrees with gemm_naive on a 13x19 @ 19x37 product; every op uses gemm_naive\n");
+    return false;
+}
+} // namespace
+
+// Installed before main() runs: from here on every op's gemm is the fast one,
+// once it agrees with the definition. Until then (a kernel broken mid-edit,
+// or a student's tree where Lesson 17 is still to be written) every op runs
+// on gemm_naive, so the lessons before it work meanwhile.
+[[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast_agrees() ? gemm_fast : gemm_naive;
 [[maybe_unused]] const ParallelFor installed_parallel_for = parallel_for = parallel_for_pool;
 
 } // namespace tt

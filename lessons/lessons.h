@@ -1,6 +1,7 @@
 // lessons/lessons.h — what the binary ./tt can run: one demo per lesson and
 // one function per milestone. Each prints what it measures on this machine.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -63,6 +64,12 @@ Json lesson_07(const Options&);
 Json lesson_08(const Options&);
 Json lesson_09(const Options&);
 Json lesson_17(const Options&);
+
+// `tt grade`: runs the tests of lesson N (which is "N", a range "1-5" or
+// "all") from tests/, linked into ./tt, against the tt.c++ it was built
+// from; prints a report (one JSON object with --json) and returns the exit
+// status: 0 when every graded test passed. lesson_name(n) is "Tensor" for 1.
+int grade(const std::string& which, const Options& options, const std::function<std::string(int)>& lesson_name);
 
 // Milestones: each returns one Result per part.
 std::vector<Result> milestone_1958(const Options&);

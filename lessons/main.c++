@@ -47,11 +47,13 @@ void usage(FILE* out) {
                  "  milestone YEAR    run a milestone on real data and check its gate\n"
                  "  milestones        the tour: every milestone built so far, then a summary table\n"
                  "  memory            print the memory tracker's report\n"
+                 "  grade N           run lesson N's tests (N, a range like 1-5, or all) on this\n"
+                 "                    build's tt.c++ and report each with its points (make student)\n"
                  "  --help            this text\n"
                  "\n"
                  "options:\n"
                  "  --json            end with JSON: a lesson, one object of what it measured;\n"
-                 "                    a milestone, one object per part\n"
+                 "                    a milestone, one object per part; grade, one object\n"
                  "  --quick           smaller, faster runs\n"
                  "\n"
                  "environment: TT_MEM_LIMIT=512M stops any run that would pass the budget\n"
@@ -149,6 +151,10 @@ int main(int argc, char** argv) {
             print_results(all, table);
             if (options.json) print_results(all, options);
             return all_pass(all) ? 0 : 1;
+        }
+        if (command == "grade") {
+            if (words.size() != 2) return bad_usage("'grade' takes a lesson number from 1 to 20, a range like 1-5, or all");
+            return grade(words[1], options, [](int n) { return std::string(lesson_table[n - 1].name); });
         }
         if (command == "memory") {
             std::printf("%s", tt::memory_report().c_str());

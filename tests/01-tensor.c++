@@ -3,30 +3,30 @@
 
 using namespace tt;
 
-TEST(tracker_counts_exact_bytes_and_gives_them_back) {
+TEST_GIVEN(tracker_counts_exact_bytes_and_gives_them_back) {
     const MemoryCounts before = memory_counts();
     {
         Tensor t = Tensor::zeros({1000, 1000});
-        CHECK(memory_counts().live_bytes - before.live_bytes == 4000000);
-        CHECK(memory_counts().allocations - before.allocations == 1);
+        CHECK_EQ(memory_counts().live_bytes - before.live_bytes, 4000000);
+        CHECK_EQ(memory_counts().allocations - before.allocations, 1);
         CHECK(memory_counts(Category::Activations).live_bytes >= 4000000);
     }
-    CHECK(memory_counts().live_bytes == before.live_bytes);
-    CHECK(memory_counts().releases - before.releases == 1);
+    CHECK_EQ(memory_counts().live_bytes, before.live_bytes);
+    CHECK_EQ(memory_counts().releases - before.releases, 1);
 }
 
-TEST(tracker_peak_and_categories) {
+TEST_GIVEN(tracker_peak_and_categories) {
     reset_peak();
     const int64_t base = memory_counts().live_bytes;
     {
         Tensor a = Tensor::zeros({250});   // 1000 bytes
         { Tensor b = Tensor::zeros({500}); } // 2000 bytes, released
-        CHECK(memory_counts().peak_bytes == base + 3000);
+        CHECK_EQ(memory_counts().peak_bytes, base + 3000);
         MemoryCategory scope(Category::Scratch);
         Tensor c = Tensor::zeros({10});
-        CHECK(memory_counts(Category::Scratch).live_bytes == 40);
+        CHECK_EQ(memory_counts(Category::Scratch).live_bytes, 40);
         c.impl->storage->set_category(Category::Parameters);
-        CHECK(memory_counts(Category::Scratch).live_bytes == 0);
+        CHECK_EQ(memory_counts(Category::Scratch).live_bytes, 0);
     }
     CHECK(memory_report().find("optimizer state") != std::string::npos);
 }
@@ -35,20 +35,20 @@ TEST(views_allocate_nothing) {
     Tensor t = Tensor::arange(24).reshape({2, 3, 4});
     const MemoryCounts before = memory_counts();
     Tensor v1 = t.reshape({6, 4}), v2 = t.transpose(0, 2), v3 = t.slice(1, 1, 3), v4 = t.permute({2, 0, 1}), v5 = t.T();
-    CHECK(memory_counts().allocations == before.allocations);
+    CHECK_EQ(memory_counts().allocations, before.allocations);
     CHECK(v1.shares_storage(t) && v2.shares_storage(t) && v3.shares_storage(t) && v4.shares_storage(t) && v5.shares_storage(t));
-    CHECK(v2.shape() == (Shape{4, 3, 2}));
-    CHECK(v2.at({3, 2, 1}) == t.at({1, 2, 3}));
-    CHECK(v3.shape() == (Shape{2, 2, 4}));
-    CHECK(v3.at({1, 0, 2}) == t.at({1, 1, 2}));
+    CHECK_EQ(v2.shape(), (Shape{4, 3, 2}));
+    CHECK_EQ(v2.at({3, 2, 1}), t.at({1, 2, 3}));
+    CHECK_EQ(v3.shape(), (Shape{2, 2, 4}));
+    CHECK_EQ(v3.at({1, 0, 2}), t.at({1, 1, 2}));
     CHECK(!v2.is_contiguous() && t.is_contiguous());
     Tensor c = v2.contiguous(); // copies only when needed
     CHECK(!c.shares_storage(t) && c.is_contiguous());
     CHECK(t.contiguous().shares_storage(t));
-    CHECK(c.at({3, 2, 1}) == 23);
+    CHECK_EQ(c.at({3, 2, 1}), 23);
 }
 
-TEST(budget_stops_an_allocation_with_a_clear_error) {
+TEST_GIVEN(budget_stops_an_allocation_with_a_clear_error) {
     set_memory_budget(memory_counts().live_bytes + 1000000);
     Tensor small = Tensor::zeros({1000});
     CHECK_THROWS(Tensor::zeros({1000, 1000}), "memory budget exceeded in zeros: asked for 4,000,000 bytes");
@@ -56,18 +56,18 @@ TEST(budget_stops_an_allocation_with_a_clear_error) {
     set_memory_budget(0);
     CHECK(parse_bytes("512M") == 512LL << 20);
     CHECK(parse_bytes("4G") == 4LL << 30);
-    CHECK(parse_bytes("1000") == 1000);
+    CHECK_EQ(parse_bytes("1000"), 1000);
     CHECK_THROWS(parse_bytes("12Q"), "unknown unit");
     CHECK_THROWS(parse_bytes("abc"), "not a size");
     CHECK_THROWS(parse_bytes("99999999999999999999"), "too large");
 }
 
-TEST(generator_is_the_same_everywhere) {
+TEST_GIVEN(generator_is_the_same_everywhere) {
     // Reference values from the integer recurrence; any platform must match bit for bit.
     Generator g(42);
     const uint32_t first = g.next_u32();
     Generator h(42);
-    CHECK(h.next_u32() == first);
+    CHECK_EQ(h.next_u32(), first);
     Generator a(7), b(7);
     for (int i = 0; i < 100; i++) CHECK(a.normal() == b.normal());
     // moments of a large sample
@@ -94,12 +94,12 @@ TEST(elementwise_broadcasting) {
     CHECK_VALUES(a + row, 0, {11, 22, 33, 14, 25, 36});
     CHECK_VALUES(a * col, 0, {100, 200, 300, 800, 1000, 1200});
     CHECK_VALUES(col - row, 0, {90, 80, 70, 190, 180, 170}); // [2,1] - [3] -> [2,3]
-    CHECK((col - row).shape() == (Shape{2, 3}));
+    CHECK_EQ((col - row).shape(), (Shape{2, 3}));
     CHECK_VALUES(a / 2.0f, 0, {0.5f, 1, 1.5f, 2, 2.5f, 3});
     CHECK_VALUES(1.0f - a, 0, {0, -1, -2, -3, -4, -5});
     CHECK_VALUES(-a, 0, {-1, -2, -3, -4, -5, -6});
     Tensor three = Tensor::ones({4, 1, 3});
-    CHECK((three + a).shape() == (Shape{4, 2, 3}));   // unequal ranks
+    CHECK_EQ((three + a).shape(), (Shape{4, 2, 3}));   // unequal ranks
     CHECK_VALUES(a + Tensor::scalar(1), 0, {2, 3, 4, 5, 6, 7});
     // non-contiguous inputs: a transposed view
     Tensor at = a.T(); // [3,2]
@@ -119,10 +119,10 @@ TEST(unary_math) {
 TEST(reductions) {
     Tensor a({2, 3}, {1, 5, 3, 4, 2, 6});
     CHECK_VALUES(sum(a), 0, {21});
-    CHECK(sum(a).dim() == 0);
+    CHECK_EQ(sum(a).dim(), 0);
     CHECK_VALUES(sum(a, 0), 0, {5, 7, 9});
     CHECK_VALUES(sum(a, 1), 0, {9, 12});
-    CHECK((sum(a, 1, true).shape() == Shape{2, 1}));
+    CHECK_EQ(sum(a, 1, true).shape(), (Shape{2, 1}));
     CHECK_VALUES(mean(a, -1), 1e-6, {3, 4});
     CHECK_VALUES(mean(a), 1e-6, {3.5f});
     CHECK_VALUES(max(a, 1), 0, {5, 6});
@@ -139,7 +139,7 @@ TEST(reductions) {
 
 TEST(reshape_and_slice_errors) {
     Tensor a = Tensor::arange(6);
-    CHECK((a.reshape({-1, 2}).shape() == Shape{3, 2}));
+    CHECK_EQ(a.reshape({-1, 2}).shape(), (Shape{3, 2}));
     CHECK_THROWS(a.reshape({4, 2}), "reshape: cannot reshape [6] (6 elements) to [4,2] (8 elements)");
     CHECK_THROWS(a.reshape({-1, -1}), "only one size may be -1");
     CHECK_THROWS(a.slice(0, 2, 9), "slice: range [2:9] is out of bounds for axis 0 of shape [6]");
@@ -164,12 +164,12 @@ TEST(matmul_2d_batched_and_broadcast) {
     CHECK_VALUES(matmul(b.T(), a.T()), 0, {58, 139, 64, 154}); // transposed views, no copies
     Tensor batch = Tensor::arange(12).reshape({2, 2, 3});       // [2,2,3]
     Tensor y = matmul(batch, b);                                 // [2,3]@... broadcast -> [2,2,2]
-    CHECK((y.shape() == Shape{2, 2, 2}));
+    CHECK_EQ(y.shape(), (Shape{2, 2, 2}));
     CHECK_VALUES(y, 0, {0 * 7 + 1 * 9 + 2 * 11, 0 * 8 + 1 * 10 + 2 * 12, 3 * 7 + 4 * 9 + 5 * 11, 3 * 8 + 4 * 10 + 5 * 12,
                         6 * 7 + 7 * 9 + 8 * 11, 6 * 8 + 7 * 10 + 8 * 12, 9 * 7 + 10 * 9 + 11 * 11, 9 * 8 + 10 * 10 + 11 * 12});
     Tensor four = Tensor::ones({2, 1, 4, 3});
     Tensor other = Tensor::ones({3, 3, 5});
-    CHECK((matmul(four, other).shape() == Shape{2, 3, 4, 5}));
+    CHECK_EQ(matmul(four, other).shape(), (Shape{2, 3, 4, 5}));
     CHECK_VALUES(sum(matmul(four, other)), 0, {2 * 3 * 4 * 5 * 3});
     CHECK_THROWS(matmul(a, a), "matmul: inner sizes differ: [2,3] @ [2,3]");
     CHECK_THROWS(matmul(Tensor::ones({3}), a), "matmul: both operands need at least 2 axes");
@@ -198,13 +198,13 @@ TEST(index_select_and_concat) {
     CHECK_VALUES(index_select(a, 1, {1}), 0, {1, 3, 5});
     CHECK_THROWS(index_select(a, 0, {3}), "index_select: index 3 is out of range for axis 0 of shape [3,2]");
     CHECK_VALUES(concat({a, a}, 1), 0, {0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5});
-    CHECK((concat({a, a.slice(0, 0, 1)}, 0).shape() == Shape{4, 2}));
+    CHECK_EQ(concat({a, a.slice(0, 0, 1)}, 0).shape(), (Shape{4, 2}));
     CHECK_THROWS(concat({a, Tensor::ones({2, 3})}, 0), "concat: shapes [3,2] and [2,3] differ outside axis 0");
 }
 
-TEST(print_small_tensors) {
+TEST_GIVEN(print_small_tensors) {
     Tensor a({2, 2}, {1, 2, 3, 4});
-    CHECK(a.str() == "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]])");
-    CHECK(Tensor::scalar(2).str() == "tensor(2.0000)");
+    CHECK_EQ(a.str(), "tensor([[1.0000, 2.0000],\n        [3.0000, 4.0000]])");
+    CHECK_EQ(Tensor::scalar(2).str(), "tensor(2.0000)");
     CHECK(Tensor::zeros({100, 100}).str().find("shape=[100,100]") != std::string::npos);
 }

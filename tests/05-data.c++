@@ -45,7 +45,7 @@ TEST(tensor_dataset_get_and_errors) {
     auto [x, y] = data->get(3);
     CHECK(x.shape() == Shape{2} && y.shape() == Shape{});
     CHECK_VALUES(x, 0, {30, 31});
-    CHECK(y.item() == 3);
+    CHECK_EQ(y.item(), 3);
     CHECK_THROWS(data->get(5), "TensorDataset: index 5 is out of range for 5 samples");
     CHECK_THROWS(TensorDataset(Tensor::zeros({5, 2}), Tensor::zeros({4})), "TensorDataset: x [5,2] and y [4]");
     CHECK_THROWS(TensorDataset(Tensor::scalar(1), Tensor::zeros({1})), "TensorDataset");
@@ -53,25 +53,25 @@ TEST(tensor_dataset_get_and_errors) {
 
 TEST(loader_batches_in_order_with_a_partial_last_batch) {
     DataLoader loader(counting_dataset(10), 4);
-    CHECK(loader.size() == 3);
+    CHECK_EQ(loader.size(), 3);
     std::vector<std::vector<float>> ys;
     for (auto& [x, y] : loader) {
         CHECK(x.dim() == 2 && x.size(1) == 2 && x.size(0) == y.size(0));
         CHECK_NEAR(x.at({0, 0}), 10 * y.at({0}), 0);
         ys.push_back(y.to_vector());
     }
-    CHECK(ys.size() == 3);
+    CHECK_EQ(ys.size(), 3);
     CHECK(ys[0] == std::vector<float>({0, 1, 2, 3}));
     CHECK(ys[2] == std::vector<float>({8, 9}));
 }
 
 TEST(loader_drop_last) {
     DataLoader loader(counting_dataset(10), 4, false, /*drop_last=*/true);
-    CHECK(loader.size() == 2);
+    CHECK_EQ(loader.size(), 2);
     int64_t batches = 0, samples = 0;
     for (auto& [x, y] : loader) batches++, samples += x.size(0);
     CHECK(batches == 2 && samples == 8);
-    CHECK(DataLoader(counting_dataset(8), 4, false, true).size() == 2);
+    CHECK_EQ(DataLoader(counting_dataset(8), 4, false, true).size(), 2);
     CHECK_THROWS(DataLoader(counting_dataset(3), 4, false, true), "DataLoader: drop_last with batch_size 4 and only 3 samples");
 }
 
@@ -89,14 +89,14 @@ TEST(loader_shuffles_a_permutation_seeded_and_new_every_pass) {
     const std::vector<float> first = pass(), second = pass();
     std::vector<float> sorted = first;
     std::sort(sorted.begin(), sorted.end());
-    CHECK(sorted == Tensor::arange(50).to_vector()); // every sample exactly once
+    CHECK_EQ(sorted, Tensor::arange(50).to_vector()); // every sample exactly once
     CHECK(first != sorted);                          // shuffled
     CHECK(first != second);                          // and differently on the next pass
     // The same seed gives the same order: Fisher–Yates drawn from randint.
     Generator h(7);
     std::vector<float> expected = Tensor::arange(50).to_vector();
     for (int64_t i = 49; i > 0; i--) std::swap(expected[i], expected[h.randint(i + 1)]);
-    CHECK(first == expected);
+    CHECK_EQ(first, expected);
 }
 
 TEST(loader_errors_and_no_tape) {
@@ -117,21 +117,21 @@ TEST(loader_batches_are_activations) {
     DataLoader loader(counting_dataset(100), 32);
     const int64_t before = memory_counts(Category::Activations).live_bytes;
     Batch b = loader.batch(0);
-    CHECK(memory_counts(Category::Activations).live_bytes - before == 32 * 3 * (int64_t)sizeof(float));
+    CHECK_EQ(memory_counts(Category::Activations).live_bytes - before, 32 * 3 * (int64_t)sizeof(float));
     CHECK(!b.x.shares_storage(loader.data->x)); // a copy of the rows, not a view
 }
 
 // --- Readers: crafted bad files ---------------------------------------------------
 
-TEST(read_idx_reads_a_small_file) {
+TEST_GIVEN(read_idx_reads_a_small_file) {
     TempDir dir;
     Tensor t = read_idx(dir.file("ok-idx3-ubyte", idx_header({2, 2, 3}) + bytes(12, 250)));
-    CHECK(t.shape() == Shape({2, 2, 3}));
+    CHECK_EQ(t.shape(), Shape({2, 2, 3}));
     CHECK_VALUES(t, 0, {250, 251, 252, 253, 254, 255, 0, 1, 2, 3, 4, 5}); // uint8 wraps: raw bytes
-    CHECK(read_idx(dir.file("empty-idx1-ubyte", idx_header({0}))).shape() == Shape{0});
+    CHECK_EQ(read_idx(dir.file("empty-idx1-ubyte", idx_header({0}))).shape(), Shape{0});
 }
 
-TEST(read_idx_refuses_bad_files) {
+TEST_GIVEN(read_idx_refuses_bad_files) {
     TempDir dir;
     const std::string missing = (dir.path / "nothing-here").string();
     CHECK_THROWS(read_idx(missing), "read_idx: cannot open " + missing + ": no such file");
@@ -152,12 +152,12 @@ TEST(read_idx_refuses_bad_files) {
     CHECK_THROWS(read_idx(dir.file("wide", idx_header({65536, 65536}) + bytes(16))), "is truncated: its dims [65536,65536] need 4294967296 bytes");
 }
 
-TEST(load_idx_images_checks_the_pair) {
+TEST_GIVEN(load_idx_images_checks_the_pair) {
     TempDir dir;
     const std::string images = dir.file("img", idx_header({3, 2, 2}) + bytes(12));
     const std::string labels = dir.file("lab", idx_header({3}) + std::vector<unsigned char>{7, 0, 9});
     ImageSet set = load_idx_images(images, labels);
-    CHECK(set.images.shape() == Shape({3, 1, 2, 2}));
+    CHECK_EQ(set.images.shape(), Shape({3, 1, 2, 2}));
     CHECK_VALUES(set.labels, 0, {7, 0, 9});
     CHECK_NEAR(set.images.at({2, 0, 1, 1}), 11, 0);
     const std::string two_labels = dir.file("lab2", idx_header({2}) + bytes(2));
@@ -167,11 +167,11 @@ TEST(load_idx_images_checks_the_pair) {
     CHECK_THROWS(load_idx_images(images, (dir.path / "gone").string()), "cannot open");
 }
 
-TEST(load_cifar10_crafted_files) {
+TEST_GIVEN(load_cifar10_crafted_files) {
     TempDir dir;
     std::vector<unsigned char> two = std::vector<unsigned char>{3} + bytes(3072) + std::vector<unsigned char>{9} + bytes(3072, 7);
     ImageSet set = load_cifar10(dir.file("two.bin", two));
-    CHECK(set.images.shape() == Shape({2, 3, 32, 32}));
+    CHECK_EQ(set.images.shape(), Shape({2, 3, 32, 32}));
     CHECK_VALUES(set.labels, 0, {3, 9});
     CHECK_NEAR(set.images.at({0, 0, 0, 1}), 1, 0);          // red plane first
     CHECK_NEAR(set.images.at({0, 1, 0, 0}), 1024 % 256, 0); // then green
@@ -186,7 +186,7 @@ TEST(load_cifar10_crafted_files) {
 
 // --- Readers: the real files ---------------------------------------------------------
 
-TEST(tinydigits_real_files) {
+TEST_GIVEN(tinydigits_real_files) {
     ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/tinydigits/test-images-idx3-ubyte"), data_path("data/tinydigits/test-labels-idx1-ubyte"));
     CHECK(train.images.shape() == Shape({1000, 1, 8, 8}) && train.labels.shape() == Shape{1000});
@@ -198,33 +198,33 @@ TEST(tinydigits_real_files) {
     for (int64_t c = 0; c < 10; c++) { // 100 of each class (the course's split)
         int64_t n = 0;
         for (float v : train.labels.to_vector()) n += v == (float)c;
-        CHECK(n == 100);
+        CHECK_EQ(n, 100);
     }
 }
 
-TEST(digits_and_mnist_labels_real_files) {
+TEST_GIVEN(digits_and_mnist_labels_real_files) {
     ImageSet digits = load_idx_images(data_path("data/digits/digits-images-idx3-ubyte"), data_path("data/digits/digits-labels-idx1-ubyte"));
-    CHECK(digits.images.shape() == Shape({1797, 1, 8, 8}));
+    CHECK_EQ(digits.images.shape(), Shape({1797, 1, 8, 8}));
     CHECK_VALUES(digits.labels.slice(0, 0, 12), 0, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1});
     // `make test` decompresses MNIST first; the label file is small enough to read here
     Tensor mnist = read_idx(data_path("data/mnist/train-labels-idx1-ubyte"));
-    CHECK(mnist.shape() == Shape{60000});
+    CHECK_EQ(mnist.shape(), Shape{60000});
     CHECK_NEAR(mnist.at({0}), 5, 0);
 }
 
-TEST(cifar10_real_first_record_when_present) {
+TEST_GIVEN(cifar10_real_first_record_when_present) {
     const std::string path = shared_data_path("cifar10-subset/test_batch_first1000.bin");
     if (path.empty()) {
         std::printf("skip  cifar10_real_first_record: ../shared/data/cifar10-subset is absent\n");
         return;
     }
     ImageSet set = load_cifar10(path);
-    CHECK(set.images.shape() == Shape({1000, 3, 32, 32}));
+    CHECK_EQ(set.images.shape(), Shape({1000, 3, 32, 32}));
     // the first test record: a cat (class 3); its first red, green, blue pixels
     std::ifstream in(path, std::ios::binary);
     std::vector<unsigned char> head(1 + 3072);
     in.read((char*)head.data(), (std::streamsize)head.size());
-    CHECK(head[0] == 3);
+    CHECK_EQ(head[0], 3);
     CHECK_NEAR(set.labels.at({0}), 3, 0);
     CHECK_NEAR(set.images.at({0, 0, 0, 0}), head[1], 0);
     CHECK_NEAR(set.images.at({0, 1, 0, 0}), head[1 + 1024], 0);
@@ -232,7 +232,7 @@ TEST(cifar10_real_first_record_when_present) {
     CHECK_NEAR(max(set.labels).item(), 9, 0);
 }
 
-TEST(data_path_finds_the_repo_data) {
+TEST_GIVEN(data_path_finds_the_repo_data) {
     // `make test` runs from the repo root, where data/ is
     const char* root = std::getenv("TT_DATA");
     if (root && *root) CHECK(data_path("data/tinydigits/x") == std::string(root) + "/tinydigits/x");
@@ -267,7 +267,7 @@ TEST(random_crop_by_hand) {
                 const int64_t si = i + dy, sj = j + dx;
                 want.push_back(si >= 0 && si < 2 && sj >= 0 && sj < 3 ? (float)(si * 3 + sj + 1) : 0.0f);
             }
-        CHECK(y.to_vector() == want);
+        CHECK_EQ(y.to_vector(), want);
     }
     // written out: shifted down-right by one (dy = dx = -1), and up-left (dy = dx = 1)
     Generator g(0);
@@ -292,7 +292,7 @@ TEST(random_hflip_by_hand) {
     std::vector<float> want = flip0 ? std::vector<float>{3, 2, 1, 6, 5, 4} : std::vector<float>{1, 2, 3, 4, 5, 6};
     const std::vector<float> second = flip1 ? std::vector<float>{9, 8, 7, 12, 11, 10} : std::vector<float>{7, 8, 9, 10, 11, 12};
     want.insert(want.end(), second.begin(), second.end());
-    CHECK(random_hflip(x, g).to_vector() == want);
+    CHECK_EQ(random_hflip(x, g).to_vector(), want);
     // about half of 1000 images flipped
     Tensor many = Tensor::arange(2).reshape({1, 1, 1, 2}) * Tensor::ones({1000, 1, 1, 1});
     const std::vector<float> flipped = random_hflip(many, g).to_vector();

@@ -115,11 +115,11 @@ TEST(tape_records_in_order_and_prints) {
     clear_tape();
     Tensor w = Tensor::ones({2, 2}).requires_grad_();
     Tensor y = relu(matmul(w, w) + 1.0f);
-    CHECK(tape().size() == 3);
+    CHECK_EQ(tape().size(), 3);
     const std::string s = tape_str();
     CHECK(s.find("matmul") < s.find("add") && s.find("add") < s.find("relu"));
     { NoGrad off; Tensor z = matmul(w, w); CHECK(!z.requires_grad()); }
-    CHECK(tape().size() == 3);
+    CHECK_EQ(tape().size(), 3);
     sum(y).backward();
     CHECK(tape().empty()); // backward frees the graph
     CHECK_THROWS(y.backward(Tensor::ones({3})), "backward: seed [3] does not match");
@@ -127,7 +127,7 @@ TEST(tape_records_in_order_and_prints) {
     CHECK_THROWS(Tensor::ones({1}).backward(), "does not require grad");
 }
 
-TEST(tape_drops_nodes_nobody_can_reach) {
+TEST_GIVEN(tape_drops_nodes_nobody_can_reach) {
     clear_tape();
     Tensor w = Tensor::ones({4}).requires_grad_();
     for (int i = 0; i < 5000; i++) { Tensor discarded = w * 2.0f; } // evaluation without NoGrad

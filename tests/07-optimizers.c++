@@ -77,17 +77,17 @@ TEST(optimizer_state_is_lazy_and_counted) {
     {
         Linear layer(8, 4);
         Adam opt(layer.parameters());
-        CHECK(memory_counts(Category::OptimizerState).live_bytes == before); // nothing until the first step
+        CHECK_EQ(memory_counts(Category::OptimizerState).live_bytes, before); // nothing until the first step
         Tensor loss = sum(layer(Tensor::ones({2, 8})));
         loss.backward();
         opt.step();
         // m and v per weight, plus one step count per parameter tensor
-        CHECK(memory_counts(Category::OptimizerState).live_bytes - before == (2 * (32 + 4) + 2) * 4);
+        CHECK_EQ(memory_counts(Category::OptimizerState).live_bytes - before, (2 * (32 + 4) + 2) * 4);
         CHECK(opt.state().size() == 6 && opt.state()[5].first == "1.step");
         opt.zero_grad();
         CHECK(!layer.weight.grad().defined());
     }
-    CHECK(memory_counts(Category::OptimizerState).live_bytes == before);
+    CHECK_EQ(memory_counts(Category::OptimizerState).live_bytes, before);
 }
 
 TEST(optimizer_skips_a_parameter_without_grad) {
@@ -97,13 +97,13 @@ TEST(optimizer_skips_a_parameter_without_grad) {
     opt.step();
     CHECK_NEAR(unused.item(), 5, 0);
     CHECK_NEAR(used.item(), 0.9, 1e-6);
-    CHECK(opt.state().size() == 3); // state only for the parameter that moved
+    CHECK_EQ(opt.state().size(), 3); // state only for the parameter that moved
     SGD sgd({used, unused}, 0.1f, 0.9f);
     sgd.step();
     CHECK_NEAR(unused.item(), 5, 0);
 }
 
-TEST(optimizer_bad_arguments) {
+TEST_GIVEN(optimizer_bad_arguments) {
     Tensor p = param({1});
     CHECK_THROWS(SGD({p}, -0.1f), "SGD: lr must be >= 0");
     CHECK_THROWS(SGD({p}, 0.1f, -0.5f), "SGD: momentum must be >= 0");

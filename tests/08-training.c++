@@ -119,7 +119,7 @@ TEST(training_stops_on_nan_naming_the_step) {
     Sequential model{Linear(4, 2)}; // (a ReLU would turn the NaN into 0: NaN > 0 is false)
     SGD opt(model.parameters(), 0.1f);
     CHECK_THROWS(train_epoch(model, loader, cross_entropy, opt, quiet()), "train_epoch: the loss became NaN at step 2 (batch 2");
-    CHECK(opt.steps == 2);
+    CHECK_EQ(opt.steps, 2);
     for (auto& w : weights_of(model))
         for (float v : w) CHECK(std::isfinite(v)); // the bad batch never reached the weights
     CHECK(tape().empty());
@@ -130,7 +130,7 @@ TEST(training_stops_on_nan_naming_the_step) {
     CHECK_THROWS(train_epoch(model, inf_loader, blow_up, opt, quiet()), "the loss became infinite at step 2");
 }
 
-TEST(progress_line_without_a_terminal) {
+TEST_GIVEN(progress_line_without_a_terminal) {
     FILE* f = std::tmpfile();
     CHECK(f != nullptr);
     Progress bar("train", 20, f);
@@ -142,14 +142,14 @@ TEST(progress_line_without_a_terminal) {
     std::string text;
     for (int c; (c = std::fgetc(f)) != EOF;) text += (char)c;
     std::fclose(f);
-    CHECK(text.find('\r') == std::string::npos);                      // plain lines in a file
+    CHECK_EQ(text.find('\r'), std::string::npos);                      // plain lines in a file
     CHECK(text.find("train 20/20  loss 0.5000") != std::string::npos); // the last one is there, once
-    CHECK(text.find("20/20") == text.rfind("20/20"));
+    CHECK_EQ(text.find("20/20"), text.rfind("20/20"));
     CHECK(text.find("samples/s") != std::string::npos);
-    CHECK(std::count(text.begin(), text.end(), '\n') == 11); // the first batch, then one line per tenth
+    CHECK_EQ(std::count(text.begin(), text.end(), '\n'), 11); // the first batch, then one line per tenth
 }
 
-TEST(curves_svg) {
+TEST_GIVEN(curves_svg) {
     TempDir dir;
     History h;
     EpochStats a, b;
@@ -165,7 +165,7 @@ TEST(curves_svg) {
     CHECK_THROWS(save_curves_svg(dir / "no/such/dir/c.svg", h, "x"), "save_curves_svg: cannot write");
 }
 
-TEST(safetensors_round_trip_and_layout) {
+TEST_GIVEN(safetensors_round_trip_and_layout) {
     TempDir dir;
     Tensor a({2, 3}, {1, -2, 3.5f, 1e-30f, -0.0f, 7}), s = Tensor::scalar(42), t = Tensor({3, 2}, {1, 2, 3, 4, 5, 6}).T();
     save_safetensors(dir / "x.safetensors", {{"a", a}, {"odd \"name\"\n", s}, {"t", t}}, {{"note", "hi"}});
@@ -176,7 +176,7 @@ TEST(safetensors_round_trip_and_layout) {
     const std::string header = bytes.substr(8, n);
     CHECK(header.find("\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}") != std::string::npos);
     CHECK(header.find("\"__metadata__\":{\"note\":\"hi\"}") != std::string::npos);
-    CHECK(bytes.substr(8 + n + 8, 4) == std::string("\x00\x00\x60\x40", 4)); // 3.5f, little-endian
+    CHECK_EQ(bytes.substr(8 + n + 8, 4), std::string("\x00\x00\x60\x40", 4)); // 3.5f, little-endian
     SafeTensors back = load_safetensors(dir / "x.safetensors");
     CHECK(back.tensors.size() == 3 && back.metadata.size() == 1 && back.metadata[0].second == "hi");
     CHECK(back.tensors[1].first == "odd \"name\"\n" && back.tensors[1].second.shape() == Shape{});
@@ -221,14 +221,14 @@ TEST(checkpoint_resume_is_bit_for_bit) {
     run(m3, o3, g3, 3, resumed);
     CHECK(straight.size() == 25 && resumed.size() == 25);
     for (size_t i = 0; i < straight.size(); i++) CHECK(std::memcmp(&straight[i], &resumed[i], 4) == 0);
-    CHECK(weights_of(m1) == weights_of(m3));
+    CHECK_EQ(weights_of(m1), weights_of(m3));
     // weights only, for inference: the optimizer state in the file is ignored
     Sequential m4 = small_mlp(5);
     load_checkpoint(dir / "ckpt.safetensors", m4);
-    CHECK(weights_of(m4) == weights_of(m2));
+    CHECK_EQ(weights_of(m4), weights_of(m2));
 }
 
-TEST(bad_safetensors_files_are_refused) {
+TEST_GIVEN(bad_safetensors_files_are_refused) {
     TempDir dir;
     const std::string f = dir / "bad.safetensors";
     auto refused = [&](const std::string& json, size_t data, const std::string& text) {
@@ -262,7 +262,7 @@ TEST(bad_safetensors_files_are_refused) {
     refused(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551616]}})", 8, "integer too large");
     refused(R"({"__metadata__":{"steps":3}})", 0, "metadata \"steps\" is not a string");
     write_safetensors(f, "{" + ok + "}", 8); // and a good one reads
-    CHECK(load_safetensors(f).tensors[0].second.numel() == 2);
+    CHECK_EQ(load_safetensors(f).tensors[0].second.numel(), 2);
 }
 
 TEST(bad_checkpoints_leave_the_model_untouched) {
@@ -280,7 +280,7 @@ TEST(bad_checkpoints_leave_the_model_untouched) {
     const auto before = weights_of(target);
     auto refused = [&](const std::string& path, Module& m, Optimizer* opt, const std::string& text) {
         CHECK_THROWS(load_checkpoint(path, m, opt), text);
-        CHECK(weights_of(target) == before);
+        CHECK_EQ(weights_of(target), before);
     };
     refused(dir / "good", target, &adam, "holds SGD state, not Adam state");
     refused(dir / "good", target, &plain, "tensor 'optimizer.0.momentum_buffer' is not state of this SGD");

@@ -45,8 +45,8 @@ TEST(conv2d_values_by_hand) {
     CHECK_VALUES(conv2d(x, w, Tensor({1}, {10})), 0, {6, 6, 6, 6});
     // padding 1, stride 2: outputs at the corners of the padded 5x5 picture
     CHECK_VALUES(conv2d(x, w, Tensor(), 2, 1), 0, {-1, -3, -7, -4});
-    CHECK((conv2d(Tensor::zeros({2, 3, 28, 28}), Tensor::zeros({6, 3, 5, 5}), Tensor(), 1, 2).shape() == Shape{2, 6, 28, 28}));
-    CHECK((conv2d(Tensor::zeros({1, 1, 32, 32}), Tensor::zeros({1, 1, 5, 5}), Tensor(), 3, 0).shape() == Shape{1, 1, 10, 10}));
+    CHECK_EQ(conv2d(Tensor::zeros({2, 3, 28, 28}), Tensor::zeros({6, 3, 5, 5}), Tensor(), 1, 2).shape(), (Shape{2, 6, 28, 28}));
+    CHECK_EQ(conv2d(Tensor::zeros({1, 1, 32, 32}), Tensor::zeros({1, 1, 5, 5}), Tensor(), 3, 0).shape(), (Shape{1, 1, 10, 10}));
 }
 
 TEST(conv2d_naive_and_im2col_agree) {
@@ -60,7 +60,7 @@ TEST(conv2d_naive_and_im2col_agree) {
         const Tensor seed_grad = rnd(y1.shape(), seed++);
         y1.backward(seed_grad);
         Tensor y2 = conv2d(x2, w2, b2, c.stride, c.padding);
-        CHECK(y1.shape() == y2.shape());
+        CHECK_EQ(y1.shape(), y2.shape());
         CHECK_VALUES(y2, 1e-5, y1.to_vector());
         y2.backward(seed_grad);
         CHECK_VALUES(x2.grad(), 1e-5, x1.grad().to_vector());
@@ -121,9 +121,9 @@ TEST(batch_norm2d_statistics) {
     const Tensor z = bn(x);
     CHECK_NEAR(z.at({0, 0, 0, 0}), (1 - 2.25f) / std::sqrt(3.5f + 1e-5f), 1e-5);
     CHECK_VALUES(bn.running_mean, 1e-6, {2.25f, 1.5f}); // eval leaves them alone
-    CHECK(bn.num_parameters() == 4);
+    CHECK_EQ(bn.num_parameters(), 4);
     CHECK(bn.named_parameters().size() == 4 && bn.named_parameters()[3].first == "running_var");
-    CHECK(BatchNorm2d(3, 0.1f, 1e-5f, false).num_parameters() == 0);
+    CHECK_EQ(BatchNorm2d(3, 0.1f, 1e-5f, false).num_parameters(), 0);
 }
 
 TEST(grad_batch_norm2d) {
@@ -143,26 +143,26 @@ TEST(grad_batch_norm2d) {
 TEST(conv_modules) {
     Generator g(9);
     Conv2d conv(3, 8, 5, 1, 2, true, g);
-    CHECK(conv.num_parameters() == 8 * 3 * 5 * 5 + 8);
-    CHECK(conv.name() == "Conv2d(3, 8, kernel_size=5, padding=2)");
-    CHECK(Conv2d(1, 2, 3, 2, 0, false).name() == "Conv2d(1, 2, kernel_size=3, stride=2, bias=false)");
+    CHECK_EQ(conv.num_parameters(), 8 * 3 * 5 * 5 + 8);
+    CHECK_EQ(conv.name(), "Conv2d(3, 8, kernel_size=5, padding=2)");
+    CHECK_EQ(Conv2d(1, 2, 3, 2, 0, false).name(), "Conv2d(1, 2, kernel_size=3, stride=2, bias=false)");
     for (float w : conv.weight.to_vector()) CHECK(std::fabs(w) <= std::sqrt(6.0f / 75));
     Sequential net{Conv2d(1, 4, 3, 1, 1), BatchNorm2d(4), ReLU(), MaxPool2d(2), Conv2d(4, 6, 3), AvgPool2d(2), Flatten(), Linear(6, 3)};
     Tensor x = rnd({2, 1, 8, 8}, 10).requires_grad_();
     Tensor y = net(x);                    // 8x8 -> 8x8 -> 4x4 -> 2x2 -> 1x1
-    CHECK((y.shape() == Shape{2, 3}));
+    CHECK_EQ(y.shape(), (Shape{2, 3}));
     sum(y).backward();
     for (Tensor& p : net.parameters()) CHECK(p.grad().defined());
     CHECK(x.grad().defined());
-    CHECK(MaxPool2d(2).name() == "MaxPool2d(kernel_size=2)");
-    CHECK(AvgPool2d(3, 1).name() == "AvgPool2d(kernel_size=3, stride=1)");
-    CHECK((Flatten()(Tensor::zeros({5, 2, 3, 4})).shape() == Shape{5, 24}));
+    CHECK_EQ(MaxPool2d(2).name(), "MaxPool2d(kernel_size=2)");
+    CHECK_EQ(AvgPool2d(3, 1).name(), "AvgPool2d(kernel_size=3, stride=1)");
+    CHECK_EQ(Flatten()(Tensor::zeros({5, 2, 3, 4})).shape(), (Shape{5, 24}));
     CHECK_THROWS(Conv2d(0, 4, 3), "Conv2d: channels, kernel_size and stride must be positive");
     CHECK_THROWS(MaxPool2d(0), "MaxPool2d(kernel_size=0): kernel_size must be positive");
     CHECK_THROWS(BatchNorm2d(4, 2.0f), "BatchNorm2d: needs channels > 0, momentum in [0,1]");
 }
 
-TEST(conv_shape_errors_name_the_layer) {
+TEST_GIVEN(conv_shape_errors_name_the_layer) {
     Conv2d conv(3, 8, 5);
     CHECK_THROWS(conv(Tensor::zeros({2, 1, 28, 28})),
                  "Conv2d(3, 8, kernel_size=5): input [2,1,28,28] has 1 channels but weight [8,3,5,5] expects 3");
@@ -190,12 +190,12 @@ TEST(im2col_buffer_is_scratch_and_released) {
     reset_peak();
     Tensor y = conv2d(x, w, Tensor(), 1, 1);
     const int64_t columns = 27 * 100 * 4, frame = 3 * 12 * 12 * 4;
-    CHECK(memory_counts(Category::Scratch).peak_bytes - before == columns + frame);
-    CHECK(memory_counts(Category::Scratch).live_bytes == before);
+    CHECK_EQ(memory_counts(Category::Scratch).peak_bytes - before, columns + frame);
+    CHECK_EQ(memory_counts(Category::Scratch).live_bytes, before);
     // 20 images: three chunks, each with its own columns and frame
     reset_peak();
     conv2d(rnd({20, 3, 10, 10}, 13), w, Tensor(), 1, 1);
-    CHECK(memory_counts(Category::Scratch).peak_bytes - before == 3 * (columns + frame));
+    CHECK_EQ(memory_counts(Category::Scratch).peak_bytes - before, 3 * (columns + frame));
 }
 
 TEST(conv2d_does_not_depend_on_the_thread_count) {

@@ -108,6 +108,7 @@ TEST(gemm_fast_is_installed_and_used_by_matmul_and_linear) {
 }
 
 TEST(results_do_not_depend_on_the_thread_count) {
+    CHECK(gemm == gemm_fast); // (gemm_naive's results do not either: it is one thread)
     Tensor a = Tensor::randn({150, 300}), b = Tensor::randn({300, 200});
     Tensor x = Tensor::randn({64, 784}), w = Tensor::randn({512, 784}); // past 200^3: on the pool
     auto run = [&] {
@@ -138,14 +139,33 @@ TEST(thread_pool_counts_and_nesting) {
     parallel_for(0, [](int64_t) { throw test::Failure("called for an empty range"); });
 }
 
-TEST(elementwise_backward_overwrites_a_gradient_nobody_holds) {
+// The pool is given; a task that throws (a stub's "not implemented yet", an
+// op's error) must reach the caller as that exception, not end the program.
+TEST_GIVEN(thread_pool_passes_a_task_s_exception_to_the_caller) {
+    const int before = get_num_threads();
+    set_num_threads(2);
+    std::vector<int> ran(64, 0);
+    CHECK_THROWS(parallel_for(64, [&](int64_t i) {
+                     ran[(size_t)i] = 1;
+                     if (i == 5) throw Error("task 5 failed");
+                 }),
+                 "task 5 failed");
+    CHECK_EQ(ran[5], 1);
+    // the pool still works after it
+    std::vector<int> hits(10, 0);
+    parallel_for(10, [&](int64_t i) { hits[(size_t)i]++; });
+    set_num_threads(before);
+    for (int h : hits) CHECK(h == 1);
+}
+
+TEST_GIVEN(elementwise_backward_overwrites_a_gradient_nobody_holds) {
     Tensor x = Tensor::randn({64, 128}).requires_grad_();
     Tensor loss = sum(relu(x));
     const int64_t before = memory_counts().allocations;
     loss.backward();
     // the seed (ones, and the copy backward() keeps of it), sum's gradient spread
     // to [64,128]; relu's backward writes into that one instead of a fourth
-    CHECK(memory_counts().allocations - before == 3);
+    CHECK_EQ(memory_counts().allocations - before, 3);
     const std::vector<float> xv = x.to_vector(), gv = x.grad().to_vector();
     for (size_t i = 0; i < xv.size(); i++) CHECK(gv[i] == (xv[i] > 0 ? 1.0f : 0.0f));
     // a gradient someone still holds is not overwritten

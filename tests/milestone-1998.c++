@@ -1,5 +1,6 @@
 // Milestone 1998: the TinyDigits CNN passes its gate and draws its filters
 // (--quick; LeNet-5 on MNIST and the CIFAR-10 CNN take minutes: `./tt milestone 1998`).
+// Graded with Lesson 09: it needs the convolution, pooling and batch norm.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -7,12 +8,14 @@
 #include "test.h"
 #include "../lessons/lessons.h"
 
+GRADED_WITH_LESSON(9);
+
 TEST(milestone_1998_quick_tinydigits_cnn) {
     lessons::Options quick;
     quick.json = true;
     quick.quick = true;
     const std::vector<lessons::Result> r = lessons::milestone_1998(quick);
-    CHECK(r.size() == 4);
+    CHECK_EQ(r.size(), 4);
     CHECK(r[0].pass && !r[0].skipped && r[0].metrics[0].second >= 0.92);
     for (size_t i = 1; i < r.size(); i++) CHECK(r[i].skipped && r[i].note.find("--quick") != std::string::npos);
     // the first-layer filters, 16 of 3x3 enlarged 13 times, as a binary PGM
