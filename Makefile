@@ -36,14 +36,18 @@
 CXX      ?= g++
 OPT      ?= -O3 -ffp-contract=fast -fno-trapping-math
 ARCH     ?=
+DEBUG    ?=
 WARN     := -Wall -Wextra
-CXXFLAGS ?= -std=c++17 $(OPT) $(ARCH) -g $(WARN)
+# A build for one CPU level (ARCH=-march=...) gets that level's code only:
+# no per-CPU clones that would pick a wider instruction set at run time.
+CLONES   := $(if $(strip $(ARCH)),-DTT_NO_CLONES)
+CXXFLAGS ?= -std=c++17 $(OPT) $(ARCH) $(CLONES) $(DEBUG) $(WARN)
 LDFLAGS  ?= -pthread
 BUILD    ?= .build/default
 
 LESSONS  := $(filter-out lessons/main.c++,$(wildcard lessons/*.c++))
 TESTS    := $(wildcard tests/*.c++)
-LIB_OBJ  := $(BUILD)/tt.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
+LIB_OBJ  := $(BUILD)/tt.o $(BUILD)/tt-kernels.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
 TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
 MNIST    := data/mnist/train-images-idx3-ubyte data/mnist/train-labels-idx1-ubyte \
             data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
@@ -68,9 +72,13 @@ bench: $(BUILD)/bench data
 $(BUILD)/bench: bench/bench.c++ $(LIB_OBJ)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
 
+# tt.c++ is two objects (see its head): the kernels alone, and the rest.
 $(BUILD)/tt.o: tt.c++ tt.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) -DTT_PART=1 -c $< -o $@
+$(BUILD)/tt-kernels.o: tt.c++ tt.h
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -DTT_PART=2 -c $< -o $@
 
 $(BUILD)/lessons/%.o: lessons/%.c++ tt.h lessons/lessons.h
 	@mkdir -p $(dir $@)
