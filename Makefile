@@ -1,6 +1,6 @@
 # tt — TinyTorch in C++. Everything builds with this file and a C++17 compiler.
 #
-#   make            build ./tt (the lessons, the milestones, the tour)
+#   make            build ./tt (the lessons, the milestones, the tour), jobs in parallel
 #   make run        the main job: the milestone tour on bundled data
 #   make test       build and run every test; the last line is "N passed, M failed"
 #   make check      the same tests built with AddressSanitizer and UBSan
@@ -15,7 +15,16 @@
 #   make clean      remove build products
 #
 # Knobs: CXX=clang++ to change compiler; OPT=-O2 to change optimisation;
-# ARCH=-march=native to build for this CPU only. Tests are never built with NDEBUG.
+# ARCH=-march=native to build for this CPU only (ARCH=-march=x86-64-v3: for
+# AVX2 machines, with no AVX-512 clone); DEBUG=-g for debug information (off
+# by default: it costs half the compiler's memory). TT_GEMM_ISA=avx2+fma
+# at run time makes gemm use that tile. Tests are never built with NDEBUG.
+#
+# The build fits a small board (README, "On a Raspberry Pi"): tt.c++ is
+# compiled as two objects, tt.o (TT_PART=1) and tt-kernels.o (TT_PART=2, the
+# gemm's kernels), which build side by side; make runs JOBS jobs at once (one per core
+# and per 400 MB free; -jN overrides).
+# The one rule for a new section of tt.c++: outside Lesson 17's kernels block.
 #
 # The flags matter fivefold for matmul (gemm_fast, one thread; measured in
 # bench/RESULTS.md):
@@ -32,6 +41,14 @@
 # clang 14 does not know Zen 5 (there -march=native gives masked 512-bit code,
 # ~100x slower) and has no per-CPU clones: build with g++ for speed and with
 # clang for checking (warning-free, correct, baseline SSE2 speed).
+
+# Jobs at once when make is not given -j: one per core, and no more than one
+# per 400 MB of free memory (the most one compiler process here needs).
+JOBS_FIT := $(shell n=$$(nproc 2>/dev/null || echo 1); \
+              m=$$(awk '/^MemAvailable/ {print int($$2 / 409600)}' /proc/meminfo 2>/dev/null); \
+              [ -n "$$m" ] && [ "$$m" -lt "$$n" ] && n=$$m; [ "$$n" -ge 1 ] 2>/dev/null && echo $$n || echo 1)
+JOBS     ?= $(JOBS_FIT)
+MAKEFLAGS += -j$(JOBS)
 
 CXX      ?= g++
 OPT      ?= -O3 -ffp-contract=fast -fno-trapping-math
@@ -80,6 +97,11 @@ $(BUILD)/tt-kernels.o: tt.c++ tt.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -DTT_PART=2 -c $< -o $@
 
+# The demos and milestones are cold code (their work runs in tt.o), so they
+# get a cheaper optimisation level; Lesson 17's demo times its own loops.
+COLD_OPT ?= -O2 -ffp-contract=fast -fno-trapping-math
+$(BUILD)/lessons/%.o: OPT = $(COLD_OPT)
+$(BUILD)/lessons/17-acceleration.o: OPT = -O3 -ffp-contract=fast -fno-trapping-math
 $(BUILD)/lessons/%.o: lessons/%.c++ tt.h lessons/lessons.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@

@@ -60,8 +60,9 @@ auto with_threads(int n, F f) {
 } // namespace
 
 TEST(gemm_fast_matches_naive_on_many_shapes) {
-    // 1x1, primes, tall and skinny, one edge short of a tile (MR=6, NR=32,
-    // KC=256, MC=144), zero sizes, and sizes past every block boundary.
+    // 1x1, primes, tall and skinny, one edge short of the first tiles (6x32, KC=256,
+    // MC=144), zero sizes, and sizes past every block boundary; each tile's own
+    // edges are in every_register_tile_matches_naive_on_ragged_shapes below.
     const int64_t shapes[][3] = {{1, 1, 1},     {2, 3, 4},     {7, 13, 29},    {67, 71, 73},  {1000, 3, 5},
                                  {3, 1000, 7},  {5, 7, 1000},  {300, 200, 1},  {1, 500, 300}, {500, 1, 300},
                                  {6, 32, 256},  {5, 31, 255},  {145, 33, 257}, {151, 97, 89}, {64, 64, 64},
