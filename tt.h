@@ -34,7 +34,7 @@
 //   07 Optimizers    SGD, Adam, AdamW
 //   08 Training      loops, schedules, clipping, checkpoints, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
-//   17 Acceleration  blocked, packed, threaded matmul
+//   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
 //
 // Shape legend, used in every comment: N samples, B batch, C channels or
 // classes, H height, W width, T time, D features, K inner (reduced) size,

@@ -255,7 +255,7 @@ std::vector<Result> milestone_2024(const Options& options) {
 
     results.push_back(timed_part([&] {
         const Check check = check_adjoint(g, shapes);
-        const Tensor x = Tensor::randn({options.quick ? 8 : 64, 6, 14, 14}, g);
+        const Tensor x = Tensor::randn({options.quick ? 4 : 16, 6, 14, 14}, g); // the loop nest takes ~60 ms an image
         Tensor e = Tensor::zeros({150, 6, 5, 5});
         for (int64_t i = 0; i < 150; i++) e.data()[i * 150 + i] = 1.0f;
         NoGrad no_grad;
