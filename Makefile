@@ -90,9 +90,10 @@ $(BUILD)/bench: bench/bench.c++ $(LIB_OBJ)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
 
 # tt.c++ is two objects (see its head): the kernels alone, and the rest.
-# The rest is the largest object; g++ collects its garbage sooner with these
-# (what it picks by itself on a machine with ~256 MB): 368 -> 243 MB here,
-# ~15% slower. clang takes no --param.
+# The rest is the largest object. g++ sizes its garbage collector by the
+# machine's memory (here, 24 GB: it lets the heap grow large); these make it
+# collect as it would on a small board: 368 -> 243 MB here, ~15% slower, and
+# 355 MB for a tt.c++ twice today's size. clang takes no --param.
 GCC_LOWMEM := $(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null)),,--param ggc-min-expand=30 --param ggc-min-heapsize=32768)
 $(BUILD)/tt.o: tt.c++ tt.h
 	@mkdir -p $(dir $@)
