@@ -3597,7 +3597,7 @@ struct PackBuffer {
 // at p*MR*kc + k*MR + r, the order the micro-kernel reads. Rows past mc are 0.
 template <int64_t MR>
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, float* packed) {
-    // BEGIN SOLUTION Lesson 17: pack A into panels of MR rows, zeros past the last row
+    // BEGIN SOLUTION Lesson 17: pack_a: A's rows in panels of MR, in the micro-kernel's order
     for (int64_t i0 = 0; i0 < mc; i0 += MR, packed += MR * kc) {
         const int64_t rows = std::min(MR, mc - i0);
         for (int64_t k = 0; k < kc; k++)
@@ -3614,7 +3614,7 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, fl
 // cost as much as the multiply.
 template <int64_t NR>
 void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, float* packed) {
-    // BEGIN SOLUTION Lesson 17: pack B into panels of NR columns, zeros past the last column
+    // BEGIN SOLUTION Lesson 17: pack_b: B's columns in panels of NR, following B's unit stride
     const int64_t panels = ceil_div(nc, NR);
     if (nc % NR) std::fill(packed + (panels - 1) * NR * kc, packed + panels * NR * kc, 0.0f);
     if (csB == 1) {
@@ -3646,7 +3646,7 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, fl
 template <int64_t MR, int64_t NR>
 TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
                                   float* __restrict C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
-    // BEGIN SOLUTION Lesson 17: the micro-kernel, an MR x NR tile of C in registers
+    // BEGIN SOLUTION Lesson 17: micro_kernel: an MR x NR tile of C in registers, kc rank-1 updates
     float acc[MR][NR] = {};
     for (int64_t k = 0; k < kc; k++, a += MR, b += ldb)
         for (int64_t i = 0; i < MR; i++)
