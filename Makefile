@@ -24,7 +24,8 @@
 # compiled as two objects, tt.o (TT_PART=1) and tt-kernels.o (TT_PART=2, the
 # gemm's kernels), which build side by side; make runs JOBS jobs at once (one per core
 # and per 400 MB free; -jN overrides).
-# The one rule for a new section of tt.c++: outside Lesson 17's kernels block.
+# The one rule for a new section of tt.c++: outside Lesson 17's kernels block,
+# inside a `#if TT_PART != 2` region (all the rest of the file is one).
 #
 # The flags matter fivefold for matmul (gemm_fast, one thread; measured in
 # bench/RESULTS.md):

@@ -8,8 +8,9 @@
 // a Raspberry Pi has to spare (README, "On a Raspberry Pi"): with TT_PART=1
 // everything but Lesson 17's kernels, with TT_PART=2 the kernels alone (the
 // hot code, compiled once per instruction set). Without TT_PART it is all of
-// it. The one rule for a new section: write it outside the kernels' block
-// (`#if TT_PART != 1` ... `#endif`, near the end of Lesson 17).
+// it. The one rule for a new section: write it inside a `#if TT_PART != 2`
+// region, which is all of the file but the kernels' block near the end of
+// Lesson 17 (sections after Lesson 17 go above the last `#endif`).
 #include "tt.h"
 
 #include <algorithm>
@@ -3921,9 +3922,12 @@ float multiply_add_chains(const GemmTile& tile, int64_t steps) { return code_of(
 
 // Installed before main() runs: from here on every op's gemm is the fast one.
 [[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast;
-#endif // TT_PART != 1
-#if TT_PART != 2
+#endif // TT_PART != 1: the kernels' block ends here
+
+#if TT_PART != 2 // the rest of the file is the first object's again
 [[maybe_unused]] const ParallelFor installed_parallel_for = parallel_for = parallel_for_pool;
-#endif
+
+// (Sections after Lesson 17 go here, above the #endif.)
+#endif // TT_PART != 2
 
 } // namespace tt
