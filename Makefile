@@ -1,6 +1,6 @@
 # tt — TinyTorch in C++. Everything builds with this file and a C++17 compiler.
 #
-#   make            build ./tt (the lessons, the milestones, the tour)
+#   make            build ./tt (the lessons, the milestones, the tour), jobs in parallel
 #   make run        the main job: the milestone tour on bundled data
 #   make test       build and run every test; the last line is "N passed, M failed"
 #   make check      the same tests built with AddressSanitizer and UBSan
@@ -19,7 +19,17 @@
 #   make clean      remove build products
 #
 # Knobs: CXX=clang++ to change compiler; OPT=-O2 to change optimisation;
-# ARCH=-march=native to build for this CPU only. Tests are never built with NDEBUG.
+# ARCH=-march=native to build for this CPU only (ARCH=-march=x86-64-v3: for
+# AVX2 machines, with no AVX-512 clone); DEBUG=-g for debug information (off
+# by default: it costs half the compiler's memory). TT_GEMM_ISA=avx2+fma
+# at run time makes gemm use that tile. Tests are never built with NDEBUG.
+#
+# The build fits a small board (README, "On a Raspberry Pi"): tt.c++ is
+# compiled as two objects, tt.o (TT_PART=1) and tt-kernels.o (TT_PART=2, the
+# gemm's kernels), which build side by side; make runs JOBS jobs at once (one per core
+# and per 400 MB free; -jN overrides).
+# The one rule for a new section of tt.c++: outside Lesson 17's kernels block,
+# inside a `#if TT_PART != 2` region (all the rest of the file is one).
 #
 # The flags matter fivefold for matmul (gemm_fast, one thread; measured in
 # bench/RESULTS.md):
@@ -37,17 +47,29 @@
 # ~100x slower) and has no per-CPU clones: build with g++ for speed and with
 # clang for checking (warning-free, correct, baseline SSE2 speed).
 
+# Jobs at once when make is not given -j: one per core, and no more than one
+# per 400 MB of free memory (the most one compiler process here needs).
+JOBS_FIT := $(shell n=$$(nproc 2>/dev/null || echo 1); \
+              m=$$(awk '/^MemAvailable/ {print int($$2 / 409600)}' /proc/meminfo 2>/dev/null); \
+              [ -n "$$m" ] && [ "$$m" -lt "$$n" ] && n=$$m; [ "$$n" -ge 1 ] 2>/dev/null && echo $$n || echo 1)
+JOBS     ?= $(JOBS_FIT)
+MAKEFLAGS += -j$(JOBS)
+
 CXX      ?= g++
 OPT      ?= -O3 -ffp-contract=fast -fno-trapping-math
 ARCH     ?=
+DEBUG    ?=
 WARN     := -Wall -Wextra
-CXXFLAGS ?= -std=c++17 $(OPT) $(ARCH) -g $(WARN)
+# A build for one CPU level (ARCH=-march=...) gets that level's code only:
+# no per-CPU clones that would pick a wider instruction set at run time.
+CLONES   := $(if $(strip $(ARCH)),-DTT_NO_CLONES)
+CXXFLAGS ?= -std=c++17 $(OPT) $(ARCH) $(CLONES) $(DEBUG) $(WARN)
 LDFLAGS  ?= -pthread
 BUILD    ?= .build/default
 
 LESSONS  := $(filter-out lessons/main.c++,$(wildcard lessons/*.c++))
 TESTS    := $(wildcard tests/*.c++)
-LIB_OBJ  := $(BUILD)/tt.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
+LIB_OBJ  := $(BUILD)/tt.o $(BUILD)/tt-kernels.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
 TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
 # ./tt holds the tests too (all but their main), so that `./tt grade N` runs
 # lesson N's tests against the tt.c++ it was built from.
@@ -75,13 +97,35 @@ bench: $(BUILD)/bench data
 $(BUILD)/bench: bench/bench.c++ $(LIB_OBJ)
 	$(CXX) $(CXXFLAGS) -o $@ $^ $(LDFLAGS)
 
+# tt.c++ is two objects (see its head): the kernels alone, and the rest.
+# The rest is the largest object. g++ sizes its garbage collector by the
+# machine's memory (here, 24 GB: it lets the heap grow large); these make it
+# collect as it would on a small board: 368 -> 243 MB here, ~15% slower, and
+# 355 MB for a tt.c++ twice today's size. clang takes no --param.
+GCC_LOWMEM := $(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null)),,--param ggc-min-expand=30 --param ggc-min-heapsize=32768)
 $(BUILD)/tt.o: tt.c++ tt.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
-
-$(BUILD)/lessons/%.o: lessons/%.c++ tt.h lessons/lessons.h
+	$(CXX) $(CXXFLAGS) $(GCC_LOWMEM) -DTT_PART=1 -c $< -o $@
+$(BUILD)/tt-kernels.o: tt.c++ tt.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) -DTT_PART=2 -c $< -o $@
+
+# The demos and milestones are cold code (their work runs in tt.o), so they
+# get a cheaper optimisation level; Lesson 17's demo times its own loops.
+# Parsing lessons.h (tt.h and the standard headers under it) is most of each
+# demo's compile time, so g++ parses it once, into a precompiled header that
+# every demo built with the same flags loads (-Winvalid-pch says if one cannot).
+COLD_OPT ?= -O2 -ffp-contract=fast -fno-trapping-math
+PCH      := $(if $(findstring clang,$(shell $(CXX) --version 2>/dev/null)),,$(BUILD)/pch/lessons.h)
+$(BUILD)/lessons/%.o $(BUILD)/pch/lessons.h.gch: OPT = $(COLD_OPT)
+$(BUILD)/lessons/17-acceleration.o: OPT = -O3 -ffp-contract=fast -fno-trapping-math
+$(BUILD)/pch/lessons.h.gch: lessons/lessons.h tt.h
+	@mkdir -p $(dir $@)
+	@echo '#include "$(CURDIR)/lessons/lessons.h"' > $(BUILD)/pch/lessons.h
+	$(CXX) $(CXXFLAGS) -x c++-header $(BUILD)/pch/lessons.h -o $@
+$(BUILD)/lessons/%.o: lessons/%.c++ tt.h lessons/lessons.h $(PCH:%=%.gch)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $(PCH:%=-include % -Winvalid-pch) -c $< -o $@
 
 $(BUILD)/lessons/grade.o: tests/test.h
 

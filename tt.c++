@@ -21,6 +21,15 @@
 // region names its return type (`[](float v) -> float {`); no region in a
 // destructor, a noexcept function or anything that runs before main().
 // README.md ("Student mode") has the rules for tests and chapters.
+//
+// How it is built: `make` compiles this file twice, into two objects that
+// build side by side, so that no one compiler process needs more memory than
+// a Raspberry Pi has to spare (README, "On a Raspberry Pi"): with TT_PART=1
+// everything but Lesson 17's kernels, with TT_PART=2 the kernels alone (the
+// hot code, compiled once per instruction set). Without TT_PART it is all of
+// it. The one rule for a new section: write it inside a `#if TT_PART != 2`
+// region, which is all of the file but the kernels' block near the end of
+// Lesson 17 (sections after Lesson 17 go above the last `#endif`).
 #include "tt.h"
 
 #include <algorithm>
@@ -43,6 +52,7 @@
 #include <type_traits>
 
 namespace tt {
+#if TT_PART != 2 // everything but the kernels (see the head of the file)
 
 // ===== Lesson 01 · Tensor ====================================================
 // Part 1, where the bytes go. Every tensor's storage is allocated here, so the
@@ -3694,19 +3704,50 @@ void parallel_for_pool(int64_t n, const std::function<void(int64_t)>& f) {
     pool->run(n, f);
 }
 
+#endif // TT_PART != 2
+
 // Part 2, the kernel. Loops, outermost first (Goto's; BLIS names them the same):
 //   jc  columns of C in blocks whose packed B fits kPackedB floats (4 MiB)
 //   pack B[K, jc block] into panels of NR columns, in parallel
 //   --- one task per block of C (at most MC rows x a share of the columns), in parallel:
 //   pc  K in slices of KC, always in the same order (the sum's order is fixed)
-//       pack A[MC, KC] into panels of MR rows: 144 KB, stays in the L2 cache
-//   jr  each KC x NR panel of packed B (32 KB, stays in L1) meets...
+//       pack A[MC, KC] into panels of MR rows (a quarter of the L2 cache)
+//   jr  each KC x NR panel of packed B (it fills the L1 cache) meets...
 //   ir  ...every MR-row panel of packed A in the micro-kernel:
-//       an MR x NR tile of C held in 6x32 float accumulators (registers).
-// Per k step the micro-kernel loads MR + NR floats and does MR*NR multiply-adds:
-// 192 flops per 38 loads, which is what lets it run near the core's peak.
+//       an MR x NR tile of C held in float accumulators (vector registers).
+// Per k step the micro-kernel loads MR + NR floats and does MR*NR multiply-adds
+// (8x32: 256 per 40 loads), which is what lets it run near the core's peak.
 // Packing also turns any strides (a transposed view) into unit-stride reads,
 // and pads ragged edges with zeros so the micro-kernel has no edge cases.
+//
+// The register tile is the one number that depends on the instruction set.
+// The accumulators, one row of B (NR/VF vectors of VF floats) and a broadcast
+// of A must all fit in the registers, or the compiler spills the tile to the
+// stack and every multiply-add waits on a load and a store. So each ISA gets
+// its own tile (MR x NR; VF floats per vector; registers):
+//   AVX-512   8 x 32   16 accumulators + 2 of B + 1 broadcast of A  of 32 zmm
+//   AVX2+FMA  4 x 24   12 + 3 + 1                                  of 16 ymm
+//   SSE2      8 x 4    8 + 1 + 1, and temporaries: no FMA, so a
+//                      multiply and an add                         of 16 xmm
+//   NEON      6 x 8    12 + 2 + 2 (A read as vectors, used by lane) of 32 q
+//   VFP       6 x 4    24 scalar accumulators, A and B as they come of 32 s
+//   (other)   3 x 4    12 scalar accumulators                       of 16 assumed
+// These are the tiles g++ 12 keeps in registers, checked in the object code
+// (.ci/run: no load or store relative to the stack pointer in the k loop).
+// Others that fit on paper are spilled by the compiler's vectorizer: 6x16
+// and 8x8 on AVX2, 6x8 on SSE2, 8x12 and 8x8 on NEON (the accumulators are
+// stored to the stack on every k step, or left in scalar registers).
+// and the blocking follows from the tile and from the caches (assumed: 32 KiB
+// of L1 data and at least 512 KiB of L2 per core, as on every x86-64 core
+// since 2013 and the Pi 4 and 5's Cortex-A72/A76):
+//   KC: a KC x NR panel of packed B fills the L1: 32768 / (4 bytes * NR),
+//       between 128 and 512 (AVX-512 256, AVX2 336, NEON 512, SSE2 512)
+//   MC: an MC x KC block of packed A fills a quarter of the L2, whole MR panels
+//   NC: a block of packed B fits kPackedB floats (4 MiB, in the L3 cache)
+// Which tile runs: a g++ build for x86-64 compiles the kernel three times
+// (target attributes, as TT_VECTOR_CLONES does) and picks the CPU's best when
+// the program starts; every other build has the one tile its target macros
+// select (-march=native, ARCH=-march=x86-64-v3, aarch64, armhf, clang).
 //
 // A training step is mostly small products (a batch of 64 rows; a conv's
 // 6 or 16 output channels per image), where the packing is the cost, not the
@@ -3716,28 +3757,37 @@ void parallel_for_pool(int64_t n, const std::function<void(int64_t)>& f) {
 // to the naive loop. `bench shapes` times each such product both ways.
 //
 // Scratch: packed B is at most kPackedB floats (4 MiB; K*NR if K is larger
-// than 32768), held by the calling thread, or by each thread for its own
-// columns when there is one block of rows; packed A is MC*KC floats (144 KiB)
-// per thread, or all of A (M rounded up to MR, times K; at most kPackedB)
-// when it is shared.
+// than 32768 * 32 / NR), held by the calling thread, or by each thread for
+// its own columns when there is one block of rows; packed A is MC*KC floats
+// (a quarter of the L2) per thread, or all of A (M rounded up to MR, times K;
+// at most kPackedB) when it is shared.
 // All are plain thread-local buffers that grow and are kept, not tracked
 // tensors: gemm runs inside ops on every step, and a fresh allocation per
 // call would cost page faults and show up as allocations of every op.
 
+#if TT_PART != 1 // (the kernels' object, TT_PART=2, starts here; see the head of the file)
+#if TT_PART == 2
 namespace {
-constexpr int64_t MR = 6, NR = 32, KC = 256, MC = 144;
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; } // Lesson 09's, which this object does not see
+} // namespace
+#endif
+
+namespace {
+constexpr int64_t kL1Bytes = 32 * 1024, kL2Bytes = 512 * 1024;
 constexpr int64_t kPackedB = int64_t(1) << 20;
 // Where the kernel changes its approach (multiply-adds; rows of A): see `bench shapes`.
 constexpr double kTinyProduct = 16.0 * 16 * 16;
 constexpr double kSmallProduct = 200.0 * 200 * 200;
 constexpr int64_t kDirectRows = 64;
-static_assert(MC % MR == 0, "an A block is whole MR-row panels");
 
-// macro_kernel is TT_VECTOR_CLONES (tt.h): one copy per instruction set. The
-// clones need ELF ifuncs (Linux) and g++; clang 14 has no "arch=" clones, so a
-// clang build runs the baseline SSE2 code unless built with ARCH=-march=...
-// g++ inlines a plain function into a clone only when forced; otherwise every
-// clone would call the one baseline micro-kernel and the clones would be for nothing.
+constexpr int64_t kc_for(int64_t nr) {
+    const int64_t kc = kL1Bytes / (4 * nr);
+    return kc < 128 ? 128 : kc > 512 ? 512 : kc / 16 * 16;
+}
+constexpr int64_t mc_for(int64_t mr, int64_t kc) { return kL2Bytes / 4 / (4 * kc) / mr * mr; }
+
+// g++ inlines a plain function into a function of another target only when
+// forced; otherwise every ISA's copy would call the one baseline micro-kernel.
 #if defined(__GNUC__)
 #define TT_FORCE_INLINE inline __attribute__((always_inline))
 #else
@@ -3760,6 +3810,7 @@ struct PackBuffer {
 
 // A[mc, kc] (any strides) -> panels of MR rows; panel p holds element (r, k)
 // at p*MR*kc + k*MR + r, the order the micro-kernel reads. Rows past mc are 0.
+template <int64_t MR>
 void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, float* packed) {
     // BEGIN SOLUTION Lesson 17: pack_a: A's rows in panels of MR, in the micro-kernel's order
     for (int64_t i0 = 0; i0 < mc; i0 += MR, packed += MR * kc) {
@@ -3773,9 +3824,10 @@ void pack_a(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, fl
 // B[kc, nc] (any strides) -> panels of NR columns; panel p holds (k, j) at
 // p*NR*kc + k*NR + j, and columns past nc are 0. The loops follow B's unit
 // stride: along whole rows for a row-major B (one read stream, not one jump
-// per 32 floats), down columns for a transposed view (W^T in linear). In a
+// per NR floats), down columns for a transposed view (W^T in linear). In a
 // batch-64 MLP each element of B is used only 64 times, so a slow pack would
 // cost as much as the multiply.
+template <int64_t NR>
 void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, float* packed) {
     // BEGIN SOLUTION Lesson 17: pack_b: B's columns in panels of NR, following B's unit stride
     const int64_t panels = ceil_div(nc, NR);
@@ -3788,24 +3840,25 @@ void pack_b(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, fl
                 const int64_t nr = std::min(NR, nc - p * NR);
                 for (int64_t j = 0; j < nr; j++) to[j] = from[j];
             }
-        return;
-    }
-    // a transpose, in blocks of 16 rows of a panel (2 KB, in L1) so the
-    // scattered writes land in lines just written
-    for (int64_t p = 0; p < panels; p++) {
-        const int64_t nr = std::min(NR, nc - p * NR);
-        for (int64_t k0 = 0; k0 < kc; k0 += 16)
-            for (int64_t j = 0; j < nr; j++)
-                for (int64_t k = k0; k < std::min(kc, k0 + 16); k++)
-                    packed[p * NR * kc + k * NR + j] = B[k * rsB + (p * NR + j) * csB];
+    } else {
+        // a transpose, in blocks of 16 rows of a panel (in L1) so the
+        // scattered writes land in lines just written
+        for (int64_t p = 0; p < panels; p++) {
+            const int64_t nr = std::min(NR, nc - p * NR);
+            for (int64_t k0 = 0; k0 < kc; k0 += 16)
+                for (int64_t j = 0; j < nr; j++)
+                    for (int64_t k = k0; k < std::min(kc, k0 + 16); k++)
+                        packed[p * NR * kc + k * NR + j] = B[k * rsB + (p * NR + j) * csB];
+        }
     }
     // END SOLUTION
 }
 
-// C[mr, nr] (+)= a[MR, kc] @ b[kc, NR]: kc rank-1 updates of a 6x32 tile.
+// C[mr, nr] (+)= a[MR, kc] @ b[kc, NR]: kc rank-1 updates of an MR x NR tile.
 // b's rows are ldb apart: NR in a packed panel, B's own row stride when B is
 // read in place. The fixed trip counts let the compiler unroll i, vectorise j
-// and keep acc in registers (12 AVX-512 or 24 AVX2 registers).
+// and keep acc in registers (MR*NR/VF of them: see the table above).
+template <int64_t MR, int64_t NR>
 TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const float* __restrict b, int64_t ldb,
                                   float* __restrict C, int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
     // BEGIN SOLUTION Lesson 17: micro_kernel: an MR x NR tile of C in registers, kc rank-1 updates
@@ -3826,18 +3879,138 @@ TT_FORCE_INLINE void micro_kernel(int64_t kc, const float* __restrict a, const f
 // C[mc, nc] (+)= packed A [mc, kc] @ B [kc, nc], where B's panel p (NR
 // columns) starts at b + p*panel_step with rows ldb apart. jr outside, ir
 // inside: one B panel stays in L1 while every A panel passes it.
-TT_VECTOR_CLONES void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* packed_a, const float* b,
-                                   int64_t ldb, int64_t panel_step, float* C, int64_t ldc, bool accumulate) {
+template <int64_t MR, int64_t NR>
+TT_FORCE_INLINE void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const float* packed_a, const float* b,
+                                  int64_t ldb, int64_t panel_step, float* C, int64_t ldc, bool accumulate) {
     for (int64_t j = 0; j < nc; j += NR)
         for (int64_t i = 0; i < mc; i += MR)
-            micro_kernel(kc, packed_a + i * kc, b + j / NR * panel_step, ldb, C + i * ldc + j, ldc,
-                         std::min(MR, mc - i), std::min(NR, nc - j), accumulate);
+            micro_kernel<MR, NR>(kc, packed_a + i * kc, b + j / NR * panel_step, ldb, C + i * ldc + j, ldc,
+                                 std::min(MR, mc - i), std::min(NR, nc - j), accumulate);
 }
-} // namespace
 
-void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+// The roofline's ceiling: ROWS x COLS accumulators, acc = acc * m + s, the
+// same shape of loop as the micro-kernel's (rows unrolled, columns in vector
+// registers) so that the compiler keeps them all in registers: ROWS*COLS/VF
+// independent chains of multiply-adds. m comes from a 16-row table in L1,
+// below 1 so the sums settle instead of overflowing, and a load the compiler
+// cannot move out of the loop (with no load at all g++ swaps the loops and
+// runs each chain to its end alone, one dependent multiply-add after another).
+template <int64_t ROWS, int64_t COLS>
+TT_FORCE_INLINE float multiply_add_chains_of(int64_t steps) {
+    float acc[ROWS][COLS], table[16][COLS];
+    for (int64_t i = 0; i < ROWS; i++)
+        for (int64_t v = 0; v < COLS; v++) acc[i][v] = 0.001f * (float)(i * COLS + v);
+    for (int64_t r = 0; r < 16; r++)
+        for (int64_t v = 0; v < COLS; v++) table[r][v] = 0.999f - 0.0001f * (float)(r + v % 7);
+    const float s = 1e-4f;
+    for (int64_t step = 0; step < steps; step++) {
+        const float* m = table[step & 15];
+        for (int64_t i = 0; i < ROWS; i++)
+            for (int64_t v = 0; v < COLS; v++) acc[i][v] = acc[i][v] * m[v] + s;
+    }
+    float total = 0;
+    for (auto& row : acc)
+        for (float v : row) total += v;
+    return total;
+}
+
+// One ISA's tile: its numbers (tt.h) and its code.
+using MacroKernel = void (*)(int64_t mc, int64_t nc, int64_t kc, const float* packed_a, const float* b, int64_t ldb,
+                             int64_t panel_step, float* C, int64_t ldc, bool accumulate);
+using PackA = void (*)(int64_t mc, int64_t kc, const float* A, int64_t rsA, int64_t csA, float* packed);
+using PackB = void (*)(int64_t kc, int64_t nc, const float* B, int64_t rsB, int64_t csB, float* packed);
+struct TileCode {
+    GemmTile tile;
+    MacroKernel macro_kernel;
+    PackA pack_a;
+    PackB pack_b;
+    float (*chains)(int64_t steps);
+};
+
+// A tile's numbers from its shape: blocking per the rules above.
+GemmTile tile_numbers(const char* isa, int64_t mr, int64_t nr, int64_t vf, int64_t registers, int64_t chains) {
+    GemmTile t;
+    t.isa = isa;
+    t.mr = mr, t.nr = nr, t.vector_floats = vf, t.registers = registers, t.peak_chains = chains;
+    t.kc = kc_for(nr);
+    t.mc = mc_for(mr, t.kc);
+    return t;
+}
+
+// Each ISA's code is the same templates compiled for its target: the x86
+// clones carry a target attribute, the build's own tile needs none. One line
+// per tile gives its shape and makes its functions and its table entry.
+#define TT_TILE(ATTRIBUTE, NAME, ISA, MR, NR, VF, REGISTERS, ROWS, COLS)                                          \
+    ATTRIBUTE void macro_kernel_##NAME(int64_t mc, int64_t nc, int64_t kc, const float* a, const float* b,   \
+                                       int64_t ldb, int64_t step, float* C, int64_t ldc, bool accumulate) {    \
+        macro_kernel<MR, NR>(mc, nc, kc, a, b, ldb, step, C, ldc, accumulate);                                \
+    }                                                                                                         \
+    ATTRIBUTE float chains_##NAME(int64_t steps) { return multiply_add_chains_of<ROWS, COLS>(steps); }       \
+    TileCode tile_##NAME() {                                                                                  \
+        return {tile_numbers(ISA, MR, NR, VF, REGISTERS, ROWS * COLS / VF), macro_kernel_##NAME, pack_a<MR>,   \
+                pack_b<NR>, chains_##NAME};                                                                   \
+    }
+
+// The last two numbers shape the peak loop: rows x columns of accumulators.
+//                                                  isa         MR  NR  VF  regs  peak loop
+#if TT_HAS_CLONES
+TT_TILE(__attribute__((target("arch=x86-64-v4"))), avx512, "avx512",    8, 32, 16, 32,  8, 48)
+TT_TILE(__attribute__((target("arch=x86-64-v3"))), avx2,   "avx2+fma",  4, 24,  8, 16,  4, 24)
+#endif
+// The build's own tile, from the compiler's target macros.
+#if defined(__AVX512F__)
+TT_TILE(, build, "avx512",    8, 32, 16, 32,  8, 48)
+#elif defined(__AVX2__) && defined(__FMA__)
+TT_TILE(, build, "avx2+fma",  4, 24,  8, 16,  4, 24)
+#elif defined(__aarch64__)
+TT_TILE(, build, "neon",      6,  8,  4, 32, 12,  8)
+#elif defined(__SSE2__)
+TT_TILE(, build, "sse2",      8,  4,  4, 16, 12,  4)
+#elif defined(__ARM_FP)
+TT_TILE(, build, "vfp",       6,  4,  1, 32,  4,  4)
+#else
+TT_TILE(, build, "scalar",    3,  4,  1, 16,  2,  4)
+#endif
+
+// The tiles this CPU can run, best first.
+std::vector<TileCode> make_tiles() {
+    std::vector<TileCode> tiles;
+#if TT_HAS_CLONES
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        tiles.push_back(tile_avx512());
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) tiles.push_back(tile_avx2());
+#endif
+    const TileCode build = tile_build();
+    bool have = false;
+    for (const TileCode& t : tiles) have = have || t.tile.isa == build.tile.isa;
+    if (!have) tiles.push_back(build);
+    // TT_GEMM_ISA=avx2+fma (say) puts that tile first: an AVX2 machine's
+    // kernel, measured on an AVX-512 one.
+    if (const char* wanted = std::getenv("TT_GEMM_ISA")) {
+        auto at = std::find_if(tiles.begin(), tiles.end(), [&](const TileCode& t) { return t.tile.isa == wanted; });
+        if (at != tiles.end()) std::rotate(tiles.begin(), at, at + 1);
+        else std::fprintf(stderr, "tt: ignoring TT_GEMM_ISA='%s': this build on this CPU has no such tile\n", wanted);
+    }
+    return tiles;
+}
+
+const std::vector<TileCode>& tile_codes() {
+    static const std::vector<TileCode> tiles = make_tiles();
+    return tiles;
+}
+
+const TileCode& code_of(const GemmTile& tile) {
+    for (const TileCode& t : tile_codes())
+        if (t.tile.isa == tile.isa) return t;
+    throw Error("gemm_fast_with: this build has no '" + tile.isa + "' tile that this CPU can run (see gemm_tiles())");
+}
+
+void gemm_with(const TileCode& code, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
                const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate) {
     if (M <= 0 || N <= 0) return;
+    const int64_t MR = code.tile.mr, NR = code.tile.nr, KC = code.tile.kc, MC = code.tile.mc;
     const double multiply_adds = (double)M * (double)N * (double)K;
     // Below ~16^3 multiply-adds, packing costs more than it saves; a single
     // row is a matrix-vector product, bound by reading B once either way.
@@ -3858,8 +4031,8 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
     };
     // Blocks of at most MC rows, as even as whole MR-row panels allow, and as
     // many as a multiple of the thread count, so no thread is left with a
-    // sliver while the others wait (M=1024 on 2 threads: 8 blocks of 132
-    // rows and one of 100, not 7 of 144 and one of 16).
+    // sliver while the others wait (M=1024 on 2 threads, MC=144: 8 blocks of
+    // 132 rows and one of 100, not 7 of 144 and one of 16).
     int64_t mblocks = ceil_div(M, MC);
     if (mblocks > 1) mblocks = ceil_div(mblocks, threads) * threads;
     const int64_t block_rows = std::min(MC, ceil_div(ceil_div(M, mblocks), MR) * MR);
@@ -3869,23 +4042,23 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
     // much as the product. Rows of unit stride are already what the
     // micro-kernel reads; only a ragged last panel is packed.
     const bool direct_b = csB == 1 && M <= kDirectRows;
-    // With one block of rows (a training batch: M <= 144) each B panel meets
-    // only one task, so the task packs its own and the job needs one wake-up,
-    // not two. With more, B is packed once, together, and shared.
+    // With one block of rows (a training batch) each B panel meets only one
+    // task, so the task packs its own and the job needs one wake-up, not two.
+    // With more, B is packed once, together, and shared.
     const bool shared_b = !direct_b && mblocks > 1;
-    const int64_t column_block = shared_b ? std::max(NR, kPackedB / K / NR * NR) : kPackedB / KC;
+    const int64_t column_block = shared_b ? std::max(NR, kPackedB / K / NR * NR) : kPackedB / KC / NR * NR;
     for (int64_t jc = 0; jc < N; jc += column_block) {
         const int64_t nc = std::min(column_block, N - jc), panels = ceil_div(nc, NR), width = panels * NR;
         // packed B: slice pc starts at pc*width, its panel p at p*NR*kc within it
         static thread_local PackBuffer b_buffer;
         float* packed_b = shared_b ? b_buffer.get(K * width) : nullptr;
-        // (in tasks of a K slice by 8 panels: rows of 256 floats read in one stream)
-        const int64_t groups = ceil_div(panels, 8);
+        // (in tasks of a K slice by a group of panels: rows of 256 floats read in one stream)
+        const int64_t group = std::max<int64_t>(1, 256 / NR), groups = ceil_div(panels, group);
         if (shared_b)
             run(ceil_div(K, KC) * groups, [&](int64_t t) {
-                const int64_t pc = t / groups * KC, p = t % groups * 8, kc = std::min(KC, K - pc);
-                pack_b(kc, std::min(8 * NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
-                       packed_b + pc * width + p * NR * kc);
+                const int64_t pc = t / groups * KC, p = t % groups * group, kc = std::min(KC, K - pc);
+                code.pack_b(kc, std::min(group * NR, nc - p * NR), B + pc * rsB + (jc + p * NR) * csB, rsB, csB,
+                            packed_b + pc * width + p * NR * kc);
             });
         // Tasks: row blocks, and column shares when there are too few of them
         // to give every thread two (so that a slow thread does not stall the rest).
@@ -3903,7 +4076,8 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
         if (shared_a)
             run(mblocks * ceil_div(K, KC), [&](int64_t t) {
                 const int64_t i0 = t % mblocks * block_rows, pc = t / mblocks * KC, kc = std::min(KC, K - pc);
-                pack_a(std::min(block_rows, M - i0), kc, A + i0 * rsA + pc * csA, rsA, csA, a_shared + pc * rows + i0 * kc);
+                code.pack_a(std::min(block_rows, M - i0), kc, A + i0 * rsA + pc * csA, rsA, csA,
+                            a_shared + pc * rows + i0 * kc);
             });
         run(mblocks * tasks_across, [&](int64_t t) {
             static thread_local PackBuffer a_buffer, own_b_buffer;
@@ -3918,22 +4092,47 @@ void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int
                 const float* packed_a = a_shared + pc * rows + i0 * kc;
                 if (!shared_a) {
                     float* own_a = a_buffer.get(MC * KC);
-                    pack_a(mc, kc, A + i0 * rsA + pc * csA, rsA, csA, own_a);
+                    code.pack_a(mc, kc, A + i0 * rsA + pc * csA, rsA, csA, own_a);
                     packed_a = own_a;
                 }
                 if (shared_b) {
-                    macro_kernel(mc, ncols, kc, packed_a, packed_b + pc * width + j0 * kc, NR, NR * kc, c, ldc, add);
+                    code.macro_kernel(mc, ncols, kc, packed_a, packed_b + pc * width + j0 * kc, NR, NR * kc, c, ldc, add);
                     continue;
                 }
                 const float* b = B + pc * rsB + (jc + j0) * csB;
-                if (in_place) macro_kernel(mc, in_place, kc, packed_a, b, rsB, NR, c, ldc, add);
+                if (in_place) code.macro_kernel(mc, in_place, kc, packed_a, b, rsB, NR, c, ldc, add);
                 if (ncols == in_place) continue;
-                pack_b(kc, ncols - in_place, b + in_place * csB, rsB, csB, own_b);
-                macro_kernel(mc, ncols - in_place, kc, packed_a, own_b, NR, NR * kc, c + in_place, ldc, add);
+                code.pack_b(kc, ncols - in_place, b + in_place * csB, rsB, csB, own_b);
+                code.macro_kernel(mc, ncols - in_place, kc, packed_a, own_b, NR, NR * kc, c + in_place, ldc, add);
             }
         });
     }
 }
+} // namespace
+
+const std::vector<GemmTile>& gemm_tiles() {
+    static const std::vector<GemmTile> tiles = [] {
+        std::vector<GemmTile> out;
+        for (const TileCode& t : tile_codes()) out.push_back(t.tile);
+        return out;
+    }();
+    return tiles;
+}
+
+const GemmTile& gemm_tile() { return gemm_tiles()[0]; }
+
+void gemm_fast_with(const GemmTile& tile, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+                    const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate) {
+    gemm_with(code_of(tile), M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, accumulate);
+}
+
+void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
+               const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate) {
+    static const TileCode& best = tile_codes()[0];
+    gemm_with(best, M, N, K, A, rsA, csA, B, rsB, csB, C, ldc, accumulate);
+}
+
+float multiply_add_chains(const GemmTile& tile, int64_t steps) { return code_of(tile).chains(steps); }
 
 namespace {
 // Whether gemm_fast gives gemm_naive's answer on two small products: plain
@@ -3965,6 +4164,12 @@ bool gemm_fast_agrees() {
 // or a student's tree where Lesson 17 is still to be written) every op runs
 // on gemm_naive, so the lessons before it work meanwhile.
 [[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast_agrees() ? gemm_fast : gemm_naive;
+#endif // TT_PART != 1: the kernels' block ends here
+
+#if TT_PART != 2 // the rest of the file is the first object's again
 [[maybe_unused]] const ParallelFor installed_parallel_for = parallel_for = parallel_for_pool;
+
+// (Sections after Lesson 17 go here, above the #endif.)
+#endif // TT_PART != 2
 
 } // namespace tt

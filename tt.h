@@ -34,7 +34,7 @@
 //   07 Optimizers    SGD, Adam, AdamW
 //   08 Training      loops, schedules, clipping, checkpoints, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
-//   17 Acceleration  blocked, packed, threaded matmul
+//   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
 //
 // Shape legend, used in every comment: N samples, B batch, C channels or
 // classes, H height, W width, T time, D features, K inner (reduced) size,
@@ -779,19 +779,23 @@ struct Flatten : Module {
 // do a hundred times that. The gap is closed in steps, each measured by
 // `./tt lesson 17`: loop order (stream rows, not columns), blocking (work on
 // tiles that fit the caches), packing (copy each tile once into the order the
-// inner loop reads), a register tile (6x32 accumulators the compiler keeps in
-// vector registers), and threads (blocks of C shared among the cores). Cost:
-// a few hundred lines, scratch for the packed tiles, and one thread per core.
+// inner loop reads), a register tile (accumulators the compiler keeps in
+// vector registers, sized for the instruction set), and threads (blocks of C
+// shared among the cores). Cost: a few hundred lines, scratch for the packed
+// tiles, and one thread per core.
 
 // Marks a hot loop to be compiled several times, for AVX-512, for AVX2 with
 // FMA and for the baseline, with the best one for the CPU picked when the
 // program starts ("function multi-versioning"): the portable build still uses
-// the wide vector units. g++ on x86-64 Linux only; elsewhere it is empty and
-// the loop gets what the build targets (make native: this CPU's).
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__)
+// the wide vector units. g++ on x86-64 Linux only; elsewhere, and in a build
+// for one CPU level (ARCH=-march=..., which defines TT_NO_CLONES), it is
+// empty and the loop gets what the build targets.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && !defined(TT_NO_CLONES)
 #define TT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define TT_HAS_CLONES 1
 #else
 #define TT_VECTOR_CLONES
+#define TT_HAS_CLONES 0
 #endif
 
 // Same contract as gemm_naive (Lesson 01): C[i*ldc+j] (+)= sum_k A[i,k] * B[k,j]
@@ -801,6 +805,36 @@ struct Flatten : Module {
 // summed by one thread, always in the same order.
 void gemm_fast(int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA, int64_t csA,
                const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate);
+
+// gemm_fast's register tile for one instruction set: C[mr,nr] held in
+// mr*nr/vector_floats vector registers while the k loop runs, sized so that
+// the tile, a row of B and a broadcast of A fit the ISA's registers (AVX-512
+// 32 of 16 floats, AVX2 and SSE2 16 of 8 and 4, NEON 32 of 4, VFP 32 floats).
+// kc and mc are the blocking that follows from it: a kc x nr panel of packed B
+// fills the L1 cache, an mc x kc block of packed A a quarter of the L2.
+struct GemmTile {
+    std::string isa;          // "avx512", "avx2+fma", "sse2", "neon", "vfp", "scalar"
+    int64_t mr = 0, nr = 0;   // the tile of C in registers
+    int64_t vector_floats = 1; // floats per vector register (1: scalar)
+    int64_t registers = 0;    // vector (or float) registers the ISA has
+    int64_t kc = 0, mc = 0;   // K slice, rows of an A block
+    int64_t peak_chains = 0;  // independent multiply-add chains (vectors) of its peak loop
+};
+// The tiles this build has and this CPU can run, the one gemm_fast uses first.
+// A g++ build for x86-64 has three (AVX-512, AVX2+FMA, SSE2), the CPU's best
+// picked at start-up; other builds have the one their target macros select.
+const std::vector<GemmTile>& gemm_tiles();
+const GemmTile& gemm_tile(); // gemm_tiles()[0]
+// gemm_fast through a given tile (one of gemm_tiles(); else an Error): the
+// tests and milestone 2024 check every one this CPU can run.
+void gemm_fast_with(const GemmTile& tile, int64_t M, int64_t N, int64_t K, const float* A, int64_t rsA,
+                    int64_t csA, const float* B, int64_t rsB, int64_t csB, float* C, int64_t ldc, bool accumulate);
+// The roofline's ceiling for the tile's instruction set, independent of the
+// gemm: `steps` rounds of tile.peak_chains independent multiply-add chains,
+// each a full vector register, enough to hide the latency of a multiply-add
+// (4-5 cycles, two issued per cycle). Does 2 * steps * peak_chains *
+// vector_floats flops; returns a checksum so the work cannot be dropped.
+float multiply_add_chains(const GemmTile& tile, int64_t steps);
 
 // The thread pool every parallel op shares. Its size comes from the environment
 // variable TT_THREADS (1..1024; anything else is ignored with a warning) or else

@@ -10,6 +10,7 @@
 //   bench mlp THREADS          (bench/compare.py runs these, alternating
 //   bench lenet THREADS         with PyTorch)
 //   bench shapes               the training steps' small products, naive and fast kernel
+//   bench tile 1               the register tile gemm_fast uses here, as key=value
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -179,8 +180,9 @@ void print_line(const char* workload, int64_t n, int threads, const Measurement&
 
 int whole_table() {
     const int all = (int)std::max(1u, std::thread::hardware_concurrency());
-    std::printf("tt benchmarks on %s; load average %s at the start\n", lessons::machine_name().c_str(),
-                load_average().c_str());
+    std::printf("tt benchmarks on %s; load average %s at the start; gemm tile %s %lldx%lld\n",
+                lessons::machine_name().c_str(), load_average().c_str(), gemm_tile().isa.c_str(),
+                (long long)gemm_tile().mr, (long long)gemm_tile().nr);
     std::printf("(best of several runs; TT_THREADS is overridden per column. \"CPU\" columns divide by the\n"
                 " process's CPU time instead of the wall clock: on a shared machine, what one thread does\n"
                 " while it runs)\n\n");
@@ -216,7 +218,7 @@ int whole_table() {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS | shapes]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS | shapes | tile 1]\n");
     return 2;
 }
 } // namespace
@@ -229,7 +231,11 @@ int main(int argc, char** argv) {
         const int threads = std::atoi(argv[argc - 1]);
         if (threads < 1) return usage();
         set_num_threads(threads);
-        if (what == "sgemm" && argc == 4) print_line("sgemm", std::atoll(argv[2]), threads, sgemm(std::atoll(argv[2])));
+        if (what == "tile" && argc == 3) {
+            const GemmTile& t = gemm_tile();
+            std::printf("isa=%s tile=%lldx%lld kc=%lld mc=%lld\n", t.isa.c_str(), (long long)t.mr, (long long)t.nr,
+                        (long long)t.kc, (long long)t.mc);
+        } else if (what == "sgemm" && argc == 4) print_line("sgemm", std::atoll(argv[2]), threads, sgemm(std::atoll(argv[2])));
         else if (what == "mlp" && argc == 3) print_line("mlp", 0, threads, mlp(1));
         else if (what == "lenet" && argc == 3) print_line("lenet", 0, threads, lenet(1));
         else return usage();

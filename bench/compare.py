@@ -3,6 +3,14 @@
 
     python3 bench/compare.py            (from the repo root; about three minutes)
     python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the two models)
+    python3 bench/compare.py --isa x86-64-v3   (tt built for AVX2+FMA only, OpenBLAS's Haswell kernel)
+    python3 bench/compare.py --isa x86-64-v4   (tt built for AVX-512, OpenBLAS's SkylakeX kernel)
+
+--isa checks an instruction set this machine has but the users' may not: tt's
+bench is built with -march=LEVEL and no per-CPU clones (make BUILD=.build/LEVEL
+ARCH=-march=LEVEL), and OpenBLAS is forced to the kernel for the same vector
+units, so an AVX-512 machine measures what an AVX2 one (Zen 3, Haswell) gets.
+Without it: the default build, which picks the CPU's best tile at start-up.
 
 Runs the workloads of bench/bench.c++ with the same shapes, batch, optimizer and
 thread counts: SGEMM [n,n] @ [n,n] (tt, PyTorch, NumPy), the MLP 784-128-64-10 for
@@ -38,10 +46,18 @@ def cpu_flags():
 # slower kernels (SSE3, or Haswell's AVX2 when told). Name the kernel for the
 # widest vector units the CPU has, before numpy or torch loads the library;
 # this overrides a value inherited from the environment, and says so.
+ISA_CORETYPE = {"x86-64-v3": "Haswell", "x86-64-v4": "SkylakeX"}
+ISA = sys.argv[sys.argv.index("--isa") + 1] if "--isa" in sys.argv[:-1] else None
+if ISA is not None and ISA not in ISA_CORETYPE:
+    sys.exit(f"compare.py: --isa takes one of {', '.join(ISA_CORETYPE)}, not {ISA!r}")
 PREVIOUS_CORETYPE = os.environ.get("OPENBLAS_CORETYPE")
 if not os.environ.get("TT_COMPARE_REEXEC"):
     flags = cpu_flags()
-    if "avx512f" in flags:
+    if ISA is not None:
+        if ISA == "x86-64-v4" and "avx512f" not in flags or "avx2" not in flags:
+            sys.exit(f"compare.py: this CPU cannot run {ISA} code")
+        os.environ["OPENBLAS_CORETYPE"] = ISA_CORETYPE[ISA]
+    elif "avx512f" in flags:
         os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
     elif "avx2" in flags:
         os.environ["OPENBLAS_CORETYPE"] = "Haswell"
@@ -79,9 +95,10 @@ def load():
 
 # ---- tt: the bench binary, one measurement per call ------------------------
 def tt_bench():
-    path = os.path.join(ROOT, ".build/default/bench")
-    subprocess.run(["make", "-s", "-C", ROOT, ".build/default/bench", "data"], check=True)
-    return path
+    build = f".build/{ISA}" if ISA else ".build/default"
+    extra = [f"BUILD={build}", f"ARCH=-march={ISA}"] if ISA else []
+    subprocess.run(["make", "-s", "-C", ROOT, *extra, f"{build}/bench", "data"], check=True)
+    return os.path.join(ROOT, build, "bench")
 
 
 def run_tt(binary, *args):
@@ -218,6 +235,9 @@ def main():
         print(f"On Debian: {APT}  (then run with /usr/bin/python3)")
         return 1
     binary = tt_bench()
+    tile = run_tt(binary, "tile", 1)
+    print(f"tt: {os.path.relpath(binary, ROOT)}, " + (f"built with -march={ISA}, no per-CPU clones" if ISA else
+          "the default build (per-CPU clones)") + f"; gemm tile {tile['isa']} {tile['tile']}")
     print(f"python {sys.executable}, numpy {np.__version__}, torch {torch.__version__}")
     was = os.environ.get("TT_COMPARE_PREVIOUS_CORETYPE", PREVIOUS_CORETYPE)
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} (chosen by this script from the CPU's flags; "

@@ -18,25 +18,6 @@ using namespace tt;
 namespace lessons {
 namespace {
 
-// The roofline's ceiling: the register tile of gemm_fast with nothing around
-// it, 6 x 32 independent multiply-add chains fed from a 10 KB table in the L1
-// cache. (A loop with no loads at all gets "optimised": g++ swaps the loops and
-// runs each chain to the end alone, one at a time, 20 times slower.) Returns a
-// checksum so that the compiler cannot drop the work.
-TT_VECTOR_CLONES float multiply_add_loop(int64_t steps, const float* as, const float* bs) {
-    float acc[6][32] = {};
-    for (int64_t s = 0; s < steps; s++) {
-        const float* a = as + (s & 63) * 6;  // as [64,6]
-        const float* b = bs + (s & 63) * 32; // bs [64,32]
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 32; j++) acc[i][j] += a[i] * b[j];
-    }
-    float total = 0;
-    for (auto& row : acc)
-        for (float v : row) total += v;
-    return total;
-}
-
 // The roofline's slope: a = b + s*c (STREAM's triad), 12 bytes moved per element.
 TT_VECTOR_CLONES void triad(float* a, const float* b, const float* c, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
@@ -142,16 +123,27 @@ Json lesson_17(const Options& options) {
     const int threads = get_num_threads();
 
     // 1. The roofline: what the cores can compute, what memory can feed them.
-    std::vector<float> as(64 * 6, 0.001f), bs(64 * 32, 0.5f);
-    const int64_t steps = options.quick ? 200000 : 2000000;
-    const double flops_per_loop = 2.0 * 6 * 32 * (double)steps;
+    // The ceiling is measured by independent multiply-add chains in vector
+    // registers (tt::multiply_add_chains), not by gemm's own tile: a tile
+    // that spills would otherwise report its own slowness as the peak.
+    const GemmTile& tile = gemm_tile();
+    const int64_t steps = options.quick ? 200000 : 4000000;
+    auto chain_flops = [&](const GemmTile& t) { return 2.0 * (double)(steps * t.peak_chains * t.vector_floats); };
     volatile float sink = 0;
-    const double one = time_best(10, [&] { sink = multiply_add_loop(steps, as.data(), bs.data()); });
+    set_num_threads(1);
+    std::vector<Json> tiles_json;
+    std::vector<double> tile_peaks;
+    for (const GemmTile& t : gemm_tiles()) { // every tile this CPU runs: the peak of each instruction set
+        const double seconds = time_best(options.quick ? 3 : 7, [&] { sink = multiply_add_chains(t, steps); });
+        tile_peaks.push_back(chain_flops(t) / seconds * 1e-9);
+    }
+    set_num_threads(threads);
+    const double peak1 = tile_peaks[0];
     std::vector<float> sums(threads); // one per thread: the calls write disjoint data
-    const double all = time_best(10, [&] {
-        parallel_for(threads, [&](int64_t t) { sums[t] = multiply_add_loop(steps, as.data(), bs.data()); });
+    const double all = time_best(options.quick ? 3 : 7, [&] {
+        parallel_for(threads, [&](int64_t t) { sums[t] = multiply_add_chains(tile, steps); });
     });
-    const double peak1 = flops_per_loop / one * 1e-9, peak_all = threads * flops_per_loop / all * 1e-9;
+    const double peak_all = threads * chain_flops(tile) / all * 1e-9;
     const int64_t n_triad = options.quick ? (1 << 20) : (1 << 23); // 3 x 32 MB: past the caches
     Tensor a = Tensor::zeros({n_triad}), b = Tensor::ones({n_triad}), c = Tensor::ones({n_triad});
     const int64_t chunk = (n_triad + threads - 1) / threads;
@@ -164,10 +156,16 @@ Json lesson_17(const Options& options) {
     const double triad_all = time_best(5, [&] { parallel_for(threads, run_triad); });
     const double bytes = 12.0 * (double)n_triad;
     const double bandwidth = bytes / std::min(triad1, triad_all) * 1e-9;
-    measured.number("threads", threads).number("peak_gflops_1_thread", peak1).number("peak_gflops_all_threads", peak_all)
+    measured.number("threads", threads).text("isa", tile.isa)
+        .text("tile", std::to_string(tile.mr) + "x" + std::to_string(tile.nr))
+        .number("peak_gflops_1_thread", peak1).number("peak_gflops_all_threads", peak_all)
         .number("bandwidth_gb_per_s", bandwidth);
     std::printf("1. The roofline of this machine (measured now):\n");
-    std::printf("   peak, 1 thread   %8.1f GFLOP/s   (gemm's 6x32 register tile alone: multiply-adds from L1)\n", peak1);
+    std::printf("   peak, 1 thread   %8.1f GFLOP/s   (%s: %lld independent multiply-add chains of %lld floats)\n", peak1,
+                tile.isa.c_str(), (long long)tile.peak_chains, (long long)tile.vector_floats);
+    for (size_t i = 1; i < tile_peaks.size(); i++)
+        std::printf("                    %8.1f GFLOP/s   (%s, the same loop for a narrower instruction set)\n",
+                    tile_peaks[i], gemm_tiles()[i].isa.c_str());
     std::printf("   peak, %d threads %8.1f GFLOP/s\n", threads, peak_all);
     std::printf("   memory bandwidth %8.1f GB/s      (triad a = b + s*c over 3 x %s; 1 thread %.1f, %d threads %.1f)\n",
                 bandwidth, bytes_str(4 * n_triad).c_str(), bytes / triad1 * 1e-9, threads, bytes / triad_all * 1e-9);
@@ -179,6 +177,7 @@ Json lesson_17(const Options& options) {
     Tensor A = Tensor::randn({n, n}), B = Tensor::randn({n, n}), C = Tensor::zeros({n, n}), want = Tensor::zeros({n, n});
     const double flops = 2.0 * (double)(n * n) * (double)n;
     gemm_naive(n, n, n, A.data(), n, 1, B.data(), n, 1, want.data(), n, false);
+    const std::string tile_step = "packing + " + std::to_string(tile.mr) + "x" + std::to_string(tile.nr) + " tile";
     struct Step {
         const char* name;
         const char* how;
@@ -189,7 +188,7 @@ Json lesson_17(const Options& options) {
         {"naive i-j-k", "C[i,j] = sum_k A[i,k] B[k,j]: walks B's columns", [&] { matmul_ijk(n, A.data(), B.data(), C.data()); }},
         {"loop order i-k-j", "gemm_naive: C[i,:] += A[i,k] B[k,:], stride 1", [&] { gemm_naive(n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); }},
         {"blocking", "the same over 128x256 blocks of B kept in L2", [&] { matmul_blocked(n, A.data(), B.data(), C.data()); }},
-        {"packing + 6x32 tile", "gemm_fast on 1 thread: packed panels, registers", [&] { set_num_threads(1); gemm_fast(n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); }},
+        {tile_step.c_str(), "gemm_fast on 1 thread: packed panels, registers", [&] { set_num_threads(1); gemm_fast(n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); }},
         {"threads", "gemm_fast on every thread: blocks of C shared out", [&] { set_num_threads(threads); gemm_fast(n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); }},
     };
     std::printf("2. From the naive loop to the fast kernel, C = A @ B with n = %lld (%.2f GFLOP per product):\n", (long long)n, flops * 1e-9);
@@ -221,6 +220,23 @@ Json lesson_17(const Options& options) {
                 intensity);
     std::printf("   gemm_fast on %d threads reaches %.0f%% of the measured peak, on 1 thread %.0f%% of one core's\n", threads,
                 100 * path.back().gflops / peak_all, 100 * path[3].gflops / peak1);
+    measured.number("gemm_fraction_of_peak_1_thread", path[3].gflops / peak1)
+        .number("gemm_fraction_of_peak_all_threads", path.back().gflops / peak_all);
+    // every tile's gemm on one thread against its own instruction set's peak
+    set_num_threads(1);
+    for (size_t i = 0; i < gemm_tiles().size(); i++) {
+        const GemmTile& t = gemm_tiles()[i];
+        auto run = [&] { gemm_fast_with(t, n, n, n, A.data(), n, 1, B.data(), n, 1, C.data(), n, false); };
+        run();
+        const double gflops = flops / time_best(3, run) * 1e-9;
+        std::printf("   tile %-9s %2lldx%-3lld gemm %7.1f GFLOP/s on 1 thread, %3.0f%% of its peak (%.1f)\n", t.isa.c_str(),
+                    (long long)t.mr, (long long)t.nr, gflops, 100 * gflops / tile_peaks[i], tile_peaks[i]);
+        tiles_json.push_back(Json().text("isa", t.isa).number("mr", (double)t.mr).number("nr", (double)t.nr)
+                                 .number("kc", (double)t.kc).number("mc", (double)t.mc)
+                                 .number("peak_gflops_1_thread", tile_peaks[i]).number("gemm_gflops_1_thread", gflops));
+    }
+    set_num_threads(threads);
+    measured.objects("tiles", tiles_json);
     const std::string svg = output_path("tt-lesson-17-roofline.svg");
     write_roofline_svg(svg, peak1, peak_all, bandwidth, threads, points);
     std::printf("   plot written to %s (TT_OUT=dir to choose the folder)\n", svg.c_str());

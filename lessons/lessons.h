@@ -76,6 +76,7 @@ std::vector<Result> milestone_1958(const Options&);
 std::vector<Result> milestone_1969(const Options&);
 std::vector<Result> milestone_1986(const Options&);
 std::vector<Result> milestone_1998(const Options&);
+std::vector<Result> milestone_2024(const Options&);
 
 // Rosenblatt's perceptron (1958): y = step(x . w + b), where step(s) = 1 if s > 0
 // else 0. It learns by his rule, no gradients: for each sample,

@@ -36,6 +36,7 @@ const MilestoneEntry milestone_table[] = {
     {1998, "CNN (LeCun's LeNet)", milestone_1998},
     {2017, "Transformer (Vaswani et al.)", nullptr},
     {2018, "MLPerf-style benchmark", nullptr},
+    {2024, "Custom kernels (every fast kernel against its reference)", milestone_2024},
 };
 
 void usage(FILE* out) {
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
         if (command == "milestone") {
             long year;
             if (words.size() != 2 || !parse_int(words[1], 1900, 2100, year))
-                return bad_usage("'milestone' takes a year, one of 1958 1969 1986 1998 2017 2018");
+                return bad_usage("'milestone' takes a year, one of 1958 1969 1986 1998 2017 2018 2024");
             for (const MilestoneEntry& m : milestone_table)
                 if (m.year == year) {
                     if (!m.run) { std::fprintf(stderr, "tt: milestone %ld (%s) is not built yet\n", year, m.name); return 2; }
@@ -131,7 +132,7 @@ int main(int argc, char** argv) {
                     print_results(results, options);
                     return all_pass(results) ? 0 : 1;
                 }
-            return bad_usage("no milestone " + words[1] + "; the milestones are 1958 1969 1986 1998 2017 2018");
+            return bad_usage("no milestone " + words[1] + "; the milestones are 1958 1969 1986 1998 2017 2018 2024");
         }
         if (command == "milestones") {
             if (words.size() != 1) return bad_usage("'milestones' takes no argument");

@@ -20,7 +20,7 @@ std::vector<float> random_floats(int64_t n, uint64_t seed) {
 // must stay untouched, overwritten or accumulated into. Returns the largest
 // difference, scaled so that 1 means "beyond rounding".
 double fast_vs_naive(int64_t M, int64_t N, int64_t K, bool a_transposed, bool b_transposed, bool accumulate,
-                     int64_t pad) {
+                     int64_t pad, const GemmTile* tile = nullptr) {
     const std::vector<float> A = random_floats(M * K, 1 + M), B = random_floats(K * N, 2 + N);
     const int64_t rsA = a_transposed ? 1 : K, csA = a_transposed ? M : 1;
     const int64_t rsB = b_transposed ? 1 : N, csB = b_transposed ? K : 1;
@@ -28,7 +28,10 @@ double fast_vs_naive(int64_t M, int64_t N, int64_t K, bool a_transposed, bool b_
     const std::vector<float> start = random_floats(M * ldc, 3);
     std::vector<float> naive = start, fast = start;
     gemm_naive(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, naive.data(), ldc, accumulate);
-    gemm_fast(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, fast.data(), ldc, accumulate);
+    if (tile)
+        gemm_fast_with(*tile, M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, fast.data(), ldc, accumulate);
+    else
+        gemm_fast(M, N, K, A.data(), rsA, csA, B.data(), rsB, csB, fast.data(), ldc, accumulate);
     double worst = 0;
     const double tolerance = 1e-5 * (double)(K + 1); // |entries| <= 1, so |C| <= K + 1
     for (int64_t i = 0; i < M; i++)
@@ -57,8 +60,9 @@ auto with_threads(int n, F f) {
 } // namespace
 
 TEST(gemm_fast_matches_naive_on_many_shapes) {
-    // 1x1, primes, tall and skinny, one edge short of a tile (MR=6, NR=32,
-    // KC=256, MC=144), zero sizes, and sizes past every block boundary.
+    // 1x1, primes, tall and skinny, one edge short of the first tiles (6x32, KC=256,
+    // MC=144), zero sizes, and sizes past every block boundary; each tile's own
+    // edges are in every_register_tile_matches_naive_on_ragged_shapes below.
     const int64_t shapes[][3] = {{1, 1, 1},     {2, 3, 4},     {7, 13, 29},    {67, 71, 73},  {1000, 3, 5},
                                  {3, 1000, 7},  {5, 7, 1000},  {300, 200, 1},  {1, 500, 300}, {500, 1, 300},
                                  {6, 32, 256},  {5, 31, 255},  {145, 33, 257}, {151, 97, 89}, {64, 64, 64},
@@ -80,6 +84,34 @@ TEST(gemm_fast_matches_naive_on_many_shapes) {
                                     std::to_string(s[1]) + " K=" + std::to_string(s[2]) + " variant " +
                                     std::to_string(variant) + ": error " + std::to_string(error));
         }
+}
+
+// Every tile this build has and this CPU runs (on x86-64 with g++: AVX-512,
+// AVX2+FMA and SSE2, each called directly, not only the one picked at start-up),
+// on shapes one short of, equal to and one past its own MR, NR, KC and MC.
+TEST(every_register_tile_matches_naive_on_ragged_shapes) {
+    CHECK(!gemm_tiles().empty() && gemm_tile().isa == gemm_tiles()[0].isa);
+    for (const GemmTile& t : gemm_tiles()) {
+        CHECK(t.mr > 0 && t.nr % t.vector_floats == 0 && t.kc >= 128 && t.mc % t.mr == 0 && t.mc >= t.mr);
+        CHECK(t.mr * t.nr / t.vector_floats < t.registers); // the accumulators fit, with room for A and B
+        const int64_t shapes[][3] = {{t.mr - 1, t.nr - 1, t.kc - 1}, {t.mr, t.nr, t.kc}, {t.mr + 1, t.nr + 1, t.kc + 1},
+                                     {t.mc + 1, 2 * t.nr + 3, 2 * t.kc + 5}, {t.mc - 1, 3 * t.nr - 1, 7},
+                                     {64, 3 * t.nr + 1, 100}, {2, 200, 300}, {t.mc * 2 + t.mr + 1, 70, 40}};
+        for (const auto& s : shapes)
+            for (int variant = 0; variant < 16; variant++) {
+                const double error =
+                    fast_vs_naive(s[0], s[1], s[2], variant & 1, variant & 2, variant & 4, variant & 8 ? 3 : 0, &t);
+                if (!(error <= 1.0))
+                    throw test::Failure("tile " + t.isa + " differs from gemm_naive at M=" + std::to_string(s[0]) +
+                                        " N=" + std::to_string(s[1]) + " K=" + std::to_string(s[2]) + " variant " +
+                                        std::to_string(variant) + ": error " + std::to_string(error));
+            }
+        CHECK(std::isfinite(multiply_add_chains(t, 1000)));
+    }
+    GemmTile unknown;
+    unknown.isa = "mmx";
+    float c = 0;
+    CHECK_THROWS(gemm_fast_with(unknown, 1, 1, 1, &c, 1, 1, &c, 1, 1, &c, 1, false), "no 'mmx' tile");
 }
 
 TEST(gemm_fast_with_more_columns_than_one_packed_block) {
