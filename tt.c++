@@ -2118,6 +2118,18 @@ Optimizer::Optimizer(std::vector<Tensor> params_, float lr_, const char* optimiz
     }
     check_hyper(lr >= 0, optimizer, "lr", lr, ">= 0");
     buffers.resize(params.size());
+    decays.assign(params.size(), true);
+}
+
+void Optimizer::exclude_from_weight_decay(const std::vector<Tensor>& some) {
+    for (const Tensor& t : some) {
+        size_t i = 0;
+        while (i < params.size() && !params[i].shares_storage(t)) i++;
+        if (i == params.size() || params[i].impl != t.impl)
+            throw Error("exclude_from_weight_decay: a tensor of shape " + (t.defined() ? to_string(t.shape()) : std::string("(undefined)")) +
+                        " is not one of the optimizer's parameters");
+        decays[i] = false;
+    }
 }
 
 Shape Optimizer::slot_shape(size_t i, size_t) const { return params[i].shape(); }
@@ -2170,10 +2182,11 @@ std::vector<std::string> SGD::slots() const {
 
 // g' = g + wd p;   buf = mu buf + g';   p -= lr * (mu > 0 ? buf : g')
 void SGD::update(size_t i, float* p, const float* g, int64_t n) {
+    const float decay = decays[i] ? weight_decay : 0.0f;
     // BEGIN SOLUTION Lesson 07: SGD::update: weight decay, momentum, the step
     float* buf = momentum > 0 ? buffer(i, 0).data() : nullptr;
     for (int64_t k = 0; k < n; k++) {
-        float d = g[k] + weight_decay * p[k];
+        float d = g[k] + decay * p[k];
         if (buf) d = buf[k] = momentum * buf[k] + d;
         p[k] -= lr * d;
     }
@@ -2202,6 +2215,7 @@ Shape Adam::slot_shape(size_t i, size_t slot) const { return slot == 2 ? Shape{}
 // m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr * m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)
 // The step count is a float: exact up to 2^24 steps, far beyond any run here.
 void Adam::update(size_t i, float* p, const float* g, int64_t n) {
+    const float decay = decays[i] ? weight_decay : 0.0f;
     // BEGIN SOLUTION Lesson 07: Adam::update: the two moments, bias-corrected, and AdamW's decoupled decay
     float* m = buffer(i, 0).data();
     float* v = buffer(i, 1).data();
@@ -2209,8 +2223,8 @@ void Adam::update(size_t i, float* p, const float* g, int64_t n) {
     t += 1;
     const float correction1 = 1 - (float)std::pow((double)beta1, (double)t);
     const float correction2 = 1 - (float)std::pow((double)beta2, (double)t);
-    const float l2 = decoupled ? 0.0f : weight_decay;
-    const float shrink = decoupled ? 1 - lr * weight_decay : 1.0f;
+    const float l2 = decoupled ? 0.0f : decay;
+    const float shrink = decoupled ? 1 - lr * decay : 1.0f;
     for (int64_t k = 0; k < n; k++) {
         const float d = g[k] + l2 * p[k];
         m[k] = beta1 * m[k] + (1 - beta1) * d;
@@ -3549,6 +3563,502 @@ std::string BatchNorm2d::name() const {
 Tensor Flatten::forward(const Tensor& x) {
     if (!x.defined() || x.dim() < 1) throw Error("Flatten(): expects an input with a batch axis, got " + (x.defined() ? to_string(x.shape()) : std::string("an undefined tensor")));
     return x.reshape({x.size(0), -1});
+}
+
+// ===== Lesson 12 · Attention =================================================
+// One op computes softmax(q k^T / sqrt(D)) v and records one backward, so
+// the only T x T tensor is P, the weights (kept for the backward: B*H*Tq*Tk
+// floats, the quadratic memory the demo measures). It works through each
+// head in blocks of 32 query rows: three gemms per block (scores, output;
+// and in the backward dP, dq, dk, dv), reading q, k, v and dy in place
+// through their strides. Under a causal mask a block of rows [r0, r1) sees
+// only keys up to r1 - 1 + (Tk - Tq), so the gemms stop there: the key blocks
+// above the diagonal are skipped, which halves the work of a long causal
+// sequence (the hidden triangle is Tq*Tk/2 of the scores). Heads run in parallel.
+
+namespace {
+constexpr int64_t kAttentionRows = 32; // query rows per block
+
+// How many keys query `row` may see: all of them, or under a causal mask
+// those up to its own position, counted from the right (row + Tk - Tq).
+int64_t visible_keys(bool causal, int64_t row, int64_t Tq, int64_t Tk) {
+    return causal ? std::min(Tk, std::max<int64_t>(0, row + 1 + Tk - Tq)) : Tk;
+}
+
+// One row of scores s[0..computed) in place -> its softmax over the first
+// `seen` keys, 0 elsewhere (and everywhere if every key is hidden).
+// pad[j] != 0 hides key j.
+void attention_softmax_row(float* s, int64_t seen, int64_t computed, float scale, const float* pad) {
+    const float hidden = -std::numeric_limits<float>::infinity();
+    float biggest = hidden;
+    for (int64_t j = 0; j < seen; j++) {
+        s[j] = pad && pad[j] != 0 ? hidden : s[j] * scale;
+        biggest = std::max(biggest, s[j]);
+    }
+    std::fill(s + seen, s + computed, 0.0f);
+    if (biggest == hidden) { // nothing to attend to: weights 0, so y = 0
+        std::fill(s, s + seen, 0.0f);
+        return;
+    }
+    float total = 0;
+    for (int64_t j = 0; j < seen; j++) total += s[j] = std::exp(s[j] - biggest); // exp(-inf) = 0
+    const float inverse = 1.0f / total;
+    for (int64_t j = 0; j < seen; j++) s[j] *= inverse;
+}
+
+// Where head (b, h) of a 4-d tensor starts, and its row and column strides.
+struct HeadView {
+    const float* base;
+    int64_t s0, s1, rows, cols;
+    HeadView(const Tensor& t) : base(base_of(t) + t.impl->offset), s0(t.strides()[0]), s1(t.strides()[1]),
+                                rows(t.strides()[2]), cols(t.strides()[3]) {}
+    const float* at(int64_t b, int64_t h) const { return base + b * s0 + h * s1; }
+};
+} // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
+                                    const Tensor& key_padding_mask, Tensor* weights) {
+    const char* op = "scaled_dot_product_attention";
+    require_defined(q, op);
+    require_defined(k, op);
+    require_defined(v, op);
+    const std::string shapes = "q " + to_string(q.shape()) + ", k " + to_string(k.shape()) + ", v " + to_string(v.shape());
+    if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
+        throw Error(std::string(op) + ": q, k and v must be 4-d [B,H,T,D], got " + shapes);
+    const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3), Tk = k.size(2), Dv = v.size(3);
+    if (k.size(0) != B || k.size(1) != H || k.size(3) != D || v.size(0) != B || v.size(1) != H || v.size(2) != Tk)
+        throw Error(std::string(op) + ": shapes do not fit q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv]: " + shapes);
+    Tensor mask;
+    if (key_padding_mask.defined()) {
+        if (key_padding_mask.shape() != Shape{B, Tk})
+            throw Error(std::string(op) + ": key_padding_mask " + to_string(key_padding_mask.shape()) + " should be [B,Tk] = " +
+                        to_string({B, Tk}) + " for " + shapes);
+        mask = dense(key_padding_mask);
+    }
+    const float scale = 1.0f / std::sqrt((float)std::max<int64_t>(D, 1));
+    Tensor P = new_tensor({B, H, Tq, Tk}, op);                // the weights, kept for the backward
+    Tensor y = new_tensor({B, Tq, H, Dv}, op).transpose(1, 2); // [B,H,Tq,Dv] seen through [B,Tq,H,Dv] memory
+    const HeadView qv(q), kv(k), vv(v);
+    const int64_t ldy = H * Dv; // from one query row to the next in y's memory
+    float *pp = P.data(), *py = base_of(y);
+    const float* pmask = mask.defined() ? mask.data() : nullptr;
+    // BEGIN SOLUTION Lesson 12: scaled_dot_product_attention: per head, blocks of query rows: scores, softmax, P v
+    parallel_for(B * H, [&](int64_t bh) {
+        const int64_t b = bh / H, h = bh % H;
+        const float *qh = qv.at(b, h), *kh = kv.at(b, h), *vh = vv.at(b, h);
+        const float* pad = pmask ? pmask + b * Tk : nullptr;
+        float* ph = pp + bh * Tq * Tk;
+        float* yh = py + b * Tq * ldy + h * Dv;
+        for (int64_t r0 = 0; r0 < Tq; r0 += kAttentionRows) {
+            const int64_t rows = std::min(kAttentionRows, Tq - r0);
+            const int64_t keys = visible_keys(causal, r0 + rows - 1, Tq, Tk); // the block's last row sees the most
+            if (keys == 0) continue;                                          // all hidden: P and y stay 0
+            float* s = ph + r0 * Tk;
+            // scores [rows, keys] = q[r0:r0+rows] @ k[0:keys]^T, k^T read in place
+            gemm(rows, keys, D, qh + r0 * qv.rows, qv.rows, qv.cols, kh, kv.cols, kv.rows, s, Tk, false);
+            for (int64_t i = 0; i < rows; i++)
+                attention_softmax_row(s + i * Tk, visible_keys(causal, r0 + i, Tq, Tk), keys, scale, pad);
+            // y[r0:r0+rows] = P[rows, keys] @ v[0:keys]
+            gemm(rows, Dv, keys, s, Tk, 1, vh, vv.rows, vv.cols, yh + r0 * ldy, ldy, false);
+        }
+    });
+    // END SOLUTION
+    if (weights) *weights = P;
+    if (needs_grad({&q, &k, &v}))
+        record(op, {q, k, v}, y, [q, k, v, P, causal, scale, B, H, Tq, Tk, D, Dv](const Tensor& dy) {
+            Tensor gq = q.requires_grad() ? new_tensor(q.shape(), "scaled_dot_product_attention backward") : Tensor();
+            Tensor gk = k.requires_grad() ? new_tensor(k.shape(), "scaled_dot_product_attention backward") : Tensor();
+            Tensor gv = v.requires_grad() ? new_tensor(v.shape(), "scaled_dot_product_attention backward") : Tensor();
+            MemoryCategory scratch(Category::Scratch);
+            Tensor ds_all = new_tensor({B * H, kAttentionRows * Tk}, "scaled_dot_product_attention backward"); // dP, then dS
+            const HeadView qv(q), kv(k), vv(v), dyv(dy);
+            const float* pp = P.data();
+            float* pds = ds_all.data();
+            float* pgq = gq.defined() ? gq.data() : nullptr;
+            float* pgk = gk.defined() ? gk.data() : nullptr;
+            float* pgv = gv.defined() ? gv.data() : nullptr;
+            // BEGIN SOLUTION Lesson 12: backward of scaled_dot_product_attention: dP, dS, then dq, dk, dv block by block
+            parallel_for(B * H, [&](int64_t bh) {
+                const int64_t b = bh / H, h = bh % H;
+                const float *qh = qv.at(b, h), *kh = kv.at(b, h), *vh = vv.at(b, h), *dyh = dyv.at(b, h);
+                const float* ph = pp + bh * Tq * Tk;
+                float* ds = pds + bh * kAttentionRows * Tk;
+                for (int64_t r0 = 0; r0 < Tq; r0 += kAttentionRows) {
+                    const int64_t rows = std::min(kAttentionRows, Tq - r0);
+                    const int64_t keys = visible_keys(causal, r0 + rows - 1, Tq, Tk);
+                    if (keys == 0) continue;
+                    const float* p = ph + r0 * Tk;                 // [rows, keys], row stride Tk
+                    const float* dyr = dyh + r0 * dyv.rows;        // [rows, Dv]
+                    // dP [rows, keys] = dy @ v^T
+                    gemm(rows, keys, Dv, dyr, dyv.rows, dyv.cols, vh, vv.cols, vv.rows, ds, keys, false);
+                    // dS = P * (dP - rowsum(dP * P)), times the scale (0 wherever P is)
+                    for (int64_t i = 0; i < rows; i++) {
+                        float* d = ds + i * keys;
+                        const float* pi = p + i * Tk;
+                        float dot = 0;
+                        for (int64_t j = 0; j < keys; j++) dot += d[j] * pi[j];
+                        for (int64_t j = 0; j < keys; j++) d[j] = pi[j] * (d[j] - dot) * scale;
+                    }
+                    if (pgq) gemm(rows, D, keys, ds, keys, 1, kh, kv.rows, kv.cols, pgq + (bh * Tq + r0) * D, D, false);
+                    if (pgk) gemm(keys, D, rows, ds, 1, keys, qh + r0 * qv.rows, qv.rows, qv.cols, pgk + bh * Tk * D, D, true);
+                    if (pgv) gemm(keys, Dv, rows, p, 1, Tk, dyr, dyv.rows, dyv.cols, pgv + bh * Tk * Dv, Dv, true);
+                }
+            });
+            // END SOLUTION
+            if (gq.defined()) accumulate_grad(q, std::move(gq));
+            if (gk.defined()) accumulate_grad(k, std::move(gk));
+            if (gv.defined()) accumulate_grad(v, std::move(gv));
+        });
+    return y;
+}
+
+namespace {
+int64_t checked_width(int64_t dim, int64_t heads) {
+    if (dim <= 0 || heads <= 0 || dim % heads != 0)
+        throw Error("MultiHeadAttention: dim must be a positive multiple of heads, got dim=" + std::to_string(dim) +
+                    " heads=" + std::to_string(heads));
+    return dim;
+}
+} // namespace
+
+MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, bool bias, float p, bool causal_, Generator& g)
+    : dim(checked_width(dim_, heads_)), heads(heads_), causal(causal_), qkv(dim_, 3 * dim_, bias, Init::Xavier, g),
+      proj(dim_, dim_, bias, Init::Xavier, g), dropout(p, g) {}
+
+Tensor MultiHeadAttention::forward(const Tensor& x) { return forward(x, Tensor()); }
+
+Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding_mask) {
+    if (!x.defined() || x.dim() != 3 || x.size(2) != dim)
+        throw Error(name() + ": expects x [B,T," + std::to_string(dim) + "], got " +
+                    (x.defined() ? to_string(x.shape()) : std::string("an undefined tensor")));
+    const int64_t B = x.size(0), T = x.size(1), D = dim / heads;
+    Tensor y;
+    // BEGIN SOLUTION Lesson 12: MultiHeadAttention::forward: one projection, heads as views, attention, merge, project
+    // [B,T,3C] -> [B,T,3H,D] -> [B,3H,T,D]; q, k, v are its thirds along the head axis (views, no copy)
+    const Tensor heads_3 = qkv(x).view({B, T, 3 * heads, D}).transpose(1, 2);
+    const Tensor q = heads_3.slice(1, 0, heads), k = heads_3.slice(1, heads, 2 * heads), v = heads_3.slice(1, 2 * heads, 3 * heads);
+    const Tensor attended = scaled_dot_product_attention(q, k, v, causal, key_padding_mask, keep_weights ? &weights : nullptr);
+    y = dropout(proj(attended.transpose(1, 2).view({B, T, dim}))); // the heads merged for free: y's memory is [B,T,H,D]
+    // END SOLUTION
+    return y;
+}
+std::vector<Tensor> MultiHeadAttention::parameters() {
+    std::vector<Tensor> out = qkv.parameters();
+    for (Tensor& p : proj.parameters()) out.push_back(p);
+    return out;
+}
+std::vector<std::pair<std::string, Tensor>> MultiHeadAttention::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out;
+    for (auto& [n, p] : qkv.named_parameters()) out.push_back({"qkv." + n, p});
+    for (auto& [n, p] : proj.named_parameters()) out.push_back({"proj." + n, p});
+    return out;
+}
+std::string MultiHeadAttention::name() const {
+    return "MultiHeadAttention(" + std::to_string(dim) + ", heads=" + std::to_string(heads) + (causal ? ", causal" : "") +
+           (qkv.bias.defined() ? "" : ", bias=false") + ")";
+}
+void MultiHeadAttention::train(bool on) {
+    training = on;
+    dropout.train(on);
+}
+
+// ===== Lesson 13 · Transformers ==============================================
+// LayerNorm is one op with its own backward: per row, the mean and the
+// variance in double with two passes (the one-pass E[x^2] - E[x]^2 cancels
+// badly when the mean is large next to the spread), and only those numbers
+// saved per row; the normalised row is recomputed in the backward. The mean
+// is kept as two floats, hi + lo: x - hi is exact in float when x is close to
+// the mean, so (x - hi) - lo keeps the digits a float mean would round off.
+// The block and the GPT are compositions of ops that already exist; the
+// new cost is the T x T attention weights per head and layer.
+
+namespace {
+constexpr int64_t kLayerNormRows = 64; // rows per task
+} // namespace
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+    const char* op = "layer_norm";
+    require_defined(x, op);
+    if (x.dim() < 1) throw Error("layer_norm: x must have at least one axis, got " + to_string(x.shape()));
+    const int64_t C = x.size(-1), rows = C ? x.numel() / C : 0, tasks = ceil_div(rows, kLayerNormRows);
+    if (weight.defined() && weight.shape() != Shape{C})
+        throw Error("layer_norm: weight " + to_string(weight.shape()) + " should be [" + std::to_string(C) + "] for x " + to_string(x.shape()));
+    if (bias.defined() && bias.shape() != Shape{C})
+        throw Error("layer_norm: bias " + to_string(bias.shape()) + " should be [" + std::to_string(C) + "] for x " + to_string(x.shape()));
+    if (!(eps > 0)) throw Error("layer_norm: eps must be > 0, got " + std::to_string(eps));
+    const Tensor xd = dense(x), wd = weight.defined() ? dense(weight) : Tensor(), bd = bias.defined() ? dense(bias) : Tensor();
+    Tensor y = new_tensor(x.shape(), op);
+    Tensor stats = new_tensor({rows, 3}, op); // per row: the mean as hi + lo, rstd = 1/sqrt(var + eps)
+    const float *px = xd.data(), *pw = wd.defined() ? wd.data() : nullptr, *pb = bd.defined() ? bd.data() : nullptr;
+    float *py = y.data(), *pstats = stats.data();
+    // BEGIN SOLUTION Lesson 13: layer_norm: each row's mean and variance in two passes, then y
+    parallel_for(tasks, [&](int64_t task) {
+        for (int64_t r = task * kLayerNormRows; r < std::min(rows, (task + 1) * kLayerNormRows); r++) {
+            const float* xr = px + r * C;
+            float* yr = py + r * C;
+            double total = 0, squares = 0;
+            for (int64_t j = 0; j < C; j++) total += xr[j];
+            const double mean = total / (double)C;
+            for (int64_t j = 0; j < C; j++) squares += (xr[j] - mean) * (xr[j] - mean);
+            const float hi = (float)mean, lo = (float)(mean - hi), rstd = (float)(1.0 / std::sqrt(squares / (double)C + eps));
+            for (int64_t j = 0; j < C; j++) {
+                const float xhat = ((xr[j] - hi) - lo) * rstd;
+                yr[j] = (pw ? xhat * pw[j] : xhat) + (pb ? pb[j] : 0.0f);
+            }
+            pstats[3 * r] = hi;
+            pstats[3 * r + 1] = lo;
+            pstats[3 * r + 2] = rstd;
+        }
+    });
+    // END SOLUTION
+    if (needs_grad({&x, &weight, &bias}))
+        record(op, {x, weight, bias}, y, [x, xd, weight, bias, stats, C, rows, tasks](const Tensor& g) {
+            const Tensor gd = dense(g);
+            Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "layer_norm backward") : Tensor();
+            MemoryCategory scratch(Category::Scratch);
+            Tensor parts = new_tensor({tasks, 2, C}, "layer_norm backward"); // each task's share of dweight, dbias
+            const float *px = xd.data(), *pg = gd.data(), *pstats = stats.data();
+            const float* pw = weight.defined() ? dense(weight).data() : nullptr;
+            float *pgx = gx.defined() ? gx.data() : nullptr, *pparts = parts.data();
+            // BEGIN SOLUTION Lesson 13: backward of layer_norm: dx from the two row means, dweight and dbias summed over rows
+            parallel_for(tasks, [&](int64_t task) {
+                float *gw = pparts + task * 2 * C, *gb = gw + C;
+                for (int64_t r = task * kLayerNormRows; r < std::min(rows, (task + 1) * kLayerNormRows); r++) {
+                    const float *xr = px + r * C, *gr = pg + r * C;
+                    const float hi = pstats[3 * r], lo = pstats[3 * r + 1], rstd = pstats[3 * r + 2];
+                    double sum_dxhat = 0, sum_dxhat_xhat = 0;
+                    for (int64_t j = 0; j < C; j++) {
+                        const float xhat = ((xr[j] - hi) - lo) * rstd, dxhat = pw ? gr[j] * pw[j] : gr[j];
+                        sum_dxhat += dxhat;
+                        sum_dxhat_xhat += dxhat * xhat;
+                        gw[j] += gr[j] * xhat;
+                        gb[j] += gr[j];
+                    }
+                    if (!pgx) continue;
+                    const float mean1 = (float)(sum_dxhat / (double)C), mean2 = (float)(sum_dxhat_xhat / (double)C);
+                    for (int64_t j = 0; j < C; j++) {
+                        const float xhat = ((xr[j] - hi) - lo) * rstd, dxhat = pw ? gr[j] * pw[j] : gr[j];
+                        pgx[r * C + j] = rstd * (dxhat - mean1 - xhat * mean2);
+                    }
+                }
+            });
+            // END SOLUTION
+            if (gx.defined()) accumulate_grad(x, std::move(gx));
+            const Tensor totals = sum(parts, 0); // [2,C]
+            if (weight.requires_grad()) accumulate_grad(weight, totals.slice(0, 0, 1).reshape({C}));
+            if (bias.requires_grad()) accumulate_grad(bias, totals.slice(0, 1, 2).reshape({C}));
+        });
+    return y;
+}
+
+LayerNorm::LayerNorm(int64_t dim_, float eps_, bool with_bias) : dim(dim_), eps(eps_) {
+    if (dim <= 0 || !(eps > 0))
+        throw Error("LayerNorm: needs dim > 0 and eps > 0, got dim=" + std::to_string(dim) + " eps=" + std::to_string(eps));
+    MemoryCategory parameters(Category::Parameters);
+    weight = make_parameter(Tensor::ones({dim}));
+    if (with_bias) bias = make_parameter(Tensor::zeros({dim}));
+}
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, weight, bias, eps); }
+std::vector<Tensor> LayerNorm::parameters() {
+    if (bias.defined()) return {weight, bias};
+    return {weight};
+}
+std::vector<std::pair<std::string, Tensor>> LayerNorm::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out{{"weight", weight}};
+    if (bias.defined()) out.push_back({"bias", bias});
+    return out;
+}
+std::string LayerNorm::name() const {
+    return "LayerNorm(" + std::to_string(dim) + (bias.defined() ? "" : ", bias=false") + ")";
+}
+
+namespace {
+// "prefix.name" for each of a module's named parameters, appended to out.
+void add_named(std::vector<std::pair<std::string, Tensor>>& out, const std::string& prefix, Module& m) {
+    for (auto& [n, p] : m.named_parameters()) out.push_back({prefix + n, p});
+}
+} // namespace
+
+Block::Block(int64_t dim, int64_t heads, float p, bool bias, bool causal, Generator& g)
+    : ln1(dim, 1e-5f, bias), attn(dim, heads, bias, p, causal, g), ln2(dim, 1e-5f, bias),
+      fc1(dim, 4 * dim, bias, Init::Xavier, g), fc2(4 * dim, dim, bias, Init::Xavier, g), dropout(p, g) {}
+Tensor Block::forward(const Tensor& x) {
+    Tensor h;
+    // BEGIN SOLUTION Lesson 13: Block::forward: x + attn(ln1(x)), then x + mlp(ln2(x))
+    h = x + attn(ln1(x));
+    h = h + dropout(fc2(gelu(fc1(ln2(h)))));
+    // END SOLUTION
+    return h;
+}
+std::vector<Tensor> Block::parameters() {
+    std::vector<Tensor> out;
+    for (auto& [n, p] : named_parameters()) out.push_back(p);
+    return out;
+}
+std::vector<std::pair<std::string, Tensor>> Block::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out;
+    add_named(out, "ln1.", ln1);
+    add_named(out, "attn.", attn);
+    add_named(out, "ln2.", ln2);
+    add_named(out, "fc1.", fc1);
+    add_named(out, "fc2.", fc2);
+    return out;
+}
+std::string Block::name() const { return "Block(" + std::to_string(attn.dim) + ", heads=" + std::to_string(attn.heads) + ")"; }
+void Block::train(bool on) {
+    training = on;
+    attn.train(on);
+    dropout.train(on);
+}
+
+namespace {
+const GPTConfig& checked_config(const GPTConfig& c) {
+    if (c.vocab_size <= 0 || c.block_size <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_embd <= 0 ||
+        c.n_embd % c.n_head != 0 || !(c.dropout >= 0 && c.dropout < 1))
+        throw Error("GPT: needs positive vocab_size, block_size, n_layer, n_head, n_embd with n_embd a multiple of n_head "
+                    "and dropout in [0,1), got vocab_size=" + std::to_string(c.vocab_size) + " block_size=" +
+                    std::to_string(c.block_size) + " n_layer=" + std::to_string(c.n_layer) + " n_head=" +
+                    std::to_string(c.n_head) + " n_embd=" + std::to_string(c.n_embd) + " dropout=" + std::to_string(c.dropout));
+    return c;
+}
+} // namespace
+
+GPT::GPT(const GPTConfig& c, Generator& g)
+    : config(checked_config(c)), ln_f(c.n_embd, 1e-5f, c.bias), dropout(c.dropout, g) {
+    const int64_t V = c.vocab_size, C = c.n_embd;
+    const float scale = 0.02f, residual_scale = 0.02f / std::sqrt(2.0f * (float)c.n_layer);
+    MemoryCategory parameters(Category::Parameters);
+    auto normal = [&](const Shape& shape, float stddev) { return make_parameter(Tensor::randn(shape, g) * stddev); };
+    token_embedding = normal({V, C}, scale);
+    position_embedding = normal({c.block_size, C}, scale);
+    for (int64_t i = 0; i < c.n_layer; i++) {
+        auto block = std::make_shared<Block>(C, c.n_head, c.dropout, c.bias, true, g);
+        block->attn.qkv.weight = normal({3 * C, C}, scale);
+        block->attn.proj.weight = normal({C, C}, residual_scale);
+        block->fc1.weight = normal({4 * C, C}, scale);
+        block->fc2.weight = normal({C, 4 * C}, residual_scale);
+        blocks.push_back(block);
+    }
+    head = c.tie_weights ? token_embedding : normal({V, C}, scale);
+}
+
+Tensor GPT::forward(const Tensor& ids) {
+    if (!ids.defined() || ids.dim() != 2 || ids.size(1) == 0)
+        throw Error("GPT: expects ids [B,T] with T >= 1, got " + (ids.defined() ? to_string(ids.shape()) : std::string("an undefined tensor")));
+    const int64_t B = ids.size(0), T = ids.size(1), C = config.n_embd;
+    if (T > config.block_size)
+        throw Error("GPT: sequence length T=" + std::to_string(T) + " is beyond the context, block_size=" + std::to_string(config.block_size));
+    std::vector<int64_t> index;
+    for (float id : ids.to_vector()) {
+        if (!(id >= 0 && id < (float)config.vocab_size) || id != std::floor(id))
+            throw Error("GPT: token id " + format_float(id) + " is not an integer in 0.." + std::to_string(config.vocab_size - 1));
+        index.push_back((int64_t)id);
+    }
+    Tensor logits;
+    // BEGIN SOLUTION Lesson 13: GPT::forward: token and position embeddings, the blocks, ln_f, the head
+    Tensor x = dropout(index_select(token_embedding, 0, index).view({B, T, C}) + position_embedding.slice(0, 0, T));
+    for (auto& block : blocks) x = (*block)(x);
+    logits = linear(ln_f(x), head); // [B,T,V]
+    // END SOLUTION
+    return logits;
+}
+
+std::vector<Tensor> GPT::parameters() {
+    std::vector<Tensor> out;
+    for (auto& [n, p] : named_parameters()) out.push_back(p);
+    return out;
+}
+std::vector<std::pair<std::string, Tensor>> GPT::named_parameters() {
+    std::vector<std::pair<std::string, Tensor>> out{{"token_embedding", token_embedding}, {"position_embedding", position_embedding}};
+    for (size_t i = 0; i < blocks.size(); i++) add_named(out, "blocks." + std::to_string(i) + ".", *blocks[i]);
+    add_named(out, "ln_f.", ln_f);
+    if (!config.tie_weights) out.push_back({"head", head});
+    return out;
+}
+std::string GPT::name() const {
+    return "GPT(vocab_size=" + std::to_string(config.vocab_size) + ", block_size=" + std::to_string(config.block_size) +
+           ", n_layer=" + std::to_string(config.n_layer) + ", n_head=" + std::to_string(config.n_head) +
+           ", n_embd=" + std::to_string(config.n_embd) + (config.tie_weights ? ", tied" : "") + ")";
+}
+void GPT::train(bool on) {
+    training = on;
+    dropout.train(on);
+    for (auto& block : blocks) block->train(on);
+}
+
+ParameterCounts GPT::parameter_counts() {
+    ParameterCounts n;
+    n.embeddings = token_embedding.numel() + position_embedding.numel();
+    for (auto& block : blocks) {
+        n.attention += block->attn.num_parameters();
+        n.mlp += block->fc1.num_parameters() + block->fc2.num_parameters();
+        n.layer_norms += block->ln1.num_parameters() + block->ln2.num_parameters();
+    }
+    n.layer_norms += ln_f.num_parameters();
+    n.head = config.tie_weights ? 0 : head.numel();
+    return n;
+}
+
+std::vector<Tensor> GPT::decay_parameters(bool decay_embeddings) {
+    std::vector<Tensor> out;
+    if (decay_embeddings) out = {token_embedding, position_embedding};
+    for (auto& block : blocks)
+        for (Linear* l : {&block->attn.qkv, &block->attn.proj, &block->fc1, &block->fc2}) out.push_back(l->weight);
+    if (!config.tie_weights) out.push_back(head);
+    return out;
+}
+std::vector<Tensor> GPT::no_decay_parameters(bool decay_embeddings) {
+    const std::vector<Tensor> decayed = decay_parameters(decay_embeddings);
+    std::vector<Tensor> out;
+    for (Tensor& p : parameters())
+        if (std::none_of(decayed.begin(), decayed.end(), [&](const Tensor& d) { return d.impl == p.impl; })) out.push_back(p);
+    return out;
+}
+
+std::vector<int64_t> GPT::generate(const std::vector<int64_t>& prompt, int64_t max_new_tokens, float temperature,
+                                   int64_t top_k, uint64_t seed) {
+    if (prompt.empty()) throw Error("GPT::generate: the prompt is empty; give it at least one token");
+    if (max_new_tokens < 0 || !(temperature >= 0) || top_k < 0)
+        throw Error("GPT::generate: needs max_new_tokens >= 0, temperature >= 0 and top_k >= 0, got " + std::to_string(max_new_tokens) +
+                    ", " + format_float(temperature) + ", " + std::to_string(top_k));
+    const int64_t V = config.vocab_size;
+    NoGrad no_tape;
+    const bool was_training = training;
+    eval();
+    Generator rng(seed);
+    std::vector<int64_t> out = prompt;
+    std::vector<float> scores(V);
+    for (int64_t n = 0; n < max_new_tokens; n++) {
+        const int64_t start = std::max<int64_t>(0, (int64_t)out.size() - config.block_size), T = (int64_t)out.size() - start;
+        Tensor ids({1, T}, std::vector<float>(out.begin() + start, out.end()));
+        const Tensor logits = forward(ids); // [1,T,V]
+        std::copy(logits.data() + (T - 1) * V, logits.data() + T * V, scores.begin()); // the last position's
+        int64_t next = 0;
+        // BEGIN SOLUTION Lesson 13: GPT::generate: greedy at temperature 0, else scale, keep the top k, draw from the softmax
+        if (temperature == 0) {
+            next = std::max_element(scores.begin(), scores.end()) - scores.begin();
+        } else {
+            float threshold = -std::numeric_limits<float>::infinity(); // keep scores >= the k-th largest (ties too)
+            if (top_k > 0 && top_k < V) {
+                std::vector<float> sorted = scores;
+                std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<float>());
+                threshold = sorted[top_k - 1];
+            }
+            const float biggest = *std::max_element(scores.begin(), scores.end());
+            double total = 0;
+            for (float& s : scores) total += s = s >= threshold ? std::exp((s - biggest) / temperature) : 0.0f;
+            double u = rng.uniform() * total;
+            next = -1;
+            for (int64_t v = 0; v < V; v++) {
+                if (scores[v] > 0) next = v; // the last one with any weight, if rounding overshoots
+                if ((u -= scores[v]) < 0 && scores[v] > 0) break;
+            }
+        }
+        // END SOLUTION
+        out.push_back(next);
+    }
+    train(was_training);
+    return out;
 }
 
 // ===== Lesson 17 · Acceleration ==============================================

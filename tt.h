@@ -34,11 +34,14 @@
 //   07 Optimizers    SGD, Adam, AdamW
 //   08 Training      loops, schedules, clipping, checkpoints, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
+//   12 Attention     scaled dot-product attention, MultiHeadAttention
+//   13 Transformers  LayerNorm, the pre-LN block, GPT, sampling
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
 //
 // Shape legend, used in every comment: N samples, B batch, C channels or
 // classes, H height, W width, T time, D features, K inner (reduced) size,
-// M and N rows and columns of a matrix product. [B,D] is a B-by-D tensor,
+// M and N rows and columns of a matrix product; in Lessons 12-13 H heads,
+// D the size of one head, V the vocabulary. [B,D] is a B-by-D tensor,
 // row-major: the last index moves fastest.
 //
 // Ownership and accumulation rules, stated once:
@@ -535,6 +538,11 @@ struct Optimizer {
     virtual Shape slot_shape(size_t i, size_t slot) const; // the parameter's shape by default
     std::vector<std::pair<std::string, Tensor>> state() const;
     Tensor& buffer(size_t i, size_t slot);     // allocates zeros under OptimizerState on first use
+    // Weight decay is on for every parameter until this turns it off for some
+    // (biases, LayerNorm weights, embeddings): what PyTorch does with two
+    // parameter groups. Each must be one of params (the same tensor), else an Error.
+    void exclude_from_weight_decay(const std::vector<Tensor>& some);
+    std::vector<bool> decays;                  // [param] whether weight decay applies to it
 
     std::vector<Tensor> params;
     float lr;
@@ -772,6 +780,156 @@ struct BatchNorm2d : Module {
 struct Flatten : Module {
     Tensor forward(const Tensor& x) override;
     std::string name() const override { return "Flatten()"; }
+};
+
+// ===== Lesson 12 · Attention =================================================
+// Attention lets each position of a sequence read from every other position,
+// weighted by how well its query matches each key: a layer that can reach the
+// whole context, where a convolution sees only a window. The price is
+// quadratic: per head, the Tq x Tk matrix of weights is computed, kept for
+// the backward pass and read again, so at T = 1024 it is bigger than
+// everything else a small model holds. Here attention is one op with its own
+// backward, worked in blocks of query rows, so that the key blocks a causal
+// mask hides completely are never computed.
+
+// S = q k^T / sqrt(D) (+ mask: -inf where a key is hidden),  P = softmax(S) along the keys,  y = P v
+//   dv += P^T dy,  dP = dy v^T,  dS = P * (dP - rowsum(dP * P)),  dq += dS k / sqrt(D),  dk += dS^T q / sqrt(D)
+// q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv], any strides (views are read in place)
+// -> y [B,H,Tq,Dv], laid out in memory as [B,Tq,H,Dv], so that merging the heads,
+// y.transpose(1,2).view({B,Tq,H*Dv}), is free.
+// causal: query i sees keys j <= i + (Tk - Tq), aligned at the bottom right: the
+// queries are the last Tq of the Tk positions (a prefix of Tk - Tq keys comes first).
+// key_padding_mask [B,Tk]: nonzero marks a key that no query may see (PyTorch's True).
+// A query that can see no key gets y = 0 (not NaN) and passes no gradient.
+// weights, if given, receives P [B,H,Tq,Tk] (0 where hidden): the op's one T x T activation.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
+                                    const Tensor& key_padding_mask = Tensor(), Tensor* weights = nullptr);
+
+// Self-attention with H heads of D = C/H features each:
+//   q, k, v = split(x @ Wqkv^T + bqkv),   y = concat_h(attention(q_h, k_h, v_h)) @ Wo^T + bo
+// x [B,T,C] -> [B,T,C]. The three projections are one Linear [C -> 3C] (one gemm
+// instead of three); the heads are views of its output, not copies. Dropout
+// (if p > 0) acts on the output projection while training; the attention
+// weights themselves are not dropped (the fused op keeps one T x T matrix).
+struct MultiHeadAttention : Module {
+    MultiHeadAttention(int64_t dim, int64_t heads, bool bias = true, float dropout = 0, bool causal = false,
+                       Generator& g = default_generator());
+    Tensor forward(const Tensor& x) override;
+    Tensor forward(const Tensor& x, const Tensor& key_padding_mask); // mask [B,T], nonzero = padding
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override; // "MultiHeadAttention(128, heads=4, causal)"
+    void train(bool on = true) override;
+    int64_t dim, heads;
+    bool causal;
+    bool keep_weights = false; // keep the last forward's attention weights in `weights` (for pictures)
+    Linear qkv;                // [3C,C]: the rows of q (head 0, 1, ...), then of k, then of v
+    Linear proj;               // [C,C]
+    Dropout dropout;
+    Tensor weights;            // [B,H,T,T] of the last forward, when keep_weights
+};
+
+// ===== Lesson 13 · Transformers ==============================================
+// A transformer block is attention (positions talk to each other) followed by
+// an MLP (each position thinks alone), each wrapped as x + f(LayerNorm(x)): the
+// residual path lets gradients reach the first layer undiminished, and the
+// normalisation keeps every sublayer's input at unit scale. A GPT stacks N
+// blocks between a token-and-position embedding and a head that scores every
+// token of the vocabulary. Cost per token: about 12 C^2 weights per block (4 C^2
+// attention, 8 C^2 MLP), 2 flops per weight forward and 4 backward, plus the
+// attention's T x T weights per head.
+
+// Normalises each row (the last axis) to mean 0 and variance 1, then scales and shifts it:
+//   y = (x - mean) / sqrt(var + eps) * weight + bias        (var biased, over the C features)
+//   xhat = (x - mean) * rstd,  dxhat = dy * weight
+//   dx += rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dweight += sum dy * xhat,  dbias += sum dy
+// x [...,C]; weight, bias [C] or undefined -> y [...,C]. Saves the mean and
+// 1/sqrt(var + eps) of each row for the backward.
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
+
+// x [...,C] -> [...,C]; weight ones, bias zeros (no bias if bias = false).
+struct LayerNorm : Module {
+    explicit LayerNorm(int64_t dim, float eps = 1e-5f, bool bias = true);
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override;
+    int64_t dim;
+    float eps;
+    Tensor weight, bias; // [C], [C] (undefined without bias)
+};
+
+// Pre-LN transformer block (GPT-2's):
+//   x = x + attn(ln1(x))                                    (causal self-attention)
+//   x = x + dropout(fc2(gelu(fc1(ln2(x)))))                 fc1 [C -> 4C], fc2 [4C -> C]
+// x [B,T,C] -> [B,T,C].
+struct Block : Module {
+    Block(int64_t dim, int64_t heads, float dropout = 0, bool bias = true, bool causal = true,
+          Generator& g = default_generator());
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override;
+    void train(bool on = true) override;
+    LayerNorm ln1;
+    MultiHeadAttention attn;
+    LayerNorm ln2;
+    Linear fc1, fc2;
+    Dropout dropout;
+};
+
+struct GPTConfig {
+    int64_t vocab_size = 0;   // V
+    int64_t block_size = 0;   // the longest context, T <= block_size
+    int64_t n_layer = 0;      // blocks
+    int64_t n_head = 0;       // H
+    int64_t n_embd = 0;       // C, a multiple of H
+    float dropout = 0;
+    bool bias = true;         // biases in the Linears and LayerNorms
+    bool tie_weights = false; // the head's weight is the token embedding
+};
+
+// Parameters by role. With tied weights the head adds none (the token embedding is it).
+struct ParameterCounts {
+    int64_t embeddings = 0, attention = 0, mlp = 0, layer_norms = 0, head = 0;
+    int64_t total() const { return embeddings + attention + mlp + layer_norms + head; }
+};
+
+// A GPT: logits = head(ln_f(blocks(token_embedding[ids] + position_embedding[0..T-1]))).
+// ids [B,T] of token numbers 0..V-1 (as floats) -> logits [B,T,V].
+// GPT-2's initialisation: every weight and embedding from N(0, 0.02), the two
+// projections that end each block (attn.proj, fc2) from N(0, 0.02/sqrt(2 n_layer))
+// so that the residual sum of 2 n_layer branches keeps its scale; biases 0,
+// LayerNorm weights 1.
+struct GPT : Module {
+    explicit GPT(const GPTConfig& config, Generator& g = default_generator());
+    Tensor forward(const Tensor& ids) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override;
+    void train(bool on = true) override;
+    ParameterCounts parameter_counts();
+    // For AdamW: the matrices of the Linears (and the head) take weight decay;
+    // biases, LayerNorms and the embeddings do not, unless decay_embeddings
+    // (nanoGPT decays every 2-d parameter, embeddings included). Together the
+    // two lists are parameters(). Use: AdamW opt(gpt.parameters(), ...);
+    // opt.exclude_from_weight_decay(gpt.no_decay_parameters());
+    std::vector<Tensor> decay_parameters(bool decay_embeddings = false);
+    std::vector<Tensor> no_decay_parameters(bool decay_embeddings = false);
+    // The prompt followed by max_new_tokens sampled tokens. Each step feeds the
+    // last block_size tokens, takes the last position's logits / temperature,
+    // keeps the top_k largest (0: all) and samples from their softmax with a
+    // Generator seeded with `seed`: the same seed gives the same text.
+    // temperature 0 is greedy (argmax). Runs in eval mode under NoGrad.
+    std::vector<int64_t> generate(const std::vector<int64_t>& prompt, int64_t max_new_tokens, float temperature = 1.0f,
+                                  int64_t top_k = 0, uint64_t seed = 42);
+    GPTConfig config;
+    Tensor token_embedding;    // [V,C]
+    Tensor position_embedding; // [block_size,C]
+    std::vector<std::shared_ptr<Block>> blocks;
+    LayerNorm ln_f;
+    Tensor head;               // [V,C]: logits = x @ head^T (no bias); the token embedding itself if tied
+    Dropout dropout;           // on the embeddings' sum
 };
 
 // ===== Lesson 17 · Acceleration ==============================================

@@ -138,3 +138,24 @@ TEST(optimizer_trains_a_line) {
         CHECK(last < 1e-3f);
     }
 }
+
+TEST(weight_decay_can_be_turned_off_per_parameter) {
+    // zero gradients: only the decay moves a weight (AdamW: p *= 1 - lr*wd; SGD: p -= lr*wd*p)
+    for (int which = 0; which < 2; which++) {
+        Tensor a = make_parameter(Tensor::ones({2})), b = make_parameter(Tensor::ones({3}));
+        std::unique_ptr<Optimizer> opt;
+        if (which == 0) opt.reset(new AdamW({a, b}, 0.1f, 0.9f, 0.999f, 1e-8f, 0.5f));
+        else opt.reset(new SGD({a, b}, 0.1f, 0.0f, 0.5f));
+        opt->exclude_from_weight_decay({b});
+        CHECK(opt->decays == (std::vector<bool>{true, false}));
+        a.backward(Tensor::zeros({2}));
+        b.backward(Tensor::zeros({3}));
+        opt->step();
+        CHECK_VALUES(a, 1e-6, {0.95f, 0.95f});
+        CHECK_VALUES(b, 0, {1, 1, 1});
+    }
+    Tensor p = make_parameter(Tensor::ones({2}));
+    AdamW opt({p}, 0.1f);
+    CHECK_THROWS(opt.exclude_from_weight_decay({make_parameter(Tensor::ones({2}))}),
+                 "exclude_from_weight_decay: a tensor of shape [2] is not one of the optimizer's parameters");
+}
