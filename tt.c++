@@ -3638,9 +3638,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     const float scale = 1.0f / std::sqrt((float)std::max<int64_t>(D, 1));
     Tensor P = new_tensor({B, H, Tq, Tk}, op);                // the weights, kept for the backward
     Tensor y = new_tensor({B, Tq, H, Dv}, op).transpose(1, 2); // [B,H,Tq,Dv] seen through [B,Tq,H,Dv] memory
-    const HeadView qv(q), kv(k), vv(v);
+    const HeadView qv(q);
+    const HeadView kv(k);
+    const HeadView vv(v);
     const int64_t ldy = H * Dv; // from one query row to the next in y's memory
-    float *pp = P.data(), *py = base_of(y);
+    float* pp = P.data();
+    float* py = base_of(y);
     const float* pmask = mask.defined() ? mask.data() : nullptr;
     // BEGIN SOLUTION Lesson 12: scaled_dot_product_attention: per head, blocks of query rows: scores, softmax, P v
     parallel_for(B * H, [&](int64_t bh) {
@@ -3671,7 +3674,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
             Tensor gv = v.requires_grad() ? new_tensor(v.shape(), "scaled_dot_product_attention backward") : Tensor();
             MemoryCategory scratch(Category::Scratch);
             Tensor ds_all = new_tensor({B * H, kAttentionRows * Tk}, "scaled_dot_product_attention backward"); // dP, then dS
-            const HeadView qv(q), kv(k), vv(v), dyv(dy);
+            const HeadView qv(q);
+            const HeadView kv(k);
+            const HeadView vv(v);
+            const HeadView dyv(dy);
             const float* pp = P.data();
             float* pds = ds_all.data();
             float* pgq = gq.defined() ? gq.data() : nullptr;
@@ -3732,6 +3738,8 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding_ma
         throw Error(name() + ": expects x [B,T," + std::to_string(dim) + "], got " +
                     (x.defined() ? to_string(x.shape()) : std::string("an undefined tensor")));
     const int64_t B = x.size(0), T = x.size(1), D = dim / heads;
+    if (key_padding_mask.defined() && key_padding_mask.shape() != Shape{B, T})
+        throw Error(name() + ": key_padding_mask " + to_string(key_padding_mask.shape()) + " should be [B,T] = " + to_string({B, T}));
     Tensor y;
     // BEGIN SOLUTION Lesson 12: MultiHeadAttention::forward: one projection, heads as views, attention, merge, project
     // [B,T,3C] -> [B,T,3H,D] -> [B,3H,T,D]; q, k, v are its thirds along the head axis (views, no copy)
@@ -3789,8 +3797,11 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
     const Tensor xd = dense(x), wd = weight.defined() ? dense(weight) : Tensor(), bd = bias.defined() ? dense(bias) : Tensor();
     Tensor y = new_tensor(x.shape(), op);
     Tensor stats = new_tensor({rows, 3}, op); // per row: the mean as hi + lo, rstd = 1/sqrt(var + eps)
-    const float *px = xd.data(), *pw = wd.defined() ? wd.data() : nullptr, *pb = bd.defined() ? bd.data() : nullptr;
-    float *py = y.data(), *pstats = stats.data();
+    const float* px = xd.data();
+    const float* pw = wd.defined() ? wd.data() : nullptr;
+    const float* pb = bd.defined() ? bd.data() : nullptr;
+    float* py = y.data();
+    float* pstats = stats.data();
     // BEGIN SOLUTION Lesson 13: layer_norm: each row's mean and variance in two passes, then y
     parallel_for(tasks, [&](int64_t task) {
         for (int64_t r = task * kLayerNormRows; r < std::min(rows, (task + 1) * kLayerNormRows); r++) {
@@ -3817,9 +3828,12 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
             Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "layer_norm backward") : Tensor();
             MemoryCategory scratch(Category::Scratch);
             Tensor parts = new_tensor({tasks, 2, C}, "layer_norm backward"); // each task's share of dweight, dbias
-            const float *px = xd.data(), *pg = gd.data(), *pstats = stats.data();
+            const float* px = xd.data();
+            const float* pg = gd.data();
+            const float* pstats = stats.data();
             const float* pw = weight.defined() ? dense(weight).data() : nullptr;
-            float *pgx = gx.defined() ? gx.data() : nullptr, *pparts = parts.data();
+            float* pgx = gx.defined() ? gx.data() : nullptr;
+            float* pparts = parts.data();
             // BEGIN SOLUTION Lesson 13: backward of layer_norm: dx from the two row means, dweight and dbias summed over rows
             parallel_for(tasks, [&](int64_t task) {
                 float *gw = pparts + task * 2 * C, *gb = gw + C;

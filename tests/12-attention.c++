@@ -139,7 +139,7 @@ TEST_GIVEN(attention_errors) {
     MultiHeadAttention mha(8, 2);
     CHECK_THROWS(mha(Tensor::zeros({2, 3, 6})), "MultiHeadAttention(8, heads=2): expects x [B,T,8], got [2,3,6]");
     CHECK_THROWS(mha(Tensor::zeros({3, 8})), "expects x [B,T,8]");
-    CHECK_THROWS(mha.forward(Tensor::zeros({2, 3, 8}), Tensor::zeros({2, 4})), "key_padding_mask [2,4] should be [B,Tk] = [2,3]");
+    CHECK_THROWS(mha.forward(Tensor::zeros({2, 3, 8}), Tensor::zeros({2, 4})), "MultiHeadAttention(8, heads=2): key_padding_mask [2,4] should be [B,T] = [2,3]");
 }
 
 TEST(multi_head_attention_is_heads_of_attention) {

@@ -88,7 +88,7 @@ TEST(block_is_its_pieces) {
     CHECK_GRAD([shared](const Inputs& v) { return (*shared)(v[0]); }, Inputs{rnd({2, 3, 4}, 31)}, 1e-2);
 }
 
-TEST(gpt_parameter_counts_by_hand) {
+TEST_GIVEN(gpt_parameter_counts_by_hand) {
     Generator g(4);
     GPT gpt(tiny_config(), g);
     const ParameterCounts n = gpt.parameter_counts();
