@@ -168,9 +168,11 @@ data/cifar-10-batches-bin/test_batch.bin:
 	tar -xzf data/cifar-10-binary.tar.gz.tmp -C data && rm data/cifar-10-binary.tar.gz.tmp
 
 # A chapter quotes a run (its standard output; progress lines go to stderr) between
-# "<!-- output of CMD -->" and "<!-- end of output -->".
+# "<!-- output of CMD -->" and "<!-- end of output -->". CHAPTER=lessons/11-embeddings.md
+# re-runs one.
+CHAPTER ?= lessons/*.md
 chapters: tt data
-	@for f in lessons/*.md; do \
+	@for f in $(CHAPTER); do \
 	  cmd=$$(sed -n 's/^<!-- output of \(.*\) -->$$/\1/p' $$f); \
 	  [ -n "$$cmd" ] || continue; \
 	  echo "$$f: $$cmd"; \

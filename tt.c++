@@ -1187,10 +1187,14 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
             Tensor gx = new_tensor(x.shape(), "index_select backward");
             const Tensor gd = dense(g);
             const int64_t m = (int64_t)index.size();
+            float* to = gx.data();
+            const float* from = gd.data();
             for (int64_t o = 0; o < s.outer; o++)
-                for (int64_t k = 0; k < m; k++)
-                    for (int64_t i = 0; i < s.inner; i++)
-                        gx.data()[(o * s.n + index[k]) * s.inner + i] += gd.data()[(o * m + k) * s.inner + i];
+                for (int64_t k = 0; k < m; k++) {
+                    float* row = to + (o * s.n + index[k]) * s.inner;
+                    const float* grow = from + (o * m + k) * s.inner;
+                    for (int64_t i = 0; i < s.inner; i++) row[i] += grow[i];
+                }
             accumulate_grad(x, std::move(gx));
             // END SOLUTION
         });
@@ -3549,6 +3553,103 @@ std::string BatchNorm2d::name() const {
 Tensor Flatten::forward(const Tensor& x) {
     if (!x.defined() || x.dim() < 1) throw Error("Flatten(): expects an input with a batch axis, got " + (x.defined() ? to_string(x.shape()) : std::string("an undefined tensor")));
     return x.reshape({x.size(0), -1});
+}
+
+// ===== Lesson 11 · Embeddings ================================================
+// A lookup is index_select on the table's rows, so its backward is
+// index_select's: a scatter-add of each token's gradient into its row. What
+// this section adds is the checking (an id is a float here, so it must be a
+// whole number in range) and the two kinds of position.
+
+Tensor embedding(const Tensor& ids, const Tensor& weight) {
+    require_defined(ids, "embedding");
+    require_defined(weight, "embedding");
+    if (weight.dim() != 2)
+        throw Error("embedding: the table should be [V, D], got " + to_string(weight.shape()));
+    const int64_t vocab = weight.size(0);
+    const Tensor d = dense(ids);
+    std::vector<int64_t> rows((size_t)d.numel());
+    for (int64_t n = 0; n < d.numel(); n++) {
+        const float v = d.data()[n];
+        if (!(v >= 0 && v < (float)vocab) || v != std::floor(v)) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "embedding: id %g at position %" PRId64 " is not a token of a vocabulary of %" PRId64 " (ids are 0..%" PRId64 ")",
+                          v, n, vocab, vocab - 1);
+            throw Error(buf);
+        }
+        rows[(size_t)n] = (int64_t)v;
+    }
+    Shape shape = ids.shape();
+    shape.push_back(weight.size(1));
+    Tensor y;
+    // BEGIN SOLUTION Lesson 11: embedding: each id's row of the table, in the ids' shape
+    y = index_select(weight, 0, rows).reshape(shape);
+    // END SOLUTION
+    return y;
+}
+
+Tensor sinusoidal_positions(int64_t length, int64_t dim) {
+    if (length <= 0 || dim <= 0)
+        throw Error("sinusoidal_positions: length and dim must be positive, got " + std::to_string(length) + " and " + std::to_string(dim));
+    Tensor pe = new_tensor({length, dim}, "sinusoidal_positions");
+    // BEGIN SOLUTION Lesson 11: sinusoidal_positions: sin on even columns, cos on odd, one frequency per pair
+    for (int64_t t = 0; t < length; t++)
+        for (int64_t c = 0; c < dim; c++) {
+            const double frequency = std::pow(10000.0, -(double)(c - c % 2) / (double)dim);
+            const double angle = (double)t * frequency;
+            pe.data()[t * dim + c] = (float)(c % 2 == 0 ? std::sin(angle) : std::cos(angle));
+        }
+    // END SOLUTION
+    return pe;
+}
+
+Embedding::Embedding(int64_t n, int64_t d, bool scale, float init_std, Generator& g)
+    : num_embeddings(n), dim(d), scale_by_sqrt_dim(scale) {
+    if (n <= 0 || d <= 0 || !(init_std > 0))
+        throw Error("Embedding: needs num_embeddings > 0, dim > 0 and init_std > 0, got " + std::to_string(n) + ", " +
+                    std::to_string(d) + ", " + std::to_string(init_std));
+    MemoryCategory parameters(Category::Parameters);
+    weight = make_parameter(Tensor::randn({n, d}, g) * init_std);
+}
+Tensor Embedding::forward(const Tensor& ids) {
+    Tensor y = embedding(ids, weight);
+    return scale_by_sqrt_dim ? y * std::sqrt((float)dim) : y;
+}
+std::string Embedding::name() const {
+    return "Embedding(" + std::to_string(num_embeddings) + ", " + std::to_string(dim) + (scale_by_sqrt_dim ? ", scaled" : "") + ")";
+}
+
+PositionalEmbedding::PositionalEmbedding(int64_t n, int64_t d, Positions k, float init_std, Generator& g)
+    : max_len(n), dim(d), kind(k) {
+    if (n <= 0 || d <= 0)
+        throw Error("PositionalEmbedding: needs max_len > 0 and dim > 0, got " + std::to_string(n) + " and " + std::to_string(d));
+    MemoryCategory parameters(Category::Parameters);
+    table = kind == Positions::Learned ? make_parameter(Tensor::randn({n, d}, g) * init_std) : sinusoidal_positions(n, d);
+}
+// x [B,T,D] + table[0:T] [T,D] (broadcast over B; backward sums the B rows into the table's)
+Tensor PositionalEmbedding::forward(const Tensor& x) {
+    require_defined(x, "PositionalEmbedding");
+    if (x.dim() != 3 || x.size(2) != dim)
+        throw Error("PositionalEmbedding: expects [B, T, " + std::to_string(dim) + "], got " + to_string(x.shape()));
+    if (x.size(1) > max_len)
+        throw Error("PositionalEmbedding: T = " + std::to_string(x.size(1)) + " is past max_len = " + std::to_string(max_len));
+    Tensor y;
+    // BEGIN SOLUTION Lesson 11: PositionalEmbedding: add the first T rows of the table to every sequence
+    y = x + table.slice(0, 0, x.size(1));
+    // END SOLUTION
+    return y;
+}
+std::vector<Tensor> PositionalEmbedding::parameters() {
+    if (kind == Positions::Learned) return {table};
+    return {};
+}
+std::vector<std::pair<std::string, Tensor>> PositionalEmbedding::named_parameters() {
+    if (kind == Positions::Learned) return {{"weight", table}};
+    return {};
+}
+std::string PositionalEmbedding::name() const {
+    return std::string("PositionalEmbedding(") + std::to_string(max_len) + ", " + std::to_string(dim) +
+           (kind == Positions::Learned ? ", learned)" : ", sinusoidal)");
 }
 
 // ===== Lesson 17 · Acceleration ==============================================

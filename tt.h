@@ -774,6 +774,61 @@ struct Flatten : Module {
     std::string name() const override { return "Flatten()"; }
 };
 
+// ===== Lesson 11 · Embeddings ================================================
+// A token id is a row number: an embedding is a table [V,D] of learned
+// vectors, and looking a token up is copying its row. Forward costs one row
+// copy per token (memory-bound: D floats read and written); backward adds
+// each token's gradient into its row, so a row used twice gets both. The
+// table is the biggest matrix of a small language model (V*D floats, plus as
+// much again for its gradient and twice that for Adam's state). Attention
+// sees a set, not a sequence, so position is added to each vector: a learned
+// table of one row per position, or the fixed sinusoids of Vaswani et al.
+
+// y[..., :] = weight[ids[...], :]       ids [*] whole numbers in 0..V-1 (floats,
+// as every tensor here), weight [V,D] -> y [*, D]. Backward: dweight[ids[n]] += dy[n]
+// (a scatter-add: repeated ids add up; rows no id uses get zero). An id that
+// is not a whole number in 0..V-1 is an error naming the id and V.
+Tensor embedding(const Tensor& ids, const Tensor& weight);
+
+// PE[t, 2i] = sin(t / 10000^(2i/D)),  PE[t, 2i+1] = cos(t / 10000^(2i/D))
+// -> [length, D]: each pair of columns a clock at its own frequency, from one
+// turn per 2*pi positions down to one per 10000*2*pi; no parameters.
+Tensor sinusoidal_positions(int64_t length, int64_t dim);
+
+// A lookup table of `num_embeddings` vectors of size `dim`, drawn from
+// N(0, init_std^2) (PyTorch's default is 1; GPT-2 uses 0.02). With
+// scale_by_sqrt_dim the output is multiplied by sqrt(dim), as the original
+// transformer does so that the embeddings are not drowned by the positions.
+// ids [*] -> [*, dim]
+struct Embedding : Module {
+    Embedding(int64_t num_embeddings, int64_t dim, bool scale_by_sqrt_dim = false, float init_std = 1.0f,
+              Generator& g = default_generator());
+    Tensor forward(const Tensor& ids) override;
+    std::vector<Tensor> parameters() override { return {weight}; }
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override { return {{"weight", weight}}; }
+    std::string name() const override;
+    int64_t num_embeddings, dim;
+    bool scale_by_sqrt_dim;
+    Tensor weight; // [num_embeddings, dim]
+};
+
+// Adds a position vector to every token vector: x [B,T,D] -> x + P[0:T] (P [max_len, D]).
+// Learned: P is a parameter, N(0, init_std^2), max_len*D more floats to train;
+// Sinusoidal: P = sinusoidal_positions(max_len, D), fixed, no parameters.
+// A T past max_len is an error (a learned table has no row for it).
+enum class Positions { Learned, Sinusoidal };
+struct PositionalEmbedding : Module {
+    PositionalEmbedding(int64_t max_len, int64_t dim, Positions kind = Positions::Learned, float init_std = 0.02f,
+                        Generator& g = default_generator());
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override;
+    int64_t max_len, dim;
+    Positions kind;
+    Tensor table; // [max_len, dim]: a parameter when learned
+};
+
 // ===== Lesson 17 · Acceleration ==============================================
 // The naive kernel of Lesson 01 runs at a few GFLOP/s; a core of this era can
 // do a hundred times that. The gap is closed in steps, each measured by
