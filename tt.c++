@@ -96,7 +96,7 @@ std::string with_commas(int64_t n) {
 
 const char* category_name(Category c) {
     static const char* names[kCategories] = {"parameters", "gradients", "activations",
-                                             "optimizer state", "scratch"};
+                                             "optimizer state", "scratch", "data"};
     return names[(int)c];
 }
 
@@ -169,28 +169,36 @@ std::string memory_report() {
 MemoryCategory::MemoryCategory(Category c) : previous(current_category) { current_category = c; }
 MemoryCategory::~MemoryCategory() { current_category = previous; }
 
+void track_allocation(Category category, int64_t bytes, const char* op) {
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    if (t.budget && t.total.live_bytes + bytes > t.budget)
+        throw Error("memory budget exceeded in " + std::string(op) + ": asked for " + with_commas(bytes) + " bytes (" +
+                    category_name(category) + ") with " + with_commas(t.total.live_bytes) + " live; budget " +
+                    with_commas(t.budget) + " bytes (TT_MEM_LIMIT or set_memory_budget)");
+    for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
+        c->live_bytes += bytes;
+        c->peak_bytes = std::max(c->peak_bytes, c->live_bytes);
+        c->allocations++;
+    }
+}
+void track_release(Category category, int64_t bytes) {
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
+        c->live_bytes -= bytes;
+        c->releases++;
+    }
+}
+
 Storage::Storage(int64_t n) : data(nullptr), count(n), category(current_category) {
     if (n < 0) throw Error(std::string(allocating_op) + ": cannot allocate a negative number of elements");
     const int64_t bytes = n * (int64_t)sizeof(float);
-    Tracker& t = tracker();
-    {
-        std::lock_guard<std::mutex> lock(t.mutex);
-        if (t.budget && t.total.live_bytes + bytes > t.budget)
-            throw Error("memory budget exceeded in " + std::string(allocating_op) + ": asked for " +
-                        with_commas(bytes) + " bytes (" + category_name(category) + ") with " +
-                        with_commas(t.total.live_bytes) + " live; budget " + with_commas(t.budget) +
-                        " bytes (TT_MEM_LIMIT or set_memory_budget)");
-        for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
-            c->live_bytes += bytes;
-            c->peak_bytes = std::max(c->peak_bytes, c->live_bytes);
-            c->allocations++;
-        }
-    }
+    track_allocation(category, bytes, allocating_op);
     if (n > 0) {
         // calloc: the operating system hands out zeroed pages lazily
         if ((uint64_t)n > SIZE_MAX / sizeof(float) || !(data = (float*)std::calloc((size_t)n, sizeof(float)))) {
-            std::lock_guard<std::mutex> lock(t.mutex);
-            for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) c->live_bytes -= bytes;
+            track_release(category, bytes);
             throw Error(std::string(allocating_op) + ": out of memory allocating " + with_commas(bytes) + " bytes");
         }
     }
@@ -198,13 +206,7 @@ Storage::Storage(int64_t n) : data(nullptr), count(n), category(current_category
 
 Storage::~Storage() {
     std::free(data);
-    const int64_t bytes = count * (int64_t)sizeof(float);
-    Tracker& t = tracker();
-    std::lock_guard<std::mutex> lock(t.mutex);
-    for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
-        c->live_bytes -= bytes;
-        c->releases++;
-    }
+    track_release(category, count * (int64_t)sizeof(float));
 }
 
 void Storage::set_category(Category c) {
@@ -1674,7 +1676,36 @@ std::pair<Tensor, Tensor> TensorDataset::get(int64_t i) const {
     // END SOLUTION
 }
 
-DataLoader::DataLoader(std::shared_ptr<TensorDataset> data_, int64_t batch_size, bool shuffle, bool drop_last, Generator& g)
+// x[rows], y[rows]: one memcpy per row (index_select).
+Batch TensorDataset::gather(const std::vector<int64_t>& rows) const {
+    // BEGIN SOLUTION Lesson 05: TensorDataset::gather: the chosen rows of x and of y, copied
+    return {index_select(x, 0, rows), index_select(y, 0, rows)};
+    // END SOLUTION
+}
+
+// get(i) for each row, each sample copied into its slot of the batch.
+Batch Dataset::gather(const std::vector<int64_t>& rows) const {
+    if (rows.empty()) throw Error("Dataset::gather: no rows asked for");
+    Batch out;
+    for (size_t r = 0; r < rows.size(); r++) {
+        const auto [x, y] = get(rows[r]);
+        if (r == 0) {
+            Shape xs = x.shape(), ys = y.shape();
+            xs.insert(xs.begin(), (int64_t)rows.size());
+            ys.insert(ys.begin(), (int64_t)rows.size());
+            out = {new_tensor(xs, "Dataset::gather"), new_tensor(ys, "Dataset::gather")};
+        }
+        if (x.numel() != out.x.numel() / (int64_t)rows.size() || y.numel() != out.y.numel() / (int64_t)rows.size())
+            throw Error("Dataset::gather: sample " + std::to_string(rows[r]) + " has shapes " + to_string(x.shape()) +
+                        ", " + to_string(y.shape()) + " unlike the first sample's");
+        const Tensor xd = dense(x), yd = dense(y);
+        std::memcpy(out.x.data() + (int64_t)r * x.numel(), xd.data(), sizeof(float) * (size_t)x.numel());
+        std::memcpy(out.y.data() + (int64_t)r * y.numel(), yd.data(), sizeof(float) * (size_t)y.numel());
+    }
+    return out;
+}
+
+DataLoader::DataLoader(std::shared_ptr<Dataset> data_, int64_t batch_size, bool shuffle, bool drop_last, Generator& g)
     : data(std::move(data_)), batch_size(batch_size), shuffle(shuffle), drop_last(drop_last), generator(&g) {
     if (!data) throw Error("DataLoader: no dataset (a null pointer)");
     if (batch_size <= 0) throw Error("DataLoader: batch_size must be positive, got " + std::to_string(batch_size));
@@ -1694,8 +1725,8 @@ int64_t DataLoader::size() const {
     // END SOLUTION
 }
 
-// x_batch = x[order[b*B : b*B+B]]: one memcpy per row (index_select), under
-// NoGrad so that a dataset tensor that requires grad still yields plain data.
+// x_batch = x[order[b*B : b*B+B]], gathered by the dataset, under NoGrad so
+// that a dataset tensor that requires grad still yields plain data.
 Batch DataLoader::batch(int64_t b) const {
     if (b < 0 || b >= size())
         throw Error("DataLoader: batch " + std::to_string(b) + " is out of range for " + std::to_string(size()) + " batches");
@@ -1704,7 +1735,7 @@ Batch DataLoader::batch(int64_t b) const {
     const std::vector<int64_t> rows(order.begin() + start, order.begin() + start + count);
     NoGrad no_tape;
     MemoryCategory activations(Category::Activations);
-    return {index_select(data->x, 0, rows), index_select(data->y, 0, rows)};
+    return data->gather(rows);
     // END SOLUTION
 }
 

@@ -81,8 +81,9 @@ struct Error : std::runtime_error {
 // --- The memory tracker -------------------------------------------------------
 // Categories say what the bytes are for. New storage goes to the current
 // category (Activations unless a MemoryCategory scope says otherwise).
-enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch };
-constexpr int kCategories = 5;
+// Data is what a dataset or tokenizer keeps: token streams, vocabularies.
+enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch, Data };
+constexpr int kCategories = 6;
 const char* category_name(Category c);
 
 struct MemoryCounts {
@@ -100,6 +101,12 @@ std::string memory_report();               // a table of the above
 void set_memory_budget(int64_t bytes);
 int64_t memory_budget();
 int64_t parse_bytes(const std::string& text); // "512M" -> 536870912; throws on junk
+
+// The two calls every tracked allocation makes (Storage below; Lesson 10's
+// containers): count `bytes` under `c`, or throw naming `op` when the budget
+// would be passed; and give them back.
+void track_allocation(Category c, int64_t bytes, const char* op);
+void track_release(Category c, int64_t bytes);
 
 // RAII: storage allocated inside the scope is counted under `c`.
 struct MemoryCategory {
@@ -401,11 +408,19 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 // (MNIST's 47 MB of pixels become 188 MB), and every batch is a fresh copy of
 // its rows (memcpy speed; counted as Activations).
 
-// A dataset maps an index 0..size()-1 to one (input, target) pair.
+// One batch: x [B,...], y [B] or [B,...]. `for (auto& [x, y] : loader)` binds to it.
+struct Batch {
+    Tensor x, y;
+};
+
+// A dataset maps an index 0..size()-1 to one (input, target) pair, and a
+// list of indices to a batch of them (by default get(i) for each, stacked;
+// a dataset that can copy rows straight into the batch says how).
 struct Dataset {
     virtual ~Dataset() = default;
     virtual int64_t size() const = 0;
     virtual std::pair<Tensor, Tensor> get(int64_t i) const = 0; // x [...], y [] (or [...])
+    virtual Batch gather(const std::vector<int64_t>& rows) const; // x [B,...], y [B,...]
 };
 
 // Inputs x [N,...] and targets y [N] or [N,...], kept as two big contiguous
@@ -414,21 +429,17 @@ struct TensorDataset : Dataset {
     TensorDataset(Tensor x, Tensor y);
     int64_t size() const override;
     std::pair<Tensor, Tensor> get(int64_t i) const override;
+    Batch gather(const std::vector<int64_t>& rows) const override; // index_select of x and y
     Tensor x, y;
 };
 
-// One batch: x [B,...], y [B] or [B,...]. `for (auto& [x, y] : loader)` binds to it.
-struct Batch {
-    Tensor x, y;
-};
-
-// Batches of a TensorDataset, in order or shuffled (Fisher–Yates with the
+// Batches of a Dataset, in order or shuffled (Fisher–Yates with the
 // given generator at the start of every pass). The last batch is smaller
 // when batch_size does not divide the size, unless drop_last drops it. Rows
 // are gathered by memcpy, not recorded on the tape.
 class DataLoader {
 public:
-    DataLoader(std::shared_ptr<TensorDataset> data, int64_t batch_size, bool shuffle = false,
+    DataLoader(std::shared_ptr<Dataset> data, int64_t batch_size, bool shuffle = false,
                bool drop_last = false, Generator& g = default_generator());
     int64_t size() const;             // batches per pass
     Batch batch(int64_t b) const;     // batch b of the current pass's order
@@ -444,7 +455,7 @@ public:
     Iterator begin();                 // starts a pass: reshuffles when shuffle is on
     Iterator end();
 
-    std::shared_ptr<TensorDataset> data;
+    std::shared_ptr<Dataset> data;
     int64_t batch_size;
     bool shuffle, drop_last;
     Generator* generator;
