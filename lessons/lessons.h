@@ -63,6 +63,7 @@ Json lesson_06(const Options&);
 Json lesson_07(const Options&);
 Json lesson_08(const Options&);
 Json lesson_09(const Options&);
+Json lesson_10(const Options&);
 Json lesson_11(const Options&);
 Json lesson_17(const Options&);
 
