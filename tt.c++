@@ -4114,6 +4114,8 @@ std::vector<std::pair<std::string, Tensor>> PositionalEmbedding::named_parameter
 std::string PositionalEmbedding::name() const {
     return std::string("PositionalEmbedding(") + std::to_string(max_len) + ", " + std::to_string(dim) +
            (kind == Positions::Learned ? ", learned)" : ", sinusoidal)");
+}
+
 // ===== Lesson 12 · Attention =================================================
 // One op computes softmax(q k^T / sqrt(D)) v and records one backward, so
 // the only T x T tensor is P, the weights (kept for the backward: B*H*Tq*Tk

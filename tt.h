@@ -974,6 +974,8 @@ struct PositionalEmbedding : Module {
     int64_t max_len, dim;
     Positions kind;
     Tensor table; // [max_len, dim]: a parameter when learned
+};
+
 // ===== Lesson 12 · Attention =================================================
 // Attention lets each position of a sequence read from every other position,
 // weighted by how well its query matches each key: a layer that can reach the
