@@ -2,6 +2,7 @@
 //   SGEMM GFLOP/s at n = 64 ... 2048 on 1 and all threads,
 //   MLP 784-128-64-10 training on MNIST, seconds per epoch,
 //   LeNet-5 training on MNIST 28x28, images per second,
+//   a GPT training step (milestone 2017's model), tokens per second,
 // each with the tracker's peak memory. Times are the best of several runs
 // (the machine may be shared); the load average is printed with them.
 //
@@ -9,6 +10,7 @@
 //   bench sgemm N THREADS      one measurement, one line of key=value
 //   bench mlp THREADS          (bench/compare.py runs these, alternating
 //   bench lenet THREADS         with PyTorch)
+//   bench gpt T B THREADS
 //   bench shapes               the training steps' small products, naive and fast kernel
 //   bench tile 1               the register tile gemm_fast uses here, as key=value
 #include <algorithm>
@@ -132,6 +134,54 @@ Measurement lenet(int runs) {
     return {images / best.value, images / best.cpu_value, m.peak_bytes, m.allocations_per_step};
 }
 
+// Milestone 2017's GPT (4 layers, 4 heads, width 128, vocabulary 65, tied
+// head, biases) trained on random windows of random ids, batch B of context
+// T: AdamW, the gradient norm clipped to 1, as part (c) does. 3 warm-up steps,
+// then tokens per second over `steps` steps, best of `runs`.
+Measurement gpt(int64_t T, int64_t B, int runs) {
+    const int64_t steps = 20;
+    Measurement best{0, 0, 0, 0};
+    for (int r = 0; r < runs; r++) {
+        manual_seed(0);
+        GPTConfig c;
+        c.vocab_size = 65;
+        c.block_size = T;
+        c.n_layer = 4;
+        c.n_head = 4;
+        c.n_embd = 128;
+        c.tie_weights = true;
+        GPT model(c);
+        AdamW opt(model.parameters(), 1e-3f, 0.9f, 0.99f, 1e-8f, 0.1f);
+        Generator g(1);
+        reset_peak();
+        const int64_t live = memory_counts().live_bytes;
+        auto step = [&] {
+            Tensor x({B, T}), y({B, T});
+            for (int64_t i = 0; i < B * T; i++) {
+                x.data()[i] = (float)g.randint(65);
+                y.data()[i] = (float)g.randint(65);
+            }
+            Tensor loss = cross_entropy(model(x).reshape({B * T, 65}), y.reshape({B * T}));
+            opt.zero_grad();
+            loss.backward();
+            clip_grad_norm(opt.params, 1.0f);
+            opt.step();
+        };
+        for (int i = 0; i < 3; i++) step();
+        const int64_t before = memory_counts().allocations;
+        step();
+        const int64_t allocations = memory_counts().allocations - before;
+        const double start = now_seconds(), cpu_start = cpu_seconds();
+        for (int64_t i = 0; i < steps; i++) step();
+        const double tokens = (double)(steps * B * T);
+        best.value = std::max(best.value, tokens / (now_seconds() - start));
+        best.cpu_value = std::max(best.cpu_value, tokens / (cpu_seconds() - cpu_start));
+        best.peak_bytes = memory_counts().peak_bytes - live;
+        best.allocations_per_step = allocations;
+    }
+    return best;
+}
+
 // The products a training step of the MLP and LeNet-5 (batch 64) is made of,
 // as gemm sees them (M, N, K, and whether A or B is read transposed), timed
 // on one thread through the naive and the fast kernel. Where the fast one
@@ -213,12 +263,24 @@ int whole_table() {
                     m.cpu_value, lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
         std::fflush(stdout);
     }
+    std::printf("\nGPT training step (milestone 2017: 4 layers, 4 heads, width 128), AdamW, tokens/s\n  %-34s %8s %14s %14s %12s %12s\n",
+                "workload", "threads", "result", "CPU", "peak memory", "allocs/step");
+    for (auto [T, B] : {std::pair<int64_t, int64_t>{64, 12}, {128, 32}})
+        for (int threads : {1, all}) {
+            set_num_threads(threads);
+            const Measurement m = gpt(T, B, 2);
+            char name[64];
+            std::snprintf(name, sizeof name, "GPT T=%lld B=%lld", (long long)T, (long long)B);
+            std::printf("  %-34s %8d %7.0f tok/s %7.0f tok/s %12s %12lld\n", name, threads, m.value, m.cpu_value,
+                        lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
+            std::fflush(stdout);
+        }
     std::printf("\nload average %s at the end\n", load_average().c_str());
     return 0;
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS | shapes | tile 1]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS | gpt T B THREADS | shapes | tile 1]\n");
     return 2;
 }
 } // namespace
@@ -238,6 +300,7 @@ int main(int argc, char** argv) {
         } else if (what == "sgemm" && argc == 4) print_line("sgemm", std::atoll(argv[2]), threads, sgemm(std::atoll(argv[2])));
         else if (what == "mlp" && argc == 3) print_line("mlp", 0, threads, mlp(1));
         else if (what == "lenet" && argc == 3) print_line("lenet", 0, threads, lenet(1));
+        else if (what == "gpt" && argc == 5) print_line("gpt", std::atoll(argv[2]), threads, gpt(std::atoll(argv[2]), std::atoll(argv[3]), 1));
         else return usage();
         return 0;
     } catch (const Error& e) {

@@ -2,7 +2,8 @@
 """tt next to PyTorch and NumPy on the same workloads, on this machine.
 
     python3 bench/compare.py            (from the repo root; about three minutes)
-    python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the two models)
+    python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the models)
+    python3 bench/compare.py --only gpt (one kind of row: sgemm, mlp, lenet, gpt; comma-separated)
     python3 bench/compare.py --isa x86-64-v3   (tt built for AVX2+FMA only, OpenBLAS's Haswell kernel)
     python3 bench/compare.py --isa x86-64-v4   (tt built for AVX-512, OpenBLAS's SkylakeX kernel)
 
@@ -15,7 +16,9 @@ Without it: the default build, which picks the CPU's best tile at start-up.
 Runs the workloads of bench/bench.c++ with the same shapes, batch, optimizer and
 thread counts: SGEMM [n,n] @ [n,n] (tt, PyTorch, NumPy), the MLP 784-128-64-10 for
 one MNIST epoch, and LeNet-5 for 200 steps, batch 64, SGD lr 0.01 momentum 0.9
-(tt, PyTorch). The systems alternate within each row (tt, PyTorch, NumPy, and
+(tt, PyTorch), and milestone 2017's GPT training step at T=64 B=12 and T=128
+B=32 (tt, PyTorch: the same model, init scales, AdamW, tanh GELU, clipping).
+The systems alternate within each row (tt, PyTorch, NumPy, and
 again), so a change in the machine's load hits them alike; each keeps its best.
 
 Never a dependency of tt, and installs nothing: without PyTorch or NumPy it says
@@ -227,6 +230,78 @@ def torch_lenet():
     return 200 * 64 / torch_train(model, mnist()[0], 200)
 
 
+class TorchBlock(torch.nn.Module if torch else object):
+    """nanoGPT's Block: pre-LN, causal self-attention through
+    scaled_dot_product_attention when this torch has it, tanh GELU."""
+
+    def __init__(self, C, H):
+        super().__init__()
+        nn = torch.nn
+        self.H = H
+        self.ln1, self.ln2 = nn.LayerNorm(C), nn.LayerNorm(C)
+        self.qkv, self.proj = nn.Linear(C, 3 * C), nn.Linear(C, C)
+        self.fc1, self.fc2 = nn.Linear(C, 4 * C), nn.Linear(4 * C, C)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in (q, k, v))
+        if hasattr(torch.nn.functional, "scaled_dot_product_attention"):
+            y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:  # torch 1.13 (Debian 12): nanoGPT's "slow" path
+            att = (q @ k.transpose(-2, -1)) * (1.0 / (C // self.H) ** 0.5)
+            mask = torch.ones(T, T, dtype=torch.bool).tril()
+            y = att.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
+        x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
+        return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.ln2(x)), approximate="tanh"))
+
+
+class TorchGPT(torch.nn.Module if torch else object):
+    """Milestone 2017's model as nanoGPT builds it: 4 layers, 4 heads, width
+    128, biases, the head tied to the token table, GPT-2's init."""
+
+    def __init__(self, V=65, T=64, C=128, L=4, H=4):
+        super().__init__()
+        nn = torch.nn
+        self.tok, self.pos = nn.Embedding(V, C), nn.Embedding(T, C)
+        self.blocks = nn.ModuleList(TorchBlock(C, H) for _ in range(L))
+        self.ln_f = nn.LayerNorm(C)
+        for name, p in self.named_parameters():
+            if p.dim() >= 2:
+                torch.nn.init.normal_(p, 0.0, 0.02 / (2 * L) ** 0.5 if name.endswith(("proj.weight", "fc2.weight")) else 0.02)
+            elif name.endswith("bias"):
+                torch.nn.init.zeros_(p)
+
+    def forward(self, ids):
+        x = self.tok(ids) + self.pos(torch.arange(ids.shape[1]))
+        for b in self.blocks:
+            x = b(x)
+        return self.ln_f(x) @ self.tok.weight.t()
+
+
+def torch_gpt(T, B, steps=20):
+    """Tokens/s of training steps on random ids, as `bench gpt T B` does:
+    AdamW (0.9, 0.99), weight decay 0.1, the gradient norm clipped to 1."""
+    torch.manual_seed(0)
+    model = TorchGPT(T=T)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.1)
+
+    def step():
+        x, y = torch.randint(0, 65, (B, T)), torch.randint(0, 65, (B, T))
+        loss = torch.nn.functional.cross_entropy(model(x).reshape(B * T, 65), y.reshape(B * T))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    for _ in range(3):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * B * T / (time.perf_counter() - t0)
+
+
 # ---- the table ---------------------------------------------------------------
 def main():
     if np is None or torch is None:
@@ -255,8 +330,11 @@ def main():
     print(f"load average {load()} at the start; best of {ROUNDS} alternating rounds per row\n")
 
     print(f"{'workload':<28} {'threads':>7} {'tt':>10} {'PyTorch':>10} {'NumPy':>10} {'tt/PyTorch':>11}  unit")
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv[:-1] else None
     rows = [("sgemm", n, t) for n in SIZES for t in THREADS] + [("mlp", 0, t) for t in THREADS] + \
-           [("lenet", 0, t) for t in THREADS]
+           [("lenet", 0, t) for t in THREADS] + [("gpt", shape, t) for shape in ((64, 12), (128, 32)) for t in THREADS]
+    if only:
+        rows = [r for r in rows if r[0] in only]
     for what, n, t in rows:
         best = {"tt": None, "torch": None, "numpy": None}
         for _ in range(ROUNDS):
@@ -266,8 +344,10 @@ def main():
                                "numpy": numpy_sgemm(n)}
                 elif what == "mlp":
                     results = {"tt": float(run_tt(binary, "mlp", t)["value"]), "torch": torch_mlp()}
-                else:
+                elif what == "lenet":
                     results = {"tt": float(run_tt(binary, "lenet", t)["value"]), "torch": torch_lenet()}
+                else:
+                    results = {"tt": float(run_tt(binary, "gpt", n[0], n[1], t)["value"]), "torch": torch_gpt(*n)}
             lower_is_better = what == "mlp"
             for k, v in results.items():
                 if best[k] is None or (v < best[k] if lower_is_better else v > best[k]):
@@ -276,8 +356,10 @@ def main():
             name, unit, ratio = f"SGEMM n={n}", "GFLOP/s", best["tt"] / best["torch"]
         elif what == "mlp":
             name, unit, ratio = "MLP 784-128-64-10 epoch", "s/epoch", best["torch"] / best["tt"]
-        else:
+        elif what == "lenet":
             name, unit, ratio = "LeNet-5 28x28, 200 steps", "images/s", best["tt"] / best["torch"]
+        else:
+            name, unit, ratio = f"GPT L4 C128 T={n[0]} B={n[1]}", "tokens/s", best["tt"] / best["torch"]
         numpy_cell = f"{best['numpy']:10.2f}" if best["numpy"] is not None else f"{'-':>10}"
         print(f"{name:<28} {t:>7} {best['tt']:10.2f} {best['torch']:10.2f} {numpy_cell} {ratio:10.2f}x  {unit}",
               flush=True)

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
@@ -29,6 +30,14 @@ double time_best(int repeats, const std::function<void()>& f) {
 
 TT_VECTOR_CLONES void triad(float* a, const float* b, const float* c, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}
+
+int64_t resident_peak_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.compare(0, 6, "VmHWM:") == 0) return std::atoll(line.c_str() + 6) * 1024; // "VmHWM:  1234 kB"
+    return 0;
 }
 
 bool parse_int(const std::string& text, long lo, long hi, long& out) {

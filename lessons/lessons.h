@@ -14,6 +14,7 @@ namespace lessons {
 struct Options {
     bool json = false;  // end with one JSON object of what was measured
     bool quick = false; // smaller runs (the tests use this)
+    bool long_run = false; // --long: a milestone's bigger budget (2017's part d), never in the tour
 };
 
 // One JSON object, its fields in the order they were added: what a demo or a
@@ -80,6 +81,11 @@ std::vector<Result> milestone_1958(const Options&);
 std::vector<Result> milestone_1969(const Options&);
 std::vector<Result> milestone_1986(const Options&);
 std::vector<Result> milestone_1998(const Options&);
+std::vector<Result> milestone_2017(const Options&);
+// Milestone 2017's part (a) alone: a 2-layer GPT trained `steps` steps of
+// batch 64 to copy (or reverse) 8 random digits; the fraction of `trials`
+// new strings it then answers right, greedily.
+double digit_task_accuracy(bool reverse, int64_t steps, int trials = 200);
 std::vector<Result> milestone_2024(const Options&);
 
 // Rosenblatt's perceptron (1958): y = step(x . w + b), where step(s) = 1 if s > 0
@@ -108,6 +114,7 @@ std::string bytes_str(int64_t bytes);
 // The command line's numbers ("lesson 5", "milestone 1958"): true and `out`
 // set when text is only digits and its value lies in [lo, hi].
 bool parse_int(const std::string& text, long lo, long hi, long& out);      // "4.0 MB"
+int64_t resident_peak_bytes();             // this process's peak resident memory (VmHWM), 0 if unknown
 std::string machine_name();                // CPU model and core count, from /proc/cpuinfo when present
 
 } // namespace lessons

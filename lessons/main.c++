@@ -34,7 +34,7 @@ const MilestoneEntry milestone_table[] = {
     {1969, "XOR (Minsky & Papert)", milestone_1969},
     {1986, "MLP with backprop (Rumelhart, Hinton & Williams)", milestone_1986},
     {1998, "CNN (LeCun's LeNet)", milestone_1998},
-    {2017, "Transformer (Vaswani et al.)", nullptr},
+    {2017, "Transformer (Vaswani et al.)", milestone_2017},
     {2018, "MLPerf-style benchmark", nullptr},
     {2024, "Custom kernels (every fast kernel against its reference)", milestone_2024},
 };
@@ -56,6 +56,7 @@ void usage(FILE* out) {
                  "  --json            end with JSON: a lesson, one object of what it measured;\n"
                  "                    a milestone, one object per part; grade, one object\n"
                  "  --quick           smaller, faster runs\n"
+                 "  --long            a milestone's bigger run (2017: batch 32, 6000 steps; not in the tour)\n"
                  "\n"
                  "environment: TT_MEM_LIMIT=512M stops any run that would pass the budget\n"
                  "\n"
@@ -102,6 +103,7 @@ int main(int argc, char** argv) {
         if (a == "--help" || a == "-h" || a == "help") { usage(stdout); return 0; }
         else if (a == "--json") options.json = true;
         else if (a == "--quick") options.quick = true;
+        else if (a == "--long") options.long_run = true;
         else if (a.size() > 1 && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) return bad_usage("unknown option '" + a + "'");
         else words.push_back(a);
     }
