@@ -103,6 +103,8 @@ Json lesson_13(const Options& options) {
     const Tensor h = Tensor::randn({B, T, C}, g).requires_grad_();
     const double attention = L * time_best(repeats, [&] { sum(block.attn(block.ln1(h))).backward(); });
     const double mlp = L * time_best(repeats, [&] { sum(block.fc2(gelu(block.fc1(block.ln2(h))))).backward(); });
+    const Tensor wide = Tensor::randn({B, T, 4 * C}, g).requires_grad_();
+    const double gelu_part = L * time_best(repeats, [&] { sum(gelu(wide)).backward(); });
     const double head = time_best(repeats, [&] {
         cross_entropy(linear(gpt.ln_f(h), gpt.head).view({B * T, c.vocab_size}), y.reshape({B * T})).backward();
     });
@@ -112,6 +114,7 @@ Json lesson_13(const Options& options) {
                 gpt.name().c_str(), (long long)B, (long long)T, get_num_threads(), 1e3 * step, (double)(B * T) / step);
     const std::pair<const char*, double> parts[] = {{"attention (ln1, qkv, attention, proj) x L", attention},
                                                     {"MLP (ln2, fc1, GELU, fc2) x L", mlp},
+                                                    {"  of which GELU x L (tanh per element)", gelu_part},
                                                     {"head (ln_f, logits, cross-entropy)", head},
                                                     {"optimizer (AdamW)", optimizer},
                                                     {"the rest (embeddings, residual adds, tape)", rest}};
@@ -120,7 +123,8 @@ Json lesson_13(const Options& options) {
     std::printf("   Each part is timed alone, forward and backward, on the step's shapes; the rest is the step\n"
                 "   minus the parts.\n");
     measured.object("step", Json().number("seconds", step).number("tokens_per_second", (double)(B * T) / step)
-                                .number("attention_seconds", attention).number("mlp_seconds", mlp).number("head_seconds", head)
+                                .number("attention_seconds", attention).number("mlp_seconds", mlp).number("gelu_seconds", gelu_part)
+                                .number("head_seconds", head)
                                 .number("optimizer_seconds", optimizer).number("rest_seconds", rest));
     return measured;
 }
