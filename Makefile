@@ -8,6 +8,7 @@
 #   make bench      build and run bench/bench.c++: SGEMM, MLP and LeNet training
 #   make data       decompress the bundled MNIST files (done automatically when needed)
 #   make data-cifar download the full CIFAR-10 (170 MB, checked by md5) for milestone 1998's last part
+#   make data-text  download Tiny Shakespeare (1.1 MB, checked by sha256) for lessons 10-13 and milestone 2017
 #   make chapters   re-run the commands the chapters quote and paste their output in
 #   make cross ARCH=aarch64   the tests cross-built for a 64-bit ARM board (Raspberry Pi 3/4/5)
 #   make cross ARCH=armhf     ... for 32-bit ARM (Pi 2 and up, Raspberry Pi OS 32-bit); both run under qemu
@@ -77,7 +78,7 @@ GRADE_OBJ := $(filter-out $(BUILD)/tests/main.o,$(TEST_OBJ))
 MNIST    := data/mnist/train-images-idx3-ubyte data/mnist/train-labels-idx1-ubyte \
             data/mnist/t10k-images-idx3-ubyte data/mnist/t10k-labels-idx1-ubyte
 
-.PHONY: all run test check data data-cifar chapters clean native bench FORCE cross fuzz student restore grade student-check
+.PHONY: all run test check data data-cifar data-text chapters clean native bench FORCE cross fuzz student restore grade student-check
 all: tt
 
 # ./tt is linked from whichever build asked last (default or native): the
@@ -167,10 +168,24 @@ data/cifar-10-batches-bin/test_batch.bin:
 	  { rm -f data/cifar-10-binary.tar.gz.tmp; echo "data-cifar: the download's md5 is not $(CIFAR_MD5); removed it" >&2; exit 1; }
 	tar -xzf data/cifar-10-binary.tar.gz.tmp -C data && rm data/cifar-10-binary.tar.gz.tmp
 
+# Tiny Shakespeare (karpathy/char-rnn), never committed: ../shared/data/README.md's group B.
+SHAKESPEARE_URL := https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt
+SHAKESPEARE_SHA256 := 86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed
+data-text: data/tinyshakespeare/input.txt
+data/tinyshakespeare/input.txt:
+	@command -v curl >/dev/null || { echo "data-text: needs curl to download $(SHAKESPEARE_URL)" >&2; exit 1; }
+	mkdir -p data/tinyshakespeare
+	curl -fL --retry 3 -o $@.tmp $(SHAKESPEARE_URL)
+	@echo "$(SHAKESPEARE_SHA256)  $@.tmp" | sha256sum -c - >/dev/null || \
+	  { rm -f $@.tmp; echo "data-text: the download's sha256 is not $(SHAKESPEARE_SHA256); removed it" >&2; exit 1; }
+	mv $@.tmp $@
+
 # A chapter quotes a run (its standard output; progress lines go to stderr) between
-# "<!-- output of CMD -->" and "<!-- end of output -->".
+# "<!-- output of CMD -->" and "<!-- end of output -->". CHAPTER=lessons/11-embeddings.md
+# re-runs one.
+CHAPTER ?= lessons/*.md
 chapters: tt data
-	@for f in lessons/*.md; do \
+	@for f in $(CHAPTER); do \
 	  cmd=$$(sed -n 's/^<!-- output of \(.*\) -->$$/\1/p' $$f); \
 	  [ -n "$$cmd" ] || continue; \
 	  echo "$$f: $$cmd"; \

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cctype>
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
@@ -46,7 +47,9 @@
 #include <fstream>
 #include <limits>
 #include <mutex>
+#include <iterator>
 #include <numeric>
+#include <queue>
 #include <sstream>
 #include <thread>
 #include <type_traits>
@@ -96,7 +99,7 @@ std::string with_commas(int64_t n) {
 
 const char* category_name(Category c) {
     static const char* names[kCategories] = {"parameters", "gradients", "activations",
-                                             "optimizer state", "scratch"};
+                                             "optimizer state", "scratch", "data"};
     return names[(int)c];
 }
 
@@ -169,28 +172,36 @@ std::string memory_report() {
 MemoryCategory::MemoryCategory(Category c) : previous(current_category) { current_category = c; }
 MemoryCategory::~MemoryCategory() { current_category = previous; }
 
+void track_allocation(Category category, int64_t bytes, const char* op) {
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    if (t.budget && t.total.live_bytes + bytes > t.budget)
+        throw Error("memory budget exceeded in " + std::string(op) + ": asked for " + with_commas(bytes) + " bytes (" +
+                    category_name(category) + ") with " + with_commas(t.total.live_bytes) + " live; budget " +
+                    with_commas(t.budget) + " bytes (TT_MEM_LIMIT or set_memory_budget)");
+    for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
+        c->live_bytes += bytes;
+        c->peak_bytes = std::max(c->peak_bytes, c->live_bytes);
+        c->allocations++;
+    }
+}
+void track_release(Category category, int64_t bytes) {
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
+        c->live_bytes -= bytes;
+        c->releases++;
+    }
+}
+
 Storage::Storage(int64_t n) : data(nullptr), count(n), category(current_category) {
     if (n < 0) throw Error(std::string(allocating_op) + ": cannot allocate a negative number of elements");
     const int64_t bytes = n * (int64_t)sizeof(float);
-    Tracker& t = tracker();
-    {
-        std::lock_guard<std::mutex> lock(t.mutex);
-        if (t.budget && t.total.live_bytes + bytes > t.budget)
-            throw Error("memory budget exceeded in " + std::string(allocating_op) + ": asked for " +
-                        with_commas(bytes) + " bytes (" + category_name(category) + ") with " +
-                        with_commas(t.total.live_bytes) + " live; budget " + with_commas(t.budget) +
-                        " bytes (TT_MEM_LIMIT or set_memory_budget)");
-        for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
-            c->live_bytes += bytes;
-            c->peak_bytes = std::max(c->peak_bytes, c->live_bytes);
-            c->allocations++;
-        }
-    }
+    track_allocation(category, bytes, allocating_op);
     if (n > 0) {
         // calloc: the operating system hands out zeroed pages lazily
         if ((uint64_t)n > SIZE_MAX / sizeof(float) || !(data = (float*)std::calloc((size_t)n, sizeof(float)))) {
-            std::lock_guard<std::mutex> lock(t.mutex);
-            for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) c->live_bytes -= bytes;
+            track_release(category, bytes);
             throw Error(std::string(allocating_op) + ": out of memory allocating " + with_commas(bytes) + " bytes");
         }
     }
@@ -198,13 +209,7 @@ Storage::Storage(int64_t n) : data(nullptr), count(n), category(current_category
 
 Storage::~Storage() {
     std::free(data);
-    const int64_t bytes = count * (int64_t)sizeof(float);
-    Tracker& t = tracker();
-    std::lock_guard<std::mutex> lock(t.mutex);
-    for (MemoryCounts* c : {&t.total, &t.by_category[(int)category]}) {
-        c->live_bytes -= bytes;
-        c->releases++;
-    }
+    track_release(category, count * (int64_t)sizeof(float));
 }
 
 void Storage::set_category(Category c) {
@@ -1187,10 +1192,14 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
             Tensor gx = new_tensor(x.shape(), "index_select backward");
             const Tensor gd = dense(g);
             const int64_t m = (int64_t)index.size();
+            float* to = gx.data();
+            const float* from = gd.data();
             for (int64_t o = 0; o < s.outer; o++)
-                for (int64_t k = 0; k < m; k++)
-                    for (int64_t i = 0; i < s.inner; i++)
-                        gx.data()[(o * s.n + index[k]) * s.inner + i] += gd.data()[(o * m + k) * s.inner + i];
+                for (int64_t k = 0; k < m; k++) {
+                    float* row = to + (o * s.n + index[k]) * s.inner;
+                    const float* grow = from + (o * m + k) * s.inner;
+                    for (int64_t i = 0; i < s.inner; i++) row[i] += grow[i];
+                }
             accumulate_grad(x, std::move(gx));
             // END SOLUTION
         });
@@ -1692,7 +1701,36 @@ std::pair<Tensor, Tensor> TensorDataset::get(int64_t i) const {
     // END SOLUTION
 }
 
-DataLoader::DataLoader(std::shared_ptr<TensorDataset> data_, int64_t batch_size, bool shuffle, bool drop_last, Generator& g)
+// x[rows], y[rows]: one memcpy per row (index_select).
+Batch TensorDataset::gather(const std::vector<int64_t>& rows) const {
+    // BEGIN SOLUTION Lesson 05: TensorDataset::gather: the chosen rows of x and of y, copied
+    return {index_select(x, 0, rows), index_select(y, 0, rows)};
+    // END SOLUTION
+}
+
+// get(i) for each row, each sample copied into its slot of the batch.
+Batch Dataset::gather(const std::vector<int64_t>& rows) const {
+    if (rows.empty()) throw Error("Dataset::gather: no rows asked for");
+    Batch out;
+    for (size_t r = 0; r < rows.size(); r++) {
+        const auto [x, y] = get(rows[r]);
+        if (r == 0) {
+            Shape xs = x.shape(), ys = y.shape();
+            xs.insert(xs.begin(), (int64_t)rows.size());
+            ys.insert(ys.begin(), (int64_t)rows.size());
+            out = {new_tensor(xs, "Dataset::gather"), new_tensor(ys, "Dataset::gather")};
+        }
+        if (x.numel() != out.x.numel() / (int64_t)rows.size() || y.numel() != out.y.numel() / (int64_t)rows.size())
+            throw Error("Dataset::gather: sample " + std::to_string(rows[r]) + " has shapes " + to_string(x.shape()) +
+                        ", " + to_string(y.shape()) + " unlike the first sample's");
+        const Tensor xd = dense(x), yd = dense(y);
+        std::memcpy(out.x.data() + (int64_t)r * x.numel(), xd.data(), sizeof(float) * (size_t)x.numel());
+        std::memcpy(out.y.data() + (int64_t)r * y.numel(), yd.data(), sizeof(float) * (size_t)y.numel());
+    }
+    return out;
+}
+
+DataLoader::DataLoader(std::shared_ptr<Dataset> data_, int64_t batch_size, bool shuffle, bool drop_last, Generator& g)
     : data(std::move(data_)), batch_size(batch_size), shuffle(shuffle), drop_last(drop_last), generator(&g) {
     if (!data) throw Error("DataLoader: no dataset (a null pointer)");
     if (batch_size <= 0) throw Error("DataLoader: batch_size must be positive, got " + std::to_string(batch_size));
@@ -1712,8 +1750,8 @@ int64_t DataLoader::size() const {
     // END SOLUTION
 }
 
-// x_batch = x[order[b*B : b*B+B]]: one memcpy per row (index_select), under
-// NoGrad so that a dataset tensor that requires grad still yields plain data.
+// x_batch = x[order[b*B : b*B+B]], gathered by the dataset, under NoGrad so
+// that a dataset tensor that requires grad still yields plain data.
 Batch DataLoader::batch(int64_t b) const {
     if (b < 0 || b >= size())
         throw Error("DataLoader: batch " + std::to_string(b) + " is out of range for " + std::to_string(size()) + " batches");
@@ -1722,7 +1760,7 @@ Batch DataLoader::batch(int64_t b) const {
     const std::vector<int64_t> rows(order.begin() + start, order.begin() + start + count);
     NoGrad no_tape;
     MemoryCategory activations(Category::Activations);
-    return {index_select(data->x, 0, rows), index_select(data->y, 0, rows)};
+    return data->gather(rows);
     // END SOLUTION
 }
 
@@ -1903,6 +1941,9 @@ std::string data_path(const std::string& relative) {
 }
 
 std::string shared_data_path(const std::string& relative) {
+    std::error_code ec;
+    const std::string downloaded = data_path("data/" + relative);
+    if (std::filesystem::exists(downloaded, ec)) return downloaded;
     for (const std::string base : {"../shared/data/", "../../shared/data/"}) {
         std::error_code ec;
         if (std::filesystem::exists(base + relative, ec)) return base + relative;
@@ -3587,6 +3628,516 @@ Tensor Flatten::forward(const Tensor& x) {
     return x.reshape({x.size(0), -1});
 }
 
+// ===== Lesson 10 · Tokenization ==============================================
+// Reading text (checked UTF-8), the character tokenizer, byte-level BPE with
+// incremental pair counts, and the next-token dataset.
+
+namespace {
+// One UTF-8 sequence at s[i]: its length and code point, or 0 and what is
+// wrong with it. The rules of RFC 3629: 1 to 4 bytes, the shortest form only,
+// no surrogates (U+D800..DFFF), nothing past U+10FFFF.
+int utf8_sequence(const std::string& s, size_t i, char32_t& cp, std::string& problem) {
+    const unsigned char b = (unsigned char)s[i];
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02X", b);
+    if (b < 0x80) { cp = b; return 1; }
+    int length;
+    char32_t smallest;
+    if ((b & 0xE0) == 0xC0) { length = 2; cp = b & 0x1F; smallest = 0x80; }
+    else if ((b & 0xF0) == 0xE0) { length = 3; cp = b & 0x0F; smallest = 0x800; }
+    else if ((b & 0xF8) == 0xF0) { length = 4; cp = b & 0x07; smallest = 0x10000; }
+    else {
+        problem = (b & 0xC0) == 0x80 ? std::string("a continuation byte ") + hex + " with no lead byte before it"
+                                     : std::string("the byte ") + hex + " never appears in UTF-8";
+        return 0;
+    }
+    for (int k = 1; k < length; k++) {
+        if (i + k >= s.size()) { problem = std::string("a sequence cut short by the end (lead byte ") + hex + ")"; return 0; }
+        const unsigned char c = (unsigned char)s[i + k];
+        if ((c & 0xC0) != 0x80) { problem = std::string("a sequence cut short (lead byte ") + hex + ", then not a continuation byte)"; return 0; }
+        cp = (cp << 6) | (c & 0x3F);
+    }
+    if (cp < smallest) { problem = "an overlong form (a longer sequence than the code point needs)"; return 0; }
+    if (cp >= 0xD800 && cp <= 0xDFFF) { problem = "a surrogate code point (U+D800..U+DFFF are not characters)"; return 0; }
+    if (cp > 0x10FFFF) { problem = "a code point past U+10FFFF"; return 0; }
+    return length;
+}
+
+void bad_utf8(const std::string& name, size_t at, const std::string& problem) {
+    throw Error(name + ": not valid UTF-8 at byte " + std::to_string(at) + ": " + problem);
+}
+} // namespace
+
+void check_utf8(const std::string& bytes, const std::string& name) { utf8_to_code_points(bytes, name); }
+
+std::u32string utf8_to_code_points(const std::string& bytes, const std::string& name) {
+    std::u32string out;
+    out.reserve(bytes.size());
+    std::string problem;
+    for (size_t i = 0; i < bytes.size();) {
+        char32_t cp = 0;
+        const int n = utf8_sequence(bytes, i, cp, problem);
+        if (n == 0) bad_utf8(name, i, problem);
+        out.push_back(cp);
+        i += (size_t)n;
+    }
+    return out;
+}
+
+std::string code_points_to_utf8(const std::u32string& code_points) {
+    std::string out;
+    for (char32_t c : code_points) {
+        if (c < 0x80) out += (char)c;
+        else if (c < 0x800) { out += (char)(0xC0 | (c >> 6)); out += (char)(0x80 | (c & 0x3F)); }
+        else if (c < 0x10000) { out += (char)(0xE0 | (c >> 12)); out += (char)(0x80 | ((c >> 6) & 0x3F)); out += (char)(0x80 | (c & 0x3F)); }
+        else { out += (char)(0xF0 | (c >> 18)); out += (char)(0x80 | ((c >> 12) & 0x3F)); out += (char)(0x80 | ((c >> 6) & 0x3F)); out += (char)(0x80 | (c & 0x3F)); }
+    }
+    return out;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("read_text: cannot open '" + path + "'");
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw Error("read_text: error reading '" + path + "'");
+    if (bytes.empty()) throw Error("read_text: '" + path + "' is empty");
+    check_utf8(bytes, "read_text: '" + path + "'");
+    return bytes;
+}
+
+CharTokenizer::CharTokenizer(const std::string& corpus, bool with_unk) {
+    const std::u32string text = utf8_to_code_points(corpus, "CharTokenizer: the corpus");
+    if (text.empty()) throw Error("CharTokenizer: the corpus is empty");
+    // BEGIN SOLUTION Lesson 10: CharTokenizer: the corpus's distinct characters, sorted
+    std::u32string sorted = text;
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+    chars.assign(sorted.begin(), sorted.end());
+    // END SOLUTION
+    if (with_unk) unk_id = (int64_t)chars.size();
+}
+
+std::vector<int64_t> CharTokenizer::encode(const std::string& text) const {
+    const std::u32string cps = utf8_to_code_points(text, "CharTokenizer::encode: the text");
+    std::vector<int64_t> ids(cps.size());
+    for (size_t i = 0; i < cps.size(); i++) {
+        // BEGIN SOLUTION Lesson 10: CharTokenizer::encode: a character's id by binary search, else unk
+        const auto at = std::lower_bound(chars.begin(), chars.end(), cps[i]);
+        ids[i] = at != chars.end() && *at == cps[i] ? (int64_t)(at - chars.begin()) : unk_id;
+        // END SOLUTION
+        if (ids[i] < 0) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "CharTokenizer::encode: U+%04X at character %zu is not in the vocabulary (built without an unk id)",
+                          (unsigned)cps[i], i);
+            throw Error(buf);
+        }
+    }
+    return ids;
+}
+
+std::string CharTokenizer::decode(const std::vector<int64_t>& ids) const {
+    std::u32string cps;
+    cps.reserve(ids.size());
+    for (int64_t id : ids) {
+        if (id < 0 || id >= vocab_size())
+            throw Error("CharTokenizer::decode: id " + std::to_string(id) + " is not in 0.." + std::to_string(vocab_size() - 1));
+        cps.push_back(id == unk_id ? U'\uFFFD' : chars[(size_t)id]);
+    }
+    return code_points_to_utf8(cps);
+}
+
+namespace {
+enum class ByteClass { Letter, Digit, Space, Symbol };
+ByteClass byte_class(unsigned char c) {
+    if (std::isalpha(c) || c >= 0x80) return ByteClass::Letter;
+    if (std::isdigit(c)) return ByteClass::Digit;
+    if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f') return ByteClass::Space;
+    return ByteClass::Symbol;
+}
+constexpr size_t kMaxChunk = 64;
+uint64_t pair_key(int32_t left, int32_t right) { return (uint64_t)(uint32_t)left << 32 | (uint32_t)right; }
+} // namespace
+
+std::vector<std::string> split_chunks(const std::string& text) {
+    std::vector<std::string> chunks;
+    const size_t n = text.size();
+    auto cls = [&](size_t i) { return byte_class((unsigned char)text[i]); };
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        if (text[i] == ' ' && i + 1 < n && cls(i + 1) != ByteClass::Space) j++; // the space joins the word after it
+        const ByteClass c = cls(j);
+        size_t end = j + 1;
+        while (end < n && end - i < kMaxChunk && cls(end) == c) end++;
+        // a run of whitespace leaves its last space to the word that follows
+        if (c == ByteClass::Space && end < n && end - i > 1 && text[end - 1] == ' ' && cls(end) != ByteClass::Space) end--;
+        chunks.push_back(text.substr(i, end - i));
+        i = end;
+    }
+    return chunks;
+}
+
+BPETokenizer::BPETokenizer() {
+    offsets.push_back(0);
+    for (int b = 0; b < 256; b++) {
+        bytes.push_back((uint8_t)b);
+        offsets.push_back(b + 1);
+    }
+}
+
+void BPETokenizer::add_merge(int32_t left, int32_t right) {
+    rank[pair_key(left, right)] = (int32_t)merges.size();
+    merges.push_back({left, right});
+    for (int32_t part : {left, right})
+        for (int64_t k = offsets[(size_t)part]; k < offsets[(size_t)part + 1]; k++) bytes.push_back(bytes[(size_t)k]);
+    offsets.push_back((int64_t)bytes.size());
+}
+
+// Training, on the corpus's distinct chunks ("words") weighted by how often
+// each occurs. counts[pair] is the number of times the pair is adjacent in
+// the corpus; a max-heap orders the pairs by count (ties: the smaller pair
+// first, so every platform learns the same merges). A heap entry is checked
+// against counts when it comes out: stale ones are dropped or re-queued.
+// A merge rewrites only the words that contain the pair (where[pair]), and
+// only their pairs' counts change: cost per merge ~ the size of those words,
+// not the corpus.
+BPETokenizer BPETokenizer::train(const std::string& corpus, int64_t vocab_size) {
+    if (vocab_size < 256 || vocab_size > (1 << 24))
+        throw Error("BPETokenizer::train: vocab_size must be in 256..16777216 (256 bytes + merges), got " + std::to_string(vocab_size));
+    if (corpus.empty()) throw Error("BPETokenizer::train: the corpus is empty");
+    BPETokenizer tok;
+    std::unordered_map<std::string, int64_t> frequency;
+    for (std::string& chunk : split_chunks(corpus)) frequency[std::move(chunk)]++;
+    std::vector<std::string> distinct;
+    for (const auto& kv : frequency) distinct.push_back(kv.first);
+    std::sort(distinct.begin(), distinct.end()); // word order fixed, whatever the hash map's
+    std::vector<std::vector<int32_t>> words(distinct.size());
+    std::vector<int64_t> weight(distinct.size());
+    std::unordered_map<uint64_t, int64_t> counts;
+    std::unordered_map<uint64_t, std::vector<int32_t>> where;
+    for (size_t w = 0; w < distinct.size(); w++) {
+        weight[w] = frequency[distinct[w]];
+        for (unsigned char c : distinct[w]) words[w].push_back(c);
+        for (size_t k = 0; k + 1 < words[w].size(); k++) {
+            const uint64_t key = pair_key(words[w][k], words[w][k + 1]);
+            counts[key] += weight[w];
+            where[key].push_back((int32_t)w);
+        }
+    }
+    using Entry = std::pair<int64_t, uint64_t>; // count, pair
+    auto later = [](const Entry& a, const Entry& b) { return a.first != b.first ? a.first < b.first : a.second > b.second; };
+    std::priority_queue<Entry, std::vector<Entry>, decltype(later)> heap(later);
+    for (const auto& [key, count] : counts) heap.push({count, key});
+    std::vector<int64_t> seen(words.size(), -1); // the merge that last rewrote each word
+    while (tok.vocab_size() < vocab_size && !heap.empty()) {
+        const auto [count, key] = heap.top();
+        heap.pop();
+        const int64_t now = counts[key];
+        if (now != count) {
+            if (now > 0 && now < count) heap.push({now, key}); // lowered since: queue it at its count
+            continue;                                          // (raised ones were queued when raised)
+        }
+        if (count < 2) break; // a pair that occurs once compresses nothing
+        const int32_t left = (int32_t)(key >> 32), right = (int32_t)(key & 0xFFFFFFFFu);
+        const int32_t merged = (int32_t)tok.vocab_size();
+        tok.add_merge(left, right);
+        // BEGIN SOLUTION Lesson 10: BPETokenizer::train: rewrite the words that hold the pair, updating the pair counts
+        std::vector<uint64_t> raised;
+        for (int32_t w : where[key]) {
+            if (seen[(size_t)w] == merged) continue; // listed twice
+            seen[(size_t)w] = merged;
+            std::vector<int32_t>& ids = words[(size_t)w];
+            bool has = false;
+            for (size_t k = 0; k + 1 < ids.size() && !has; k++) has = ids[k] == left && ids[k + 1] == right;
+            if (!has) continue; // a stale entry: an earlier merge took the pair away
+            for (size_t k = 0; k + 1 < ids.size(); k++) counts[pair_key(ids[k], ids[k + 1])] -= weight[(size_t)w];
+            std::vector<int32_t> out;
+            for (size_t k = 0; k < ids.size(); k++) {
+                if (k + 1 < ids.size() && ids[k] == left && ids[k + 1] == right) { out.push_back(merged); k++; }
+                else out.push_back(ids[k]);
+            }
+            ids = std::move(out);
+            for (size_t k = 0; k + 1 < ids.size(); k++) {
+                const uint64_t pair = pair_key(ids[k], ids[k + 1]);
+                counts[pair] += weight[(size_t)w];
+                if (ids[k] == merged || ids[k + 1] == merged) {
+                    where[pair].push_back(w);
+                    raised.push_back(pair);
+                }
+            }
+        }
+        for (uint64_t pair : raised) heap.push({counts[pair], pair});
+        // END SOLUTION
+        counts.erase(key);
+        where.erase(key);
+    }
+    return tok;
+}
+
+// The merges in the order they were learnt: repeatedly join the adjacent
+// pair of lowest rank, every occurrence of it, until no pair has a rank.
+// O(n^2) in the chunk's length, which split_chunks keeps <= 64.
+std::vector<int32_t> BPETokenizer::encode_chunk(const std::string& chunk) const {
+    std::vector<int32_t> ids(chunk.begin(), chunk.end());
+    for (int32_t& id : ids) id &= 0xFF; // char may be signed
+    // BEGIN SOLUTION Lesson 10: encode_chunk: apply the lowest-ranked merge until none applies
+    while (ids.size() > 1) {
+        int32_t best = -1;
+        for (size_t k = 0; k + 1 < ids.size(); k++) {
+            const auto at = rank.find(pair_key(ids[k], ids[k + 1]));
+            if (at != rank.end() && (best < 0 || at->second < best)) best = at->second;
+        }
+        if (best < 0) break;
+        const auto [left, right] = merges[(size_t)best];
+        std::vector<int32_t> out;
+        for (size_t k = 0; k < ids.size(); k++) {
+            if (k + 1 < ids.size() && ids[k] == left && ids[k + 1] == right) { out.push_back(256 + best); k++; }
+            else out.push_back(ids[k]);
+        }
+        ids = std::move(out);
+    }
+    // END SOLUTION
+    return ids;
+}
+
+std::vector<int64_t> BPETokenizer::encode(const std::string& text) const {
+    std::vector<int64_t> out;
+    for (const std::string& chunk : split_chunks(text)) {
+        auto at = cache.find(chunk);
+        if (at == cache.end()) {
+            std::vector<int32_t> ids = encode_chunk(chunk);
+            if (cache.size() >= (1 << 16)) cache.clear(); // a memo, not a second copy of a huge corpus
+            at = cache.emplace(chunk, std::move(ids)).first;
+        }
+        out.insert(out.end(), at->second.begin(), at->second.end());
+    }
+    return out;
+}
+
+std::string BPETokenizer::token_bytes(int64_t id) const {
+    if (id < 0 || id >= vocab_size())
+        throw Error("BPETokenizer: id " + std::to_string(id) + " is not in 0.." + std::to_string(vocab_size() - 1));
+    return std::string(bytes.begin() + offsets[(size_t)id], bytes.begin() + offsets[(size_t)id + 1]);
+}
+
+std::string BPETokenizer::decode(const std::vector<int64_t>& ids) const {
+    std::string out;
+    for (int64_t id : ids) {
+        if (id < 0 || id >= vocab_size())
+            throw Error("BPETokenizer::decode: id " + std::to_string(id) + " is not in 0.." + std::to_string(vocab_size() - 1));
+        out.append(bytes.begin() + offsets[(size_t)id], bytes.begin() + offsets[(size_t)id + 1]);
+    }
+    return out;
+}
+
+void BPETokenizer::save(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary);
+    if (!out) throw Error("BPETokenizer::save: cannot open '" + path + "' for writing");
+    out << "tt-bpe 1\nmerges " << merges.size() << "\n";
+    for (const auto& [left, right] : merges) out << left << ' ' << right << '\n';
+    if (!out.flush()) throw Error("BPETokenizer::save: error writing '" + path + "'");
+}
+
+BPETokenizer BPETokenizer::load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw Error("BPETokenizer::load: cannot open '" + path + "'");
+    return load(in, path);
+}
+
+namespace {
+// A decimal number of at most 9 digits, nothing else.
+bool parse_count(const std::string& text, int64_t& out) {
+    if (text.empty() || text.size() > 9) return false;
+    out = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return false;
+        out = out * 10 + (c - '0');
+    }
+    return true;
+}
+} // namespace
+
+BPETokenizer BPETokenizer::load(std::istream& in, const std::string& name) {
+    int64_t line_number = 0;
+    auto fail = [&](const std::string& what) -> Error {
+        return Error("BPETokenizer::load: '" + name + "' line " + std::to_string(line_number) + ": " + what);
+    };
+    std::string line;
+    auto next_line = [&]() {
+        line_number++;
+        if (!std::getline(in, line)) throw fail("the file ends early");
+        if (in.eof()) throw fail("the line has no newline at its end (a truncated file?)");
+    };
+    next_line();
+    if (line != "tt-bpe 1") throw fail("expected the header 'tt-bpe 1', got '" + line.substr(0, 40) + "'");
+    next_line();
+    int64_t n = 0;
+    if (line.compare(0, 7, "merges ") != 0 || !parse_count(line.substr(7), n) || n > (1 << 24) - 256)
+        throw fail("expected 'merges N' with N in 0..16776960, got '" + line.substr(0, 40) + "'");
+    BPETokenizer tok;
+    for (int64_t k = 0; k < n; k++) {
+        next_line();
+        const size_t space = line.find(' ');
+        int64_t left = 0, right = 0;
+        if (space == std::string::npos || !parse_count(line.substr(0, space), left) || !parse_count(line.substr(space + 1), right))
+            throw fail("expected two ids 'LEFT RIGHT', got '" + line.substr(0, 40) + "'");
+        if (left >= 256 + k || right >= 256 + k)
+            throw fail("merge " + std::to_string(k) + " uses id " + std::to_string(std::max(left, right)) +
+                       ", but only ids 0.." + std::to_string(255 + k) + " exist before it");
+        if (tok.rank.count(pair_key((int32_t)left, (int32_t)right)))
+            throw fail("the pair " + std::to_string(left) + " " + std::to_string(right) + " is merged twice");
+        tok.add_merge((int32_t)left, (int32_t)right);
+    }
+    line_number++;
+    if (in.peek() != std::char_traits<char>::eof()) throw fail("unexpected text after the " + std::to_string(n) + " merges");
+    return tok;
+}
+
+Tensor token_tensor(const std::vector<int64_t>& ids) {
+    MemoryCategory data(Category::Data);
+    Tensor t = new_tensor({(int64_t)ids.size()}, "token_tensor");
+    for (size_t i = 0; i < ids.size(); i++) {
+        if (ids[i] < 0 || ids[i] > (1 << 24))
+            throw Error("token_tensor: id " + std::to_string(ids[i]) + " at " + std::to_string(i) +
+                        " is not in 0..16777216 (the ids a float holds exactly)");
+        t.data()[i] = (float)ids[i];
+    }
+    return t;
+}
+
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_by_position(const std::vector<int64_t>& ids, double train_fraction) {
+    if (!(train_fraction > 0 && train_fraction < 1))
+        throw Error("split_by_position: train_fraction must be in (0, 1), got " + std::to_string(train_fraction));
+    const size_t n_train = (size_t)((double)ids.size() * train_fraction);
+    return {std::vector<int64_t>(ids.begin(), ids.begin() + (int64_t)n_train), std::vector<int64_t>(ids.begin() + (int64_t)n_train, ids.end())};
+}
+
+TextDataset::TextDataset(Tensor tokens_, int64_t t) : block_size(t) {
+    require_defined(tokens_, "TextDataset");
+    if (tokens_.dim() != 1) throw Error("TextDataset: tokens should be [N], got " + to_string(tokens_.shape()));
+    if (t <= 0) throw Error("TextDataset: block_size must be positive, got " + std::to_string(t));
+    if (tokens_.numel() <= t)
+        throw Error("TextDataset: " + std::to_string(tokens_.numel()) + " tokens are too few for one window of " +
+                    std::to_string(t) + " and its next token");
+    tokens = tokens_.detach().contiguous();
+}
+int64_t TextDataset::size() const { return tokens.numel() - block_size; }
+std::pair<Tensor, Tensor> TextDataset::get(int64_t i) const {
+    if (i < 0 || i >= size())
+        throw Error("TextDataset: index " + std::to_string(i) + " is out of range for " + std::to_string(size()) + " windows");
+    return {tokens.slice(0, i, i + block_size), tokens.slice(0, i + 1, i + 1 + block_size)};
+}
+Batch TextDataset::gather(const std::vector<int64_t>& rows) const {
+    for (int64_t i : rows)
+        if (i < 0 || i >= size())
+            throw Error("TextDataset: index " + std::to_string(i) + " is out of range for " + std::to_string(size()) + " windows");
+    const int64_t b = (int64_t)rows.size(), t = block_size;
+    Batch out{new_tensor({b, t}, "TextDataset"), new_tensor({b, t}, "TextDataset")};
+    // BEGIN SOLUTION Lesson 10: TextDataset::gather: each window of T tokens and the same shifted by one
+    for (int64_t r = 0; r < b; r++) {
+        std::memcpy(out.x.data() + r * t, tokens.data() + rows[(size_t)r], sizeof(float) * (size_t)t);
+        std::memcpy(out.y.data() + r * t, tokens.data() + rows[(size_t)r] + 1, sizeof(float) * (size_t)t);
+    }
+    // END SOLUTION
+    return out;
+}
+
+// ===== Lesson 11 · Embeddings ================================================
+// A lookup is index_select on the table's rows, so its backward is
+// index_select's: a scatter-add of each token's gradient into its row. What
+// this section adds is the checking (an id is a float here, so it must be a
+// whole number in range) and the two kinds of position.
+
+Tensor embedding(const Tensor& ids, const Tensor& weight) {
+    require_defined(ids, "embedding");
+    require_defined(weight, "embedding");
+    if (weight.dim() != 2)
+        throw Error("embedding: the table should be [V, D], got " + to_string(weight.shape()));
+    const int64_t vocab = weight.size(0);
+    const Tensor d = dense(ids);
+    std::vector<int64_t> rows((size_t)d.numel());
+    for (int64_t n = 0; n < d.numel(); n++) {
+        const float v = d.data()[n];
+        if (!(v >= 0 && v < (float)vocab) || v != std::floor(v)) {
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "embedding: id %g at position %" PRId64 " is not a token of a vocabulary of %" PRId64 " (ids are 0..%" PRId64 ")",
+                          v, n, vocab, vocab - 1);
+            throw Error(buf);
+        }
+        rows[(size_t)n] = (int64_t)v;
+    }
+    Shape shape = ids.shape();
+    shape.push_back(weight.size(1));
+    Tensor y;
+    // BEGIN SOLUTION Lesson 11: embedding: each id's row of the table, in the ids' shape
+    y = index_select(weight, 0, rows).reshape(shape);
+    // END SOLUTION
+    return y;
+}
+
+Tensor sinusoidal_positions(int64_t length, int64_t dim) {
+    if (length <= 0 || dim <= 0)
+        throw Error("sinusoidal_positions: length and dim must be positive, got " + std::to_string(length) + " and " + std::to_string(dim));
+    Tensor pe = new_tensor({length, dim}, "sinusoidal_positions");
+    // BEGIN SOLUTION Lesson 11: sinusoidal_positions: sin on even columns, cos on odd, one frequency per pair
+    for (int64_t t = 0; t < length; t++)
+        for (int64_t c = 0; c < dim; c++) {
+            const double frequency = std::pow(10000.0, -(double)(c - c % 2) / (double)dim);
+            const double angle = (double)t * frequency;
+            pe.data()[t * dim + c] = (float)(c % 2 == 0 ? std::sin(angle) : std::cos(angle));
+        }
+    // END SOLUTION
+    return pe;
+}
+
+Embedding::Embedding(int64_t n, int64_t d, bool scale, float init_std, Generator& g)
+    : num_embeddings(n), dim(d), scale_by_sqrt_dim(scale) {
+    if (n <= 0 || d <= 0 || !(init_std > 0))
+        throw Error("Embedding: needs num_embeddings > 0, dim > 0 and init_std > 0, got " + std::to_string(n) + ", " +
+                    std::to_string(d) + ", " + std::to_string(init_std));
+    MemoryCategory parameters(Category::Parameters);
+    weight = make_parameter(Tensor::randn({n, d}, g) * init_std);
+}
+Tensor Embedding::forward(const Tensor& ids) {
+    Tensor y = embedding(ids, weight);
+    return scale_by_sqrt_dim ? y * std::sqrt((float)dim) : y;
+}
+std::string Embedding::name() const {
+    return "Embedding(" + std::to_string(num_embeddings) + ", " + std::to_string(dim) + (scale_by_sqrt_dim ? ", scaled" : "") + ")";
+}
+
+PositionalEmbedding::PositionalEmbedding(int64_t n, int64_t d, Positions k, float init_std, Generator& g)
+    : max_len(n), dim(d), kind(k) {
+    if (n <= 0 || d <= 0)
+        throw Error("PositionalEmbedding: needs max_len > 0 and dim > 0, got " + std::to_string(n) + " and " + std::to_string(d));
+    MemoryCategory parameters(Category::Parameters);
+    table = kind == Positions::Learned ? make_parameter(Tensor::randn({n, d}, g) * init_std) : sinusoidal_positions(n, d);
+}
+// x [B,T,D] + table[0:T] [T,D] (broadcast over B; backward sums the B rows into the table's)
+Tensor PositionalEmbedding::forward(const Tensor& x) {
+    require_defined(x, "PositionalEmbedding");
+    if (x.dim() != 3 || x.size(2) != dim)
+        throw Error("PositionalEmbedding: expects [B, T, " + std::to_string(dim) + "], got " + to_string(x.shape()));
+    if (x.size(1) > max_len)
+        throw Error("PositionalEmbedding: T = " + std::to_string(x.size(1)) + " is past max_len = " + std::to_string(max_len));
+    Tensor y;
+    // BEGIN SOLUTION Lesson 11: PositionalEmbedding: add the first T rows of the table to every sequence
+    y = x + table.slice(0, 0, x.size(1));
+    // END SOLUTION
+    return y;
+}
+std::vector<Tensor> PositionalEmbedding::parameters() {
+    if (kind == Positions::Learned) return {table};
+    return {};
+}
+std::vector<std::pair<std::string, Tensor>> PositionalEmbedding::named_parameters() {
+    if (kind == Positions::Learned) return {{"weight", table}};
+    return {};
+}
+std::string PositionalEmbedding::name() const {
+    return std::string("PositionalEmbedding(") + std::to_string(max_len) + ", " + std::to_string(dim) +
+           (kind == Positions::Learned ? ", learned)" : ", sinusoidal)");
+}
+
 // ===== Lesson 12 · Attention =================================================
 // One op computes softmax(q k^T / sqrt(D)) v and records one backward, so
 // the only T x T tensor is P, the weights (kept for the backward: B*H*Tq*Tk
@@ -3981,18 +4532,12 @@ GPT::GPT(const GPTConfig& c, Generator& g)
 Tensor GPT::forward(const Tensor& ids) {
     if (!ids.defined() || ids.dim() != 2 || ids.size(1) == 0)
         throw Error("GPT: expects ids [B,T] with T >= 1, got " + (ids.defined() ? to_string(ids.shape()) : std::string("an undefined tensor")));
-    const int64_t B = ids.size(0), T = ids.size(1), C = config.n_embd;
+    const int64_t T = ids.size(1);
     if (T > config.block_size)
         throw Error("GPT: sequence length T=" + std::to_string(T) + " is beyond the context, block_size=" + std::to_string(config.block_size));
-    std::vector<int64_t> index;
-    for (float id : ids.to_vector()) {
-        if (!(id >= 0 && id < (float)config.vocab_size) || id != std::floor(id))
-            throw Error("GPT: token id " + format_float(id) + " is not an integer in 0.." + std::to_string(config.vocab_size - 1));
-        index.push_back((int64_t)id);
-    }
     Tensor logits;
     // BEGIN SOLUTION Lesson 13: GPT::forward: token and position embeddings, the blocks, ln_f, the head
-    Tensor x = dropout(index_select(token_embedding, 0, index).view({B, T, C}) + position_embedding.slice(0, 0, T));
+    Tensor x = dropout(embedding(ids, token_embedding) + position_embedding.slice(0, 0, T)); // [B,T,C] + [T,C]
     for (auto& block : blocks) x = (*block)(x);
     logits = linear(ln_f(x), head); // [B,T,V]
     // END SOLUTION

@@ -34,6 +34,8 @@
 //   07 Optimizers    SGD, Adam, AdamW
 //   08 Training      loops, schedules, clipping, checkpoints, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
+//   10 Tokenization  UTF-8 text, character and byte-level BPE tokenizers
+//   11 Embeddings    the lookup table, learned and sinusoidal positions
 //   12 Attention     scaled dot-product attention, MultiHeadAttention
 //   13 Transformers  LayerNorm, the pre-LN block, GPT, sampling
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
@@ -64,6 +66,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <unordered_map>
 #include <vector>
 
 namespace tt {
@@ -84,8 +87,9 @@ struct Error : std::runtime_error {
 // --- The memory tracker -------------------------------------------------------
 // Categories say what the bytes are for. New storage goes to the current
 // category (Activations unless a MemoryCategory scope says otherwise).
-enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch };
-constexpr int kCategories = 5;
+// Data is what a dataset or tokenizer keeps: token streams, vocabularies.
+enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch, Data };
+constexpr int kCategories = 6;
 const char* category_name(Category c);
 
 struct MemoryCounts {
@@ -103,6 +107,12 @@ std::string memory_report();               // a table of the above
 void set_memory_budget(int64_t bytes);
 int64_t memory_budget();
 int64_t parse_bytes(const std::string& text); // "512M" -> 536870912; throws on junk
+
+// The two calls every tracked allocation makes (Storage below; Lesson 10's
+// containers): count `bytes` under `c`, or throw naming `op` when the budget
+// would be passed; and give them back.
+void track_allocation(Category c, int64_t bytes, const char* op);
+void track_release(Category c, int64_t bytes);
 
 // RAII: storage allocated inside the scope is counted under `c`.
 struct MemoryCategory {
@@ -404,11 +414,19 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 // (MNIST's 47 MB of pixels become 188 MB), and every batch is a fresh copy of
 // its rows (memcpy speed; counted as Activations).
 
-// A dataset maps an index 0..size()-1 to one (input, target) pair.
+// One batch: x [B,...], y [B] or [B,...]. `for (auto& [x, y] : loader)` binds to it.
+struct Batch {
+    Tensor x, y;
+};
+
+// A dataset maps an index 0..size()-1 to one (input, target) pair, and a
+// list of indices to a batch of them (by default get(i) for each, stacked;
+// a dataset that can copy rows straight into the batch says how).
 struct Dataset {
     virtual ~Dataset() = default;
     virtual int64_t size() const = 0;
     virtual std::pair<Tensor, Tensor> get(int64_t i) const = 0; // x [...], y [] (or [...])
+    virtual Batch gather(const std::vector<int64_t>& rows) const; // x [B,...], y [B,...]
 };
 
 // Inputs x [N,...] and targets y [N] or [N,...], kept as two big contiguous
@@ -417,21 +435,17 @@ struct TensorDataset : Dataset {
     TensorDataset(Tensor x, Tensor y);
     int64_t size() const override;
     std::pair<Tensor, Tensor> get(int64_t i) const override;
+    Batch gather(const std::vector<int64_t>& rows) const override; // index_select of x and y
     Tensor x, y;
 };
 
-// One batch: x [B,...], y [B] or [B,...]. `for (auto& [x, y] : loader)` binds to it.
-struct Batch {
-    Tensor x, y;
-};
-
-// Batches of a TensorDataset, in order or shuffled (Fisher–Yates with the
+// Batches of a Dataset, in order or shuffled (Fisher–Yates with the
 // given generator at the start of every pass). The last batch is smaller
 // when batch_size does not divide the size, unless drop_last drops it. Rows
 // are gathered by memcpy, not recorded on the tape.
 class DataLoader {
 public:
-    DataLoader(std::shared_ptr<TensorDataset> data, int64_t batch_size, bool shuffle = false,
+    DataLoader(std::shared_ptr<Dataset> data, int64_t batch_size, bool shuffle = false,
                bool drop_last = false, Generator& g = default_generator());
     int64_t size() const;             // batches per pass
     Batch batch(int64_t b) const;     // batch b of the current pass's order
@@ -447,7 +461,7 @@ public:
     Iterator begin();                 // starts a pass: reshuffles when shuffle is on
     Iterator end();
 
-    std::shared_ptr<TensorDataset> data;
+    std::shared_ptr<Dataset> data;
     int64_t batch_size;
     bool shuffle, drop_last;
     Generator* generator;
@@ -491,8 +505,9 @@ Tensor random_hflip(const Tensor& images, Generator& g = default_generator());
 // under $TT_DATA (which then stands for data/) if set, else under the current
 // directory (the repo root) or its parent; the name itself if none has it, so
 // the reader's error names it. shared_data_path("cifar10-subset/x") looks in
-// ../shared/data beside the repo root (or one folder further up, as from a git
-// worktree) and returns "" when the file is absent: group B sets are optional.
+// data/ first (where `make data-text` downloads), then in ../shared/data beside
+// the repo root (or one folder further up, as from a git worktree), and
+// returns "" when the file is absent: group B sets are optional.
 std::string data_path(const std::string& relative);
 std::string shared_data_path(const std::string& relative);
 
@@ -780,6 +795,187 @@ struct BatchNorm2d : Module {
 struct Flatten : Module {
     Tensor forward(const Tensor& x) override;
     std::string name() const override { return "Flatten()"; }
+};
+
+// ===== Lesson 10 · Tokenization ==============================================
+// Text enters as bytes and leaves as token ids. A character tokenizer gives
+// every distinct character an id: a tiny vocabulary, one token per character.
+// Byte-pair encoding (BPE, as GPT-2 does it on bytes) starts from the 256
+// bytes and repeatedly merges the most frequent adjacent pair into a new
+// token: a larger vocabulary, fewer tokens per text (so more text fits a
+// context of T), and nothing is ever unknown, because every byte is a token.
+// Costs: training BPE keeps a count of every adjacent pair and updates only
+// the words a merge touches (a full recount per merge would be vocab_size
+// passes over the corpus); a bigger vocabulary makes the embedding table and
+// the output layer of a model bigger (V x D each).
+
+// Containers whose bytes the tracker counts under Category::Data: what a
+// tokenizer or a text dataset keeps is memory too, and `./tt lesson 10`
+// measures it. A std::allocator that reports every allocation.
+template <class T>
+struct DataAllocator {
+    using value_type = T;
+    DataAllocator() = default;
+    template <class U>
+    DataAllocator(const DataAllocator<U>&) {}
+    T* allocate(size_t n) {
+        track_allocation(Category::Data, (int64_t)(n * sizeof(T)), "tokenizer");
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, size_t n) {
+        std::allocator<T>().deallocate(p, n);
+        track_release(Category::Data, (int64_t)(n * sizeof(T)));
+    }
+    template <class U>
+    bool operator==(const DataAllocator<U>&) const { return true; }
+    template <class U>
+    bool operator!=(const DataAllocator<U>&) const { return false; }
+};
+template <class T>
+using DataVector = std::vector<T, DataAllocator<T>>;
+template <class K, class V>
+using DataMap = std::unordered_map<K, V, std::hash<K>, std::equal_to<K>, DataAllocator<std::pair<const K, V>>>;
+
+// A whole text file as bytes, refused unless it is valid UTF-8 and not
+// empty. Errors name the file and, for bad UTF-8, the byte offset and what is
+// wrong (a stray continuation byte, a truncated sequence, an overlong form, a
+// surrogate, a code point past U+10FFFF): never silently dropped or replaced.
+std::string read_text(const std::string& path);
+// The same check of bytes already in memory; `name` is what errors call them.
+void check_utf8(const std::string& bytes, const std::string& name);
+// Code points of valid UTF-8 (checked as above).
+std::u32string utf8_to_code_points(const std::string& bytes, const std::string& name);
+std::string code_points_to_utf8(const std::u32string& code_points);
+
+// One id per distinct character (code point) of the corpus, sorted by code
+// point, so the same corpus always gives the same ids. with_unk adds one
+// more id, the last, that every character not in the corpus encodes to and
+// that decodes to U+FFFD (the replacement character); without it such a
+// character is an error. Encode and decode take and give UTF-8.
+struct CharTokenizer {
+    explicit CharTokenizer(const std::string& corpus, bool with_unk = true);
+    std::vector<int64_t> encode(const std::string& text) const;
+    std::string decode(const std::vector<int64_t>& ids) const;
+    int64_t vocab_size() const { return (int64_t)chars.size() + (unk_id >= 0); }
+    DataVector<char32_t> chars; // id -> code point, ascending
+    int64_t unk_id = -1;        // chars.size() when with_unk, else -1
+};
+
+// Byte-level BPE. Ids 0..255 are the bytes; id 256+k is merge k, the pair
+// (left, right) it joins. Text is first cut into chunks (split_chunks) and
+// merges never cross a chunk's edge, as GPT-2 does with its regular
+// expression, so that " the" is learnt once rather than with every
+// neighbour. Encoding applies the merges in the order they were learnt;
+// decode(encode(t)) == t for every byte string t, valid UTF-8 or not.
+struct BPETokenizer {
+    BPETokenizer();                           // no merges: one token per byte
+    // Learns vocab_size - 256 merges (fewer if the corpus runs out of pairs
+    // that occur twice). vocab_size >= 256.
+    static BPETokenizer train(const std::string& corpus, int64_t vocab_size);
+    std::vector<int64_t> encode(const std::string& text) const;
+    std::string decode(const std::vector<int64_t>& ids) const;
+    int64_t vocab_size() const { return 256 + (int64_t)merges.size(); }
+    std::string token_bytes(int64_t id) const;
+    // Text format, one merge per line in order:
+    //   tt-bpe 1
+    //   merges N
+    //   LEFT RIGHT        (N lines, decimal ids; line k's ids are < 256 + k)
+    // load refuses anything else (naming the file and line): a bad header, a
+    // count that disagrees with the lines, an id out of range, trailing junk.
+    void save(const std::string& path) const;
+    static BPETokenizer load(const std::string& path);
+    static BPETokenizer load(std::istream& in, const std::string& name);
+
+    DataVector<std::pair<int32_t, int32_t>> merges; // merge k makes id 256+k
+    DataMap<uint64_t, int32_t> rank;                // (left << 32 | right) -> k
+    DataVector<uint8_t> bytes;                      // every token's bytes, back to back
+    DataVector<int64_t> offsets;                    // token id's bytes are [offsets[id], offsets[id+1])
+    mutable DataMap<std::string, std::vector<int32_t>> cache; // chunk -> its ids (encode's memo)
+private:
+    void add_merge(int32_t left, int32_t right);
+    std::vector<int32_t> encode_chunk(const std::string& chunk) const;
+};
+
+// GPT-2's pre-tokenizer, without regular expressions: a chunk is an optional
+// space followed by a run of letters (bytes >= 0x80 count as letters, so a
+// UTF-8 character stays whole), or of digits, or of other symbols; or a run
+// of whitespace. Runs longer than 64 bytes are cut every 64 bytes (which keeps
+// encoding linear on pathological input).
+std::vector<std::string> split_chunks(const std::string& text);
+
+// Token ids as a float tensor [N] (counted as Data) for a dataset.
+Tensor token_tensor(const std::vector<int64_t>& ids);
+// nanoGPT's split: the first `train_fraction` of the tokens train, the rest
+// validate (by position, so no window of one is inside the other).
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_by_position(const std::vector<int64_t>& ids,
+                                                                        double train_fraction = 0.9);
+
+// Next-token prediction windows over a token stream [N]: sample i is
+// x = tokens[i : i+T], y = tokens[i+1 : i+T+1] (y is x shifted by one), for
+// i = 0 .. N-T-1. Nothing is copied until a batch is gathered, so a 1 MB
+// corpus does not become a million windows of T floats.
+struct TextDataset : Dataset {
+    TextDataset(Tensor tokens, int64_t block_size);
+    int64_t size() const override;                              // N - T
+    std::pair<Tensor, Tensor> get(int64_t i) const override;    // x [T], y [T] (views)
+    Batch gather(const std::vector<int64_t>& rows) const override; // x [B,T], y [B,T]
+    Tensor tokens;  // [N]
+    int64_t block_size;
+};
+
+// ===== Lesson 11 · Embeddings ================================================
+// A token id is a row number: an embedding is a table [V,D] of learned
+// vectors, and looking a token up is copying its row. Forward costs one row
+// copy per token (memory-bound: D floats read and written); backward adds
+// each token's gradient into its row, so a row used twice gets both. The
+// table is the biggest matrix of a small language model (V*D floats, plus as
+// much again for its gradient and twice that for Adam's state). Attention
+// sees a set, not a sequence, so position is added to each vector: a learned
+// table of one row per position, or the fixed sinusoids of Vaswani et al.
+
+// y[..., :] = weight[ids[...], :]       ids [*] whole numbers in 0..V-1 (floats,
+// as every tensor here), weight [V,D] -> y [*, D]. Backward: dweight[ids[n]] += dy[n]
+// (a scatter-add: repeated ids add up; rows no id uses get zero). An id that
+// is not a whole number in 0..V-1 is an error naming the id and V.
+Tensor embedding(const Tensor& ids, const Tensor& weight);
+
+// PE[t, 2i] = sin(t / 10000^(2i/D)),  PE[t, 2i+1] = cos(t / 10000^(2i/D))
+// -> [length, D]: each pair of columns a clock at its own frequency, from one
+// turn per 2*pi positions down to one per 10000*2*pi; no parameters.
+Tensor sinusoidal_positions(int64_t length, int64_t dim);
+
+// A lookup table of `num_embeddings` vectors of size `dim`, drawn from
+// N(0, init_std^2) (PyTorch's default is 1; GPT-2 uses 0.02). With
+// scale_by_sqrt_dim the output is multiplied by sqrt(dim), as the original
+// transformer does so that the embeddings are not drowned by the positions.
+// ids [*] -> [*, dim]
+struct Embedding : Module {
+    Embedding(int64_t num_embeddings, int64_t dim, bool scale_by_sqrt_dim = false, float init_std = 1.0f,
+              Generator& g = default_generator());
+    Tensor forward(const Tensor& ids) override;
+    std::vector<Tensor> parameters() override { return {weight}; }
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override { return {{"weight", weight}}; }
+    std::string name() const override;
+    int64_t num_embeddings, dim;
+    bool scale_by_sqrt_dim;
+    Tensor weight; // [num_embeddings, dim]
+};
+
+// Adds a position vector to every token vector: x [B,T,D] -> x + P[0:T] (P [max_len, D]).
+// Learned: P is a parameter, N(0, init_std^2), max_len*D more floats to train;
+// Sinusoidal: P = sinusoidal_positions(max_len, D), fixed, no parameters.
+// A T past max_len is an error (a learned table has no row for it).
+enum class Positions { Learned, Sinusoidal };
+struct PositionalEmbedding : Module {
+    PositionalEmbedding(int64_t max_len, int64_t dim, Positions kind = Positions::Learned, float init_std = 0.02f,
+                        Generator& g = default_generator());
+    Tensor forward(const Tensor& x) override;
+    std::vector<Tensor> parameters() override;
+    std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::string name() const override;
+    int64_t max_len, dim;
+    Positions kind;
+    Tensor table; // [max_len, dim]: a parameter when learned
 };
 
 // ===== Lesson 12 · Attention =================================================

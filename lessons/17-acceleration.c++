@@ -18,11 +18,6 @@ using namespace tt;
 namespace lessons {
 namespace {
 
-// The roofline's slope: a = b + s*c (STREAM's triad), 12 bytes moved per element.
-TT_VECTOR_CLONES void triad(float* a, const float* b, const float* c, float s, int64_t n) {
-    for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
-}
-
 // Step 0: the textbook loop order. The inner loop walks a column of B (a new
 // cache line per element) and sums into one scalar, which the compiler may not
 // vectorise without reordering the additions.

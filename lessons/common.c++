@@ -27,6 +27,10 @@ double time_best(int repeats, const std::function<void()>& f) {
     return best;
 }
 
+TT_VECTOR_CLONES void triad(float* a, const float* b, const float* c, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) a[i] = b[i] + s * c[i];
+}
+
 bool parse_int(const std::string& text, long lo, long hi, long& out) {
     // digits only: no sign, no spaces, nothing after; a digit that would take
     // the value past hi stops it before it can overflow a 32-bit long

@@ -63,6 +63,8 @@ Json lesson_06(const Options&);
 Json lesson_07(const Options&);
 Json lesson_08(const Options&);
 Json lesson_09(const Options&);
+Json lesson_10(const Options&);
+Json lesson_11(const Options&);
 Json lesson_12(const Options&);
 Json lesson_13(const Options&);
 Json lesson_17(const Options&);
@@ -97,6 +99,9 @@ void two_clusters(int64_t n, uint64_t seed, tt::Tensor& x, tt::Tensor& y);
 // Helpers the demos share.
 double seconds_since(double start);        // wall-clock seconds since `start`
 double now_seconds();
+// The roofline's slope (Lesson 17) and the yardstick of memory-bound ops:
+// a = b + s*c over n floats (STREAM's triad), 12 bytes moved per element.
+void triad(float* a, const float* b, const float* c, float s, int64_t n);
 // Best of `repeats` timings of f, in seconds.
 double time_best(int repeats, const std::function<void()>& f);
 std::string bytes_str(int64_t bytes);

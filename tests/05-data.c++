@@ -114,11 +114,12 @@ TEST(loader_errors_and_no_tape) {
 }
 
 TEST(loader_batches_are_activations) {
-    DataLoader loader(counting_dataset(100), 32);
+    std::shared_ptr<TensorDataset> data = counting_dataset(100);
+    DataLoader loader(data, 32);
     const int64_t before = memory_counts(Category::Activations).live_bytes;
     Batch b = loader.batch(0);
     CHECK_EQ(memory_counts(Category::Activations).live_bytes - before, 32 * 3 * (int64_t)sizeof(float));
-    CHECK(!b.x.shares_storage(loader.data->x)); // a copy of the rows, not a view
+    CHECK(!b.x.shares_storage(data->x)); // a copy of the rows, not a view
 }
 
 // --- Readers: crafted bad files ---------------------------------------------------

@@ -35,3 +35,4 @@ TEST(fuzz_corpus_idx) { CHECK(replay("idx", fuzz::idx) > 0); }
 TEST(fuzz_corpus_cifar) { CHECK(replay("cifar", fuzz::cifar) > 0); }
 TEST(fuzz_corpus_safetensors) { CHECK(replay("safetensors", fuzz::safetensors) > 0); }
 TEST(fuzz_corpus_numbers) { CHECK(replay("numbers", fuzz::numbers) > 0); }
+TEST(fuzz_corpus_text) { CHECK(replay("text", fuzz::text) > 0); }

@@ -1,5 +1,5 @@
 // tests/fuzz/targets.h — what each fuzz target does with one input. The
-// libFuzzer mains (idx.c++, cifar.c++, safetensors.c++, numbers.c++) call these with the
+// libFuzzer mains (idx.c++, cifar.c++, safetensors.c++, numbers.c++, text.c++) call these with the
 // fuzzer's bytes; tests/fuzz-corpus.c++ calls them with every file under
 // tests/fuzz/corpus/<target>/, so an input that once crashed a reader stays
 // a test of the normal suite (g++, clang, sanitizers, qemu).
@@ -86,6 +86,36 @@ inline void numbers(const std::string& text) {
             long again = -1;
             check(lessons::parse_int(std::to_string(n), lo, hi, again) && again == n, "parse_int does not read back its value");
         }
+    }
+}
+
+// Text (Lesson 10), any bytes: valid UTF-8 => the char tokenizer built from
+// it round-trips it; BPE trained on the first half round-trips all of it,
+// valid UTF-8 or not; read as a saved merges file, accepted => every token
+// is the bytes of its two parts.
+inline void text(const std::string& bytes) {
+    bool utf8 = true;
+    try {
+        tt::check_utf8(bytes, "fuzz input");
+    } catch (const tt::Error&) {
+        utf8 = false;
+    }
+    if (utf8 && !bytes.empty()) {
+        tt::CharTokenizer chars(bytes, false);
+        check(chars.decode(chars.encode(bytes)) == bytes, "the char tokenizer did not round-trip");
+    }
+    if (bytes.size() >= 2) {
+        const tt::BPETokenizer bpe = tt::BPETokenizer::train(bytes.substr(0, bytes.size() / 2), 300);
+        check(bpe.decode(bpe.encode(bytes)) == bytes, "BPE did not round-trip");
+    }
+    std::istringstream in(bytes);
+    try {
+        const tt::BPETokenizer loaded = tt::BPETokenizer::load(in, "fuzz input");
+        for (size_t k = 0; k < loaded.merges.size(); k++)
+            check(loaded.token_bytes(256 + (int64_t)k) ==
+                      loaded.token_bytes(loaded.merges[k].first) + loaded.token_bytes(loaded.merges[k].second),
+                  "a merge's bytes are not its parts'");
+    } catch (const tt::Error&) {
     }
 }
 
