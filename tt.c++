@@ -1312,20 +1312,42 @@ Tensor tanh(const Tensor& x) {
     return y;
 }
 
+namespace {
+// tanh in float without a library call, so that a loop over it vectorises:
+// std::tanh costs ~16 ns an element here, which made gelu most of a GPT's
+// training step. tanh|u| = (1 - e)/(1 + e) with e = exp(-2|u|) = 2^t, split
+// as 2^n (built in the exponent bits) times exp(r), |r| <= ln2/2, from its
+// Taylor polynomial of degree 7 (error < 1e-8). Absolute error below 2e-7,
+// what gelu needs: it adds tanh to 1. |u| >= 9 gives +-1, as float tanh does.
+inline float tanh_float(float u) {
+    const float a = std::min(std::fabs(u), 9.0f);
+    const float t = -2.0f * a * 1.44269504f;      // exp(-2a) = 2^t, t in [-26, 0]
+    const int32_t n = (int32_t)(t - 0.5f);         // t rounded to the nearest integer (t <= 0)
+    const float r = (t - (float)n) * 0.693147181f; // 2^(t-n) = exp(r)
+    float p = 1.0f / 5040;
+    for (float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = p * r + c;
+    const int32_t bits = (n + 127) << 23;          // the float 2^n
+    float two_to_n;
+    std::memcpy(&two_to_n, &bits, sizeof two_to_n);
+    const float e = p * two_to_n, y = (1.0f - e) / (1.0f + e);
+    return u < 0 ? -y : y;
+}
+} // namespace
+
 // y = x/2 * (1 + tanh(u)),  u = sqrt(2/pi) * (x + 0.044715 x^3)   (the tanh approximation)
 // dx += dy * (1/2 (1 + tanh u) + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3*0.044715 x^2))
 Tensor gelu(const Tensor& x) {
     constexpr float c = 0.7978845608f, k = 0.044715f; // sqrt(2/pi)
     Tensor y = unary_map(x, "gelu", [](float v) -> float {
         // BEGIN SOLUTION Lesson 02: gelu: the tanh approximation
-        return 0.5f * v * (1.0f + std::tanh(c * (v + k * v * v * v)));
+        return 0.5f * v * (1.0f + tanh_float(c * (v + k * v * v * v)));
         // END SOLUTION
     });
     if (needs_grad({&x}))
         record("gelu", {x}, y, [x, y](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of gelu
             accumulate_grad(x, unary_grad(g, x, y, [](float v, float) {
-                const float t = std::tanh(c * (v + k * v * v * v));
+                const float t = tanh_float(c * (v + k * v * v * v));
                 return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * c * (1.0f + 3.0f * k * v * v);
             }));
             // END SOLUTION
@@ -4125,7 +4147,10 @@ std::string PositionalEmbedding::name() const {
 // through their strides. Under a causal mask a block of rows [r0, r1) sees
 // only keys up to r1 - 1 + (Tk - Tq), so the gemms stop there: the key blocks
 // above the diagonal are skipped, which halves the work of a long causal
-// sequence (the hidden triangle is Tq*Tk/2 of the scores). Heads run in parallel.
+// sequence (the hidden triangle is Tq*Tk/2 of the scores). Heads run in
+// parallel. multi_head_attention is the same two cores over one fused
+// projection: its q, k, v are column blocks of qkv, and its backward writes
+// dq, dk, dv straight into qkv's gradient (no slice of a gradient to gather).
 
 namespace {
 constexpr int64_t kAttentionRows = 32; // query rows per block
@@ -4157,14 +4182,98 @@ void attention_softmax_row(float* s, int64_t seen, int64_t computed, float scale
     for (int64_t j = 0; j < seen; j++) s[j] *= inverse;
 }
 
-// Where head (b, h) of a 4-d tensor starts, and its row and column strides.
+// Head (b, h) of a [B,H,T,D] operand: where it starts, its row and column strides.
 struct HeadView {
     const float* base;
     int64_t s0, s1, rows, cols;
-    HeadView(const Tensor& t) : base(base_of(t) + t.impl->offset), s0(t.strides()[0]), s1(t.strides()[1]),
-                                rows(t.strides()[2]), cols(t.strides()[3]) {}
     const float* at(int64_t b, int64_t h) const { return base + b * s0 + h * s1; }
 };
+HeadView head_view(const Tensor& t) {
+    return {base_of(t) + t.impl->offset, t.strides()[0], t.strides()[1], t.strides()[2], t.strides()[3]};
+}
+// Head (b, h) of an output or gradient written with unit column stride: rows `rows` apart.
+struct HeadOut {
+    float* base;
+    int64_t s0, s1, rows;
+    float* at(int64_t b, int64_t h) const { return base ? base + b * s0 + h * s1 : nullptr; }
+};
+struct AttentionShape {
+    int64_t B, H, Tq, Tk, D, Dv;
+    bool causal;
+    float scale; // 1/sqrt(D)
+};
+
+// The forward of every head: P [B,H,Tq,Tk] (zero-filled on entry) and y.
+void attention_forward(const AttentionShape& a, const HeadView& qv, const HeadView& kv, const HeadView& vv,
+                       const float* pmask, float* pp, const HeadOut& y) {
+    // BEGIN SOLUTION Lesson 12: attention_forward: per head, blocks of query rows: scores, softmax, P v
+    parallel_for(a.B * a.H, [&](int64_t bh) {
+        const int64_t b = bh / a.H, h = bh % a.H;
+        const float *qh = qv.at(b, h), *kh = kv.at(b, h), *vh = vv.at(b, h);
+        const float* pad = pmask ? pmask + b * a.Tk : nullptr;
+        float* ph = pp + bh * a.Tq * a.Tk;
+        float* yh = y.at(b, h);
+        for (int64_t r0 = 0; r0 < a.Tq; r0 += kAttentionRows) {
+            const int64_t rows = std::min(kAttentionRows, a.Tq - r0);
+            const int64_t keys = visible_keys(a.causal, r0 + rows - 1, a.Tq, a.Tk); // the block's last row sees the most
+            if (keys == 0) continue;                                                // all hidden: P and y stay 0
+            float* s = ph + r0 * a.Tk;
+            // scores [rows, keys] = q[r0:r0+rows] @ k[0:keys]^T, k^T read in place
+            gemm(rows, keys, a.D, qh + r0 * qv.rows, qv.rows, qv.cols, kh, kv.cols, kv.rows, s, a.Tk, false);
+            for (int64_t i = 0; i < rows; i++)
+                attention_softmax_row(s + i * a.Tk, visible_keys(a.causal, r0 + i, a.Tq, a.Tk), keys, a.scale, pad);
+            // y[r0:r0+rows] = P[rows, keys] @ v[0:keys]
+            gemm(rows, a.Dv, keys, s, a.Tk, 1, vh, vv.rows, vv.cols, yh + r0 * y.rows, y.rows, false);
+        }
+    });
+    // END SOLUTION
+}
+
+// The backward of every head, from P and dy: dq written (its buffer zero-filled
+// on entry), dk and dv added; a null destination is skipped.
+void attention_backward(const AttentionShape& a, const HeadView& qv, const HeadView& kv, const HeadView& vv,
+                        const HeadView& dyv, const float* pp, const HeadOut& gq, const HeadOut& gk, const HeadOut& gv) {
+    MemoryCategory scratch(Category::Scratch);
+    Tensor ds_all = new_tensor({a.B * a.H, kAttentionRows * a.Tk}, "attention backward"); // dP, then dS, per head
+    float* pds = ds_all.data();
+    // BEGIN SOLUTION Lesson 12: attention_backward: dP, dS, then dq, dk, dv block by block
+    parallel_for(a.B * a.H, [&](int64_t bh) {
+        const int64_t b = bh / a.H, h = bh % a.H;
+        const float *qh = qv.at(b, h), *kh = kv.at(b, h), *vh = vv.at(b, h), *dyh = dyv.at(b, h);
+        const float* ph = pp + bh * a.Tq * a.Tk;
+        float* ds = pds + bh * kAttentionRows * a.Tk;
+        float *gqh = gq.at(b, h), *gkh = gk.at(b, h), *gvh = gv.at(b, h);
+        for (int64_t r0 = 0; r0 < a.Tq; r0 += kAttentionRows) {
+            const int64_t rows = std::min(kAttentionRows, a.Tq - r0);
+            const int64_t keys = visible_keys(a.causal, r0 + rows - 1, a.Tq, a.Tk);
+            if (keys == 0) continue;
+            const float* p = ph + r0 * a.Tk;          // [rows, keys], row stride Tk
+            const float* dyr = dyh + r0 * dyv.rows;   // [rows, Dv]
+            // dP [rows, keys] = dy @ v^T
+            gemm(rows, keys, a.Dv, dyr, dyv.rows, dyv.cols, vh, vv.cols, vv.rows, ds, keys, false);
+            // dS = P * (dP - rowsum(dP * P)), times the scale (0 wherever P is)
+            for (int64_t i = 0; i < rows; i++) {
+                float* d = ds + i * keys;
+                const float* pi = p + i * a.Tk;
+                float dot = 0;
+                for (int64_t j = 0; j < keys; j++) dot += d[j] * pi[j];
+                for (int64_t j = 0; j < keys; j++) d[j] = pi[j] * (d[j] - dot) * a.scale;
+            }
+            if (gqh) gemm(rows, a.D, keys, ds, keys, 1, kh, kv.rows, kv.cols, gqh + r0 * gq.rows, gq.rows, false);
+            if (gkh) gemm(keys, a.D, rows, ds, 1, keys, qh + r0 * qv.rows, qv.rows, qv.cols, gkh, gk.rows, true);
+            if (gvh) gemm(keys, a.Dv, rows, p, 1, a.Tk, dyr, dyv.rows, dyv.cols, gvh, gv.rows, true);
+        }
+    });
+    // END SOLUTION
+}
+
+// The mask, checked: [B,Tk] or undefined.
+Tensor checked_mask(const Tensor& mask, int64_t B, int64_t Tk, const std::string& op, const std::string& shapes) {
+    if (!mask.defined()) return Tensor();
+    if (mask.shape() != Shape{B, Tk})
+        throw Error(op + ": key_padding_mask " + to_string(mask.shape()) + " should be [B,Tk] = " + to_string({B, Tk}) + " for " + shapes);
+    return dense(mask);
+}
 } // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal,
@@ -4179,92 +4288,57 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     const int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), D = q.size(3), Tk = k.size(2), Dv = v.size(3);
     if (k.size(0) != B || k.size(1) != H || k.size(3) != D || v.size(0) != B || v.size(1) != H || v.size(2) != Tk)
         throw Error(std::string(op) + ": shapes do not fit q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv]: " + shapes);
-    Tensor mask;
-    if (key_padding_mask.defined()) {
-        if (key_padding_mask.shape() != Shape{B, Tk})
-            throw Error(std::string(op) + ": key_padding_mask " + to_string(key_padding_mask.shape()) + " should be [B,Tk] = " +
-                        to_string({B, Tk}) + " for " + shapes);
-        mask = dense(key_padding_mask);
-    }
-    const float scale = 1.0f / std::sqrt((float)std::max<int64_t>(D, 1));
+    const Tensor mask = checked_mask(key_padding_mask, B, Tk, op, shapes);
+    const AttentionShape a{B, H, Tq, Tk, D, Dv, causal, 1.0f / std::sqrt((float)std::max<int64_t>(D, 1))};
     Tensor P = new_tensor({B, H, Tq, Tk}, op);                // the weights, kept for the backward
     Tensor y = new_tensor({B, Tq, H, Dv}, op).transpose(1, 2); // [B,H,Tq,Dv] seen through [B,Tq,H,Dv] memory
-    const HeadView qv(q);
-    const HeadView kv(k);
-    const HeadView vv(v);
-    const int64_t ldy = H * Dv; // from one query row to the next in y's memory
-    float* pp = P.data();
-    float* py = base_of(y);
-    const float* pmask = mask.defined() ? mask.data() : nullptr;
-    // BEGIN SOLUTION Lesson 12: scaled_dot_product_attention: per head, blocks of query rows: scores, softmax, P v
-    parallel_for(B * H, [&](int64_t bh) {
-        const int64_t b = bh / H, h = bh % H;
-        const float *qh = qv.at(b, h), *kh = kv.at(b, h), *vh = vv.at(b, h);
-        const float* pad = pmask ? pmask + b * Tk : nullptr;
-        float* ph = pp + bh * Tq * Tk;
-        float* yh = py + b * Tq * ldy + h * Dv;
-        for (int64_t r0 = 0; r0 < Tq; r0 += kAttentionRows) {
-            const int64_t rows = std::min(kAttentionRows, Tq - r0);
-            const int64_t keys = visible_keys(causal, r0 + rows - 1, Tq, Tk); // the block's last row sees the most
-            if (keys == 0) continue;                                          // all hidden: P and y stay 0
-            float* s = ph + r0 * Tk;
-            // scores [rows, keys] = q[r0:r0+rows] @ k[0:keys]^T, k^T read in place
-            gemm(rows, keys, D, qh + r0 * qv.rows, qv.rows, qv.cols, kh, kv.cols, kv.rows, s, Tk, false);
-            for (int64_t i = 0; i < rows; i++)
-                attention_softmax_row(s + i * Tk, visible_keys(causal, r0 + i, Tq, Tk), keys, scale, pad);
-            // y[r0:r0+rows] = P[rows, keys] @ v[0:keys]
-            gemm(rows, Dv, keys, s, Tk, 1, vh, vv.rows, vv.cols, yh + r0 * ldy, ldy, false);
-        }
-    });
-    // END SOLUTION
+    attention_forward(a, head_view(q), head_view(k), head_view(v), mask.defined() ? mask.data() : nullptr, P.data(),
+                      HeadOut{base_of(y), Tq * H * Dv, Dv, H * Dv});
     if (weights) *weights = P;
     if (needs_grad({&q, &k, &v}))
-        record(op, {q, k, v}, y, [q, k, v, P, causal, scale, B, H, Tq, Tk, D, Dv](const Tensor& dy) {
+        record(op, {q, k, v}, y, [q, k, v, P, a](const Tensor& dy) {
             Tensor gq = q.requires_grad() ? new_tensor(q.shape(), "scaled_dot_product_attention backward") : Tensor();
             Tensor gk = k.requires_grad() ? new_tensor(k.shape(), "scaled_dot_product_attention backward") : Tensor();
             Tensor gv = v.requires_grad() ? new_tensor(v.shape(), "scaled_dot_product_attention backward") : Tensor();
-            MemoryCategory scratch(Category::Scratch);
-            Tensor ds_all = new_tensor({B * H, kAttentionRows * Tk}, "scaled_dot_product_attention backward"); // dP, then dS
-            const HeadView qv(q);
-            const HeadView kv(k);
-            const HeadView vv(v);
-            const HeadView dyv(dy);
-            const float* pp = P.data();
-            float* pds = ds_all.data();
-            float* pgq = gq.defined() ? gq.data() : nullptr;
-            float* pgk = gk.defined() ? gk.data() : nullptr;
-            float* pgv = gv.defined() ? gv.data() : nullptr;
-            // BEGIN SOLUTION Lesson 12: backward of scaled_dot_product_attention: dP, dS, then dq, dk, dv block by block
-            parallel_for(B * H, [&](int64_t bh) {
-                const int64_t b = bh / H, h = bh % H;
-                const float *qh = qv.at(b, h), *kh = kv.at(b, h), *vh = vv.at(b, h), *dyh = dyv.at(b, h);
-                const float* ph = pp + bh * Tq * Tk;
-                float* ds = pds + bh * kAttentionRows * Tk;
-                for (int64_t r0 = 0; r0 < Tq; r0 += kAttentionRows) {
-                    const int64_t rows = std::min(kAttentionRows, Tq - r0);
-                    const int64_t keys = visible_keys(causal, r0 + rows - 1, Tq, Tk);
-                    if (keys == 0) continue;
-                    const float* p = ph + r0 * Tk;                 // [rows, keys], row stride Tk
-                    const float* dyr = dyh + r0 * dyv.rows;        // [rows, Dv]
-                    // dP [rows, keys] = dy @ v^T
-                    gemm(rows, keys, Dv, dyr, dyv.rows, dyv.cols, vh, vv.cols, vv.rows, ds, keys, false);
-                    // dS = P * (dP - rowsum(dP * P)), times the scale (0 wherever P is)
-                    for (int64_t i = 0; i < rows; i++) {
-                        float* d = ds + i * keys;
-                        const float* pi = p + i * Tk;
-                        float dot = 0;
-                        for (int64_t j = 0; j < keys; j++) dot += d[j] * pi[j];
-                        for (int64_t j = 0; j < keys; j++) d[j] = pi[j] * (d[j] - dot) * scale;
-                    }
-                    if (pgq) gemm(rows, D, keys, ds, keys, 1, kh, kv.rows, kv.cols, pgq + (bh * Tq + r0) * D, D, false);
-                    if (pgk) gemm(keys, D, rows, ds, 1, keys, qh + r0 * qv.rows, qv.rows, qv.cols, pgk + bh * Tk * D, D, true);
-                    if (pgv) gemm(keys, Dv, rows, p, 1, Tk, dyr, dyv.rows, dyv.cols, pgv + bh * Tk * Dv, Dv, true);
-                }
-            });
-            // END SOLUTION
+            // each gradient contiguous [B,H,T,D]
+            auto out = [&](Tensor& g, int64_t T, int64_t D) {
+                return HeadOut{g.defined() ? g.data() : nullptr, a.H * T * D, T * D, D};
+            };
+            attention_backward(a, head_view(q), head_view(k), head_view(v), head_view(dy), P.data(), out(gq, a.Tq, a.D),
+                               out(gk, a.Tk, a.D), out(gv, a.Tk, a.Dv));
             if (gq.defined()) accumulate_grad(q, std::move(gq));
             if (gk.defined()) accumulate_grad(k, std::move(gk));
             if (gv.defined()) accumulate_grad(v, std::move(gv));
+        });
+    return y;
+}
+
+Tensor multi_head_attention(const Tensor& qkv, int64_t heads, bool causal, const Tensor& key_padding_mask, Tensor* weights) {
+    const char* op = "multi_head_attention";
+    require_defined(qkv, op);
+    if (qkv.dim() != 3 || heads <= 0 || qkv.size(2) % (3 * heads) != 0)
+        throw Error(std::string(op) + ": qkv must be [B,T,3C] with C a multiple of heads=" + std::to_string(heads) + ", got " +
+                    to_string(qkv.shape()));
+    const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / heads;
+    const Tensor mask = checked_mask(key_padding_mask, B, T, op, "qkv " + to_string(qkv.shape()));
+    const AttentionShape a{B, heads, T, T, D, D, causal, 1.0f / std::sqrt((float)D)};
+    const Tensor dense_qkv = dense(qkv);
+    // head h of q is columns h*D.. of the first C; of k, of the next C; of v, of the last C
+    auto third = [&](int64_t which) { return HeadView{dense_qkv.data() + which * C, T * 3 * C, D, 3 * C, 1}; };
+    Tensor P = new_tensor({B, heads, T, T}, op);
+    Tensor y = new_tensor({B, T, C}, op); // the heads side by side: head h is columns h*D..
+    attention_forward(a, third(0), third(1), third(2), mask.defined() ? mask.data() : nullptr, P.data(), HeadOut{y.data(), T * C, D, C});
+    if (weights) *weights = P;
+    if (needs_grad({&qkv}))
+        record(op, {qkv}, y, [qkv, dense_qkv, P, a, C](const Tensor& dy) {
+            Tensor g = new_tensor(qkv.shape(), "multi_head_attention backward");
+            auto third = [&](const Tensor& t, int64_t which) { return HeadView{t.data() + which * C, a.Tq * 3 * C, a.D, 3 * C, 1}; };
+            auto grad_third = [&](int64_t which) { return HeadOut{g.data() + which * C, a.Tq * 3 * C, a.D, 3 * C}; };
+            const Tensor dyd = dense(dy);
+            attention_backward(a, third(dense_qkv, 0), third(dense_qkv, 1), third(dense_qkv, 2),
+                               HeadView{dyd.data(), a.Tq * a.H * a.D, a.D, a.H * a.D, 1}, P.data(), grad_third(0), grad_third(1),
+                               grad_third(2));
+            accumulate_grad(qkv, std::move(g));
         });
     return y;
 }
@@ -4288,16 +4362,12 @@ Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding_ma
     if (!x.defined() || x.dim() != 3 || x.size(2) != dim)
         throw Error(name() + ": expects x [B,T," + std::to_string(dim) + "], got " +
                     (x.defined() ? to_string(x.shape()) : std::string("an undefined tensor")));
-    const int64_t B = x.size(0), T = x.size(1), D = dim / heads;
+    const int64_t B = x.size(0), T = x.size(1);
     if (key_padding_mask.defined() && key_padding_mask.shape() != Shape{B, T})
         throw Error(name() + ": key_padding_mask " + to_string(key_padding_mask.shape()) + " should be [B,T] = " + to_string({B, T}));
     Tensor y;
-    // BEGIN SOLUTION Lesson 12: MultiHeadAttention::forward: one projection, heads as views, attention, merge, project
-    // [B,T,3C] -> [B,T,3H,D] -> [B,3H,T,D]; q, k, v are its thirds along the head axis (views, no copy)
-    const Tensor heads_3 = qkv(x).view({B, T, 3 * heads, D}).transpose(1, 2);
-    const Tensor q = heads_3.slice(1, 0, heads), k = heads_3.slice(1, heads, 2 * heads), v = heads_3.slice(1, 2 * heads, 3 * heads);
-    const Tensor attended = scaled_dot_product_attention(q, k, v, causal, key_padding_mask, keep_weights ? &weights : nullptr);
-    y = dropout(proj(attended.transpose(1, 2).view({B, T, dim}))); // the heads merged for free: y's memory is [B,T,H,D]
+    // BEGIN SOLUTION Lesson 12: MultiHeadAttention::forward: project to q, k, v at once, attend head by head, project back
+    y = dropout(proj(multi_head_attention(qkv(x), heads, causal, key_padding_mask, keep_weights ? &weights : nullptr)));
     // END SOLUTION
     return y;
 }
@@ -4510,18 +4580,12 @@ GPT::GPT(const GPTConfig& c, Generator& g)
 Tensor GPT::forward(const Tensor& ids) {
     if (!ids.defined() || ids.dim() != 2 || ids.size(1) == 0)
         throw Error("GPT: expects ids [B,T] with T >= 1, got " + (ids.defined() ? to_string(ids.shape()) : std::string("an undefined tensor")));
-    const int64_t B = ids.size(0), T = ids.size(1), C = config.n_embd;
+    const int64_t T = ids.size(1);
     if (T > config.block_size)
         throw Error("GPT: sequence length T=" + std::to_string(T) + " is beyond the context, block_size=" + std::to_string(config.block_size));
-    std::vector<int64_t> index;
-    for (float id : ids.to_vector()) {
-        if (!(id >= 0 && id < (float)config.vocab_size) || id != std::floor(id))
-            throw Error("GPT: token id " + format_float(id) + " is not an integer in 0.." + std::to_string(config.vocab_size - 1));
-        index.push_back((int64_t)id);
-    }
     Tensor logits;
     // BEGIN SOLUTION Lesson 13: GPT::forward: token and position embeddings, the blocks, ln_f, the head
-    Tensor x = dropout(index_select(token_embedding, 0, index).view({B, T, C}) + position_embedding.slice(0, 0, T));
+    Tensor x = dropout(embedding(ids, token_embedding) + position_embedding.slice(0, 0, T)); // [B,T,C] + [T,C]
     for (auto& block : blocks) x = (*block)(x);
     logits = linear(ln_f(x), head); // [B,T,V]
     // END SOLUTION

@@ -34,6 +34,8 @@
 //   07 Optimizers    SGD, Adam, AdamW
 //   08 Training      loops, schedules, clipping, checkpoints, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
+//   10 Tokenization  UTF-8 text, character and byte-level BPE tokenizers
+//   11 Embeddings    the lookup table, learned and sinusoidal positions
 //   12 Attention     scaled dot-product attention, MultiHeadAttention
 //   13 Transformers  LayerNorm, the pre-LN block, GPT, sampling
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
@@ -999,10 +1001,21 @@ struct PositionalEmbedding : Module {
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, bool causal = false,
                                     const Tensor& key_padding_mask = Tensor(), Tensor* weights = nullptr);
 
+// Attention of H heads over one fused projection, as one op: qkv [B,T,3C]
+// holds q (head h in columns h*D..h*D+D-1 of the first C, D = C/H), then k,
+// then v -> y [B,T,C], the heads' outputs side by side. The same as viewing
+// the three column blocks as [B,H,T,D], scaled_dot_product_attention and
+// merging the heads; here q, k, v are read in place and the backward writes
+// dq, dk, dv straight into one [B,T,3C] gradient, where slices of a gradient
+// would each allocate and fill a whole [B,T,3C] to gather into. Masks and
+// weights as above (key_padding_mask [B,T]).
+Tensor multi_head_attention(const Tensor& qkv, int64_t heads, bool causal = false, const Tensor& key_padding_mask = Tensor(),
+                            Tensor* weights = nullptr);
+
 // Self-attention with H heads of D = C/H features each:
 //   q, k, v = split(x @ Wqkv^T + bqkv),   y = concat_h(attention(q_h, k_h, v_h)) @ Wo^T + bo
 // x [B,T,C] -> [B,T,C]. The three projections are one Linear [C -> 3C] (one gemm
-// instead of three); the heads are views of its output, not copies. Dropout
+// instead of three), whose output multi_head_attention reads in place. Dropout
 // (if p > 0) acts on the output projection while training; the attention
 // weights themselves are not dropped (the fused op keeps one T x T matrix).
 struct MultiHeadAttention : Module {

@@ -217,10 +217,28 @@ Json lesson_12(const Options& options) {
     const double accuracy = (double)right / (double)tests;
     std::printf("3. A 2-layer, 2-head GPT (C=32, %lld parameters) learns to reverse %lld digits: %lld steps of batch %lld\n"
                 "   in %.1f s, final loss %.3f, %.0f%% of %lld fresh strings reversed exactly (greedy).\n"
-                "   Its heads' weights on one string (rows: queries, columns: keys; a row of layers, dark = high): %s\n"
+                "   Its heads' weights on one string (a row per layer, a column per head; in each, rows are queries,\n"
+                "   columns keys, dark = high): %s\n"
                 "   In the second half each query has to find the digit mirrored about the separator: an anti-diagonal.\n",
                 (long long)gpt.num_parameters(), (long long)N, (long long)steps, (long long)batch, train_seconds, loss_value,
                 100 * accuracy, (long long)tests, pgm.c_str());
+    // the first layer's heads as characters, darker = more weight (each head scaled to its largest weight)
+    const char* shades = " .:-=+*#%@";
+    const Tensor first = maps[0].contiguous();
+    const int64_t T = 2 * N;
+    std::printf("   Layer 1, heads side by side (query rows 0..%lld, key columns 0..%lld; '@' = the most weight):\n", (long long)(T - 1),
+                (long long)(T - 1));
+    for (int64_t i = 0; i < T; i++) {
+        std::printf("   ");
+        for (int64_t h = 0; h < c.n_head; h++) {
+            const float* w = first.data() + h * T * T;
+            const float top = std::max(1e-6f, *std::max_element(w, w + T * T));
+            std::printf("  |");
+            for (int64_t j = 0; j < T; j++) std::printf("%c", shades[std::min<int64_t>(9, std::lround(9 * w[i * T + j] / top))]);
+            std::printf("|");
+        }
+        std::printf("\n");
+    }
     measured.object("reversal", Json().number("digits", (double)N).number("steps", (double)steps).number("seconds", train_seconds)
                                     .number("loss", loss_value).number("accuracy", accuracy).text("picture", pgm));
     return measured;

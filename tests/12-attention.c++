@@ -127,6 +127,34 @@ TEST(attention_output_merges_heads_for_free) {
     CHECK(merged.view({2, 4, 15}).shares_storage(y));
 }
 
+TEST(multi_head_attention_op_is_attention_over_column_blocks) {
+    // qkv [B,T,3C], C = 6, 2 heads of 3: the fused op against views + scaled_dot_product_attention
+    const int64_t B = 2, T = 5, C = 6, H = 2;
+    const Tensor pad({B, T}, {0, 0, 0, 0, 0, 0, 1, 0, 0, 1});
+    auto spelled_out = [=](const Tensor& qkv, bool causal) {
+        const Tensor heads = qkv.view({B, T, 3 * H, C / H}).transpose(1, 2); // [B,3H,T,D]
+        const Tensor y = scaled_dot_product_attention(heads.slice(1, 0, H), heads.slice(1, H, 2 * H), heads.slice(1, 2 * H, 3 * H), causal, pad);
+        return y.transpose(1, 2).reshape({B, T, C});
+    };
+    for (bool causal : {false, true}) {
+        const Tensor qkv0 = rnd({B, T, 3 * C}, causal ? 61 : 62), dy = rnd({B, T, C}, 63);
+        Tensor a = qkv0.clone().requires_grad_(), b = qkv0.clone().requires_grad_();
+        Tensor w;
+        Tensor ya = multi_head_attention(a, H, causal, pad, &w);
+        ya.backward(dy); // one backward at a time: backward() clears the whole tape
+        Tensor yb = spelled_out(b, causal);
+        yb.backward(dy);
+        CHECK_VALUES(ya, 1e-6, yb.to_vector());
+        CHECK_EQ(w.shape(), (Shape{B, H, T, T}));
+        CHECK_VALUES(a.grad(), 1e-5, b.grad().to_vector());
+        CHECK_GRAD([=](const Inputs& x) { return multi_head_attention(x[0], H, causal, pad); }, Inputs{qkv0}, 1e-2);
+    }
+    // a strided qkv is read through a copy, with the same answer
+    const Tensor wide = rnd({B, T, 3 * C + 2}, 64);
+    CHECK_VALUES(multi_head_attention(wide.slice(2, 1, 3 * C + 1), H, true), 1e-6,
+                 multi_head_attention(wide.slice(2, 1, 3 * C + 1).contiguous(), H, true).to_vector());
+}
+
 TEST_GIVEN(attention_errors) {
     const Tensor q = Tensor::zeros({1, 2, 3, 4});
     CHECK_THROWS(scaled_dot_product_attention(Tensor::zeros({2, 3, 4}), q, q), "scaled_dot_product_attention: q, k and v must be 4-d");
@@ -134,6 +162,8 @@ TEST_GIVEN(attention_errors) {
     CHECK_THROWS(scaled_dot_product_attention(q, q, Tensor::zeros({1, 3, 3, 4})), "shapes do not fit");
     CHECK_THROWS(scaled_dot_product_attention(q, q, Tensor::zeros({1, 2, 4, 4})), "shapes do not fit");
     CHECK_THROWS(scaled_dot_product_attention(q, q, q, false, Tensor::zeros({1, 4})), "key_padding_mask [1,4] should be [B,Tk] = [1,3]");
+    CHECK_THROWS(multi_head_attention(Tensor::zeros({2, 3, 10}), 2), "multi_head_attention: qkv must be [B,T,3C] with C a multiple of heads=2, got [2,3,10]");
+    CHECK_THROWS(multi_head_attention(Tensor::zeros({2, 3, 12}), 2, false, Tensor::zeros({3, 3})), "multi_head_attention: key_padding_mask [3,3] should be [B,Tk] = [2,3]");
     CHECK_THROWS(MultiHeadAttention(10, 3), "MultiHeadAttention: dim must be a positive multiple of heads, got dim=10 heads=3");
     CHECK_THROWS(MultiHeadAttention(8, 0), "dim must be a positive multiple of heads");
     MultiHeadAttention mha(8, 2);
