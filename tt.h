@@ -77,6 +77,21 @@ struct Error : std::runtime_error {
     explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// Marks a hot loop to be compiled several times, for AVX-512, for AVX2 with
+// FMA and for the baseline, with the best one for the CPU picked when the
+// program starts ("function multi-versioning"): the portable build still uses
+// the wide vector units. g++ on x86-64 Linux only; elsewhere, and in a build
+// for one CPU level (ARCH=-march=..., which defines TT_NO_CLONES), it is
+// empty and the loop gets what the build targets. Used from Lesson 02 on (the
+// activations' loops); Lesson 17 says what it buys.
+#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && !defined(TT_NO_CLONES)
+#define TT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define TT_HAS_CLONES 1
+#else
+#define TT_VECTOR_CLONES
+#define TT_HAS_CLONES 0
+#endif
+
 // ===== Lesson 01 · Tensor ====================================================
 // A tensor is a block of floats (its storage) plus the arithmetic that says
 // where element [i,j,k] lives: offset + i*stride0 + j*stride1 + k*stride2.
@@ -1149,19 +1164,6 @@ struct GPT : Module {
 // shared among the cores). Cost: a few hundred lines, scratch for the packed
 // tiles, and one thread per core.
 
-// Marks a hot loop to be compiled several times, for AVX-512, for AVX2 with
-// FMA and for the baseline, with the best one for the CPU picked when the
-// program starts ("function multi-versioning"): the portable build still uses
-// the wide vector units. g++ on x86-64 Linux only; elsewhere, and in a build
-// for one CPU level (ARCH=-march=..., which defines TT_NO_CLONES), it is
-// empty and the loop gets what the build targets.
-#if defined(__x86_64__) && defined(__linux__) && defined(__GNUC__) && !defined(__clang__) && !defined(TT_NO_CLONES)
-#define TT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define TT_HAS_CLONES 1
-#else
-#define TT_VECTOR_CLONES
-#define TT_HAS_CLONES 0
-#endif
 
 // Same contract as gemm_naive (Lesson 01): C[i*ldc+j] (+)= sum_k A[i,k] * B[k,j]
 // with any strides for A and B, so transposed views are read in place. Installed
