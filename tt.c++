@@ -197,13 +197,16 @@ void track_release(Category category, int64_t bytes) {
     }
 }
 
-Storage::Storage(int64_t n) : data(nullptr), count(n), category(current_category) {
+Storage::Storage(int64_t n, bool zeroed) : data(nullptr), count(n), category(current_category) {
     if (n < 0) throw Error(std::string(allocating_op) + ": cannot allocate a negative number of elements");
     const int64_t bytes = n * (int64_t)sizeof(float);
     track_allocation(category, bytes, allocating_op);
     if (n > 0) {
-        // calloc: the operating system hands out zeroed pages lazily
-        if ((uint64_t)n > SIZE_MAX / sizeof(float) || !(data = (float*)std::calloc((size_t)n, sizeof(float)))) {
+        // calloc: the operating system hands out zeroed pages lazily, but a
+        // block malloc reuses must be cleared: an op that writes every
+        // element of its output skips that (zeroed = false)
+        if ((uint64_t)n > SIZE_MAX / sizeof(float) ||
+            !(data = (float*)(zeroed ? std::calloc((size_t)n, sizeof(float)) : std::malloc((size_t)n * sizeof(float))))) {
             track_release(category, bytes);
             throw Error(std::string(allocating_op) + ": out of memory allocating " + with_commas(bytes) + " bytes");
         }
@@ -338,14 +341,18 @@ void check_shape(const Shape& shape, const char* op) {
     }
 }
 
-// A fresh contiguous tensor, allocated on behalf of `op` (named in a budget error).
-Tensor new_tensor(const Shape& shape, const char* op) {
+// A fresh contiguous tensor of zeros, allocated on behalf of `op` (named in a
+// budget error). zeroed = false leaves its values undefined, for an op that
+// writes every element before anything reads one (a product's output): it
+// saves clearing memory that is about to be overwritten.
+Tensor new_tensor(const Shape& shape, const char* op, bool zeroed = true);
+Tensor new_tensor(const Shape& shape, const char* op, bool zeroed) {
     check_shape(shape, op);
     const char* outer = allocating_op;
     allocating_op = op;
     auto impl = std::make_shared<TensorImpl>();
     try {
-        impl->storage = std::make_shared<Storage>(numel(shape));
+        impl->storage = std::make_shared<Storage>(numel(shape), zeroed);
     } catch (...) {
         allocating_op = outer;
         throw;
@@ -1367,12 +1374,12 @@ TT_VECTOR_CLONES void gelu_backward_loop(const float* x, const float* dy, float*
 Tensor gelu(const Tensor& x) {
     require_defined(x, "gelu");
     const Tensor xd = dense(x);
-    Tensor y = new_tensor(x.shape(), "gelu");
+    Tensor y = new_tensor(x.shape(), "gelu", false);
     gelu_loop(xd.data(), y.data(), xd.numel());
     if (needs_grad({&x}))
         record("gelu", {x}, y, [x](const Tensor& g) {
             const Tensor gd = dense(g), xd = dense(x);
-            Tensor gx = new_tensor(x.shape(), "gelu backward");
+            Tensor gx = new_tensor(x.shape(), "gelu backward", false);
             gelu_backward_loop(xd.data(), gd.data(), gx.data(), xd.numel());
             accumulate_grad(x, std::move(gx));
         });
@@ -1483,7 +1490,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const int64_t rows = x.numel() / std::max<int64_t>(in_f, 1);
     Shape out_shape = x.shape();
     out_shape.back() = out_f;
-    Tensor y = new_tensor(out_shape, "linear");
+    Tensor y = new_tensor(out_shape, "linear", false); // gemm writes every element
     // BEGIN SOLUTION Lesson 03: linear: y = x @ W^T + b, one gemm and the bias
     const Tensor w = dense(weight);
     // W^T read in place: element (k, j) of W^T is W[j*in + k]
@@ -1500,12 +1507,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
             // BEGIN SOLUTION Lesson 06: backward of linear
             const Tensor gd = dense(g);
             if (x.requires_grad()) {
-                Tensor gx = new_tensor(x.shape(), "linear backward");
+                Tensor gx = new_tensor(x.shape(), "linear backward", false);
                 gemm(rows, in_f, out_f, gd.data(), out_f, 1, dense(weight).data(), in_f, 1, gx.data(), in_f, false);
                 accumulate_grad(x, std::move(gx));
             }
             if (weight.requires_grad()) {
-                Tensor gw = new_tensor(weight.shape(), "linear backward");
+                Tensor gw = new_tensor(weight.shape(), "linear backward", rows == 0); // K = 0 writes nothing
                 // dy^T read in place: element (j, r) of dy^T is dy[r*out + j]
                 gemm(out_f, in_f, rows, gd.data(), 1, out_f, xd.data(), in_f, 1, gw.data(), in_f, false);
                 accumulate_grad(weight, std::move(gw));

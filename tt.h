@@ -142,7 +142,7 @@ struct MemoryCategory {
 // the tracker; `category` can be changed later (a fresh tensor that becomes a
 // parameter moves its bytes from Activations to Parameters).
 struct Storage {
-    explicit Storage(int64_t count); // count floats, zero-filled; throws if over budget
+    explicit Storage(int64_t count, bool zeroed = true); // count floats, zero-filled unless told not; throws if over budget
     ~Storage();
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
