@@ -4480,31 +4480,32 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
             Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "layer_norm backward") : Tensor();
             MemoryCategory scratch(Category::Scratch);
             Tensor parts = new_tensor({tasks, 2, C}, "layer_norm backward"); // each task's share of dweight, dbias
-            const float* px = xd.data();
-            const float* pg = gd.data();
-            const float* pstats = stats.data();
-            const float* pw = weight.defined() ? dense(weight).data() : nullptr;
-            float* pgx = gx.defined() ? gx.data() : nullptr;
-            float* pparts = parts.data();
+            const float* x_of = xd.data();
+            const float* dy_of = gd.data();
+            const float* saved = stats.data();
+            const Tensor w_dense = weight.defined() ? dense(weight) : Tensor(); // alive while w_of is read
+            const float* w_of = w_dense.defined() ? w_dense.data() : nullptr;
+            float* dx_of = gx.defined() ? gx.data() : nullptr;
+            float* parts_of = parts.data();
             // BEGIN SOLUTION Lesson 13: backward of layer_norm: dx from the two row means, dweight and dbias summed over rows
             parallel_for(tasks, [&](int64_t task) {
-                float *gw = pparts + task * 2 * C, *gb = gw + C;
+                float *gw = parts_of + task * 2 * C, *gb = gw + C;
                 for (int64_t r = task * kLayerNormRows; r < std::min(rows, (task + 1) * kLayerNormRows); r++) {
-                    const float *xr = px + r * C, *gr = pg + r * C;
-                    const float hi = pstats[3 * r], lo = pstats[3 * r + 1], rstd = pstats[3 * r + 2];
+                    const float *xr = x_of + r * C, *gr = dy_of + r * C;
+                    const float hi = saved[3 * r], lo = saved[3 * r + 1], rstd = saved[3 * r + 2];
                     double sum_dxhat = 0, sum_dxhat_xhat = 0;
                     for (int64_t j = 0; j < C; j++) {
-                        const float xhat = ((xr[j] - hi) - lo) * rstd, dxhat = pw ? gr[j] * pw[j] : gr[j];
+                        const float xhat = ((xr[j] - hi) - lo) * rstd, dxhat = w_of ? gr[j] * w_of[j] : gr[j];
                         sum_dxhat += dxhat;
                         sum_dxhat_xhat += dxhat * xhat;
                         gw[j] += gr[j] * xhat;
                         gb[j] += gr[j];
                     }
-                    if (!pgx) continue;
+                    if (!dx_of) continue;
                     const float mean1 = (float)(sum_dxhat / (double)C), mean2 = (float)(sum_dxhat_xhat / (double)C);
                     for (int64_t j = 0; j < C; j++) {
-                        const float xhat = ((xr[j] - hi) - lo) * rstd, dxhat = pw ? gr[j] * pw[j] : gr[j];
-                        pgx[r * C + j] = rstd * (dxhat - mean1 - xhat * mean2);
+                        const float xhat = ((xr[j] - hi) - lo) * rstd, dxhat = w_of ? gr[j] * w_of[j] : gr[j];
+                        dx_of[r * C + j] = rstd * (dxhat - mean1 - xhat * mean2);
                     }
                 }
             });
