@@ -703,7 +703,8 @@ Tensor Tensor::slice(int64_t axis, int64_t start, int64_t end, int64_t step) con
             // BEGIN SOLUTION Lesson 06: backward of slice
             Tensor gx = Tensor::zeros(x.shape());
             Tensor window = gx.slice(axis, start, end, step); // a view into gx
-            const float* src = dense(g).data();
+            const Tensor gd = dense(g); // held: a copy when g is a view
+            const float* src = gd.data();
             float* dst = base_of(gx);
             const Shape gs = contiguous_strides(g.shape()), zero(g.dim(), 0);
             strided_loop(g.shape(), window.strides().data(), window.impl->offset, gs.data(), 0, zero.data(), 0,
@@ -1496,7 +1497,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     // W^T read in place: element (k, j) of W^T is W[j*in + k]
     gemm(rows, out_f, in_f, xd.data(), in_f, 1, w.data(), 1, in_f, y.data(), out_f, false);
     if (bias.defined()) {
-        const float* b = dense(bias).data();
+        const Tensor bd = dense(bias); // held: a copy when bias is a view
+        const float* b = bd.data();
         float* py = y.data();
         for (int64_t r = 0; r < rows; r++)
             for (int64_t j = 0; j < out_f; j++) py[r * out_f + j] += b[j];

@@ -133,3 +133,17 @@ TEST_GIVEN(tape_drops_nodes_nobody_can_reach) {
     for (int i = 0; i < 5000; i++) { Tensor discarded = w * 2.0f; } // evaluation without NoGrad
     CHECK(tape().size() < 1100);
 }
+
+// The backward of slice and linear's bias read a non-contiguous gradient or
+// bias through a copy they keep alive (a sanitizer build catches a dangling one).
+TEST(slice_and_linear_read_non_contiguous_inputs_safely) {
+    Tensor x = make_parameter(Tensor({2, 4}, {1, 2, 3, 4, 5, 6, 7, 8}));
+    Tensor s = x.slice(1, 1, 3);                     // [2,2]
+    Tensor w({2, 2}, {1, 2, 3, 4});
+    sum(s * w.T()).backward();                       // the gradient reaching slice is w^T, a view
+    CHECK_VALUES(x.grad(), 0, {0, 1, 3, 0, 0, 2, 4, 0});
+    Tensor b = Tensor({4}, {10, -1, 20, -1}).slice(0, 0, 4, 2); // {10, 20}, stride 2
+    CHECK(!b.is_contiguous());
+    Tensor y = linear(Tensor({1, 2}, {1, 1}), Tensor({2, 2}, {1, 0, 0, 1}), b);
+    CHECK_VALUES(y, 0, {11, 21});
+}
