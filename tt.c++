@@ -4035,6 +4035,332 @@ void load_quantized(const std::string& path, Sequential& model) {
     }
 }
 
+// ===== Lesson 16 · Compression ===============================================
+// Four parts: unstructured pruning with masks, CSR storage and its product,
+// structured pruning of whole neurons, the SVD behind low-rank layers, and
+// the distillation loss.
+
+// Part 1, magnitude pruning. The weights are the parameters with two or more
+// axes (a Linear's [out,in], a Conv2d's [O,C,k,k]); biases stay.
+
+namespace {
+std::vector<Tensor> prunable_weights(Module& model, const char* op) {
+    std::vector<Tensor> weights;
+    for (const Tensor& p : model.parameters())
+        if (p.dim() >= 2) weights.push_back(p);
+    if (weights.empty()) throw Error(std::string(op) + ": " + model.name() + " has no weight with two or more axes");
+    return weights;
+}
+} // namespace
+
+float measure_sparsity(const Tensor& t) {
+    require_defined(t, "measure_sparsity");
+    const Tensor d = t.contiguous();
+    int64_t zeros = 0;
+    for (int64_t i = 0, n = d.numel(); i < n; i++) zeros += d.data()[i] == 0.0f;
+    return d.numel() ? (float)zeros / (float)d.numel() : 0.0f;
+}
+
+float measure_sparsity(Module& model) {
+    int64_t zeros = 0, total = 0;
+    for (const Tensor& w : prunable_weights(model, "measure_sparsity")) {
+        zeros += (int64_t)std::llround(measure_sparsity(w) * (double)w.numel());
+        total += w.numel();
+    }
+    return (float)zeros / (float)total;
+}
+
+void PruningMasks::apply() const {
+    for (size_t i = 0; i < weights.size(); i++) {
+        float* w = weights[i].data();
+        const float* m = masks[i].data();
+        for (int64_t k = 0, n = weights[i].numel(); k < n; k++) w[k] *= m[k];
+    }
+}
+
+PruningMasks magnitude_prune(Module& model, float sparsity, bool global) {
+    if (!(sparsity >= 0.0f && sparsity < 1.0f))
+        throw Error("magnitude_prune: sparsity must be in [0, 1), got " + std::to_string(sparsity));
+    PruningMasks out;
+    out.weights = prunable_weights(model, "magnitude_prune");
+    for (const Tensor& w : out.weights) {
+        if (!w.is_contiguous()) throw Error("magnitude_prune: a weight is not contiguous");
+        MemoryCategory parameters(Category::Parameters);
+        out.masks.push_back(Tensor::ones(w.shape()));
+    }
+    // The candidates: (layer, index) of every weight (global), or of one layer at a time.
+    std::vector<std::vector<std::pair<size_t, int64_t>>> groups;
+    if (global) groups.emplace_back();
+    for (size_t l = 0; l < out.weights.size(); l++) {
+        if (!global) groups.emplace_back();
+        for (int64_t k = 0; k < out.weights[l].numel(); k++) groups.back().push_back({l, k});
+    }
+    for (auto& group : groups) {
+        const int64_t pruned = (int64_t)((double)sparsity * (double)group.size()); // floor
+        auto magnitude = [&](const std::pair<size_t, int64_t>& at) { return std::fabs(out.weights[at.first].data()[at.second]); };
+        // BEGIN SOLUTION Lesson 16: magnitude_prune: the `pruned` smallest |w| of the group get mask 0
+        if (pruned > 0) {
+            std::nth_element(group.begin(), group.begin() + (pruned - 1), group.end(),
+                             [&](const auto& a, const auto& b) { return magnitude(a) < magnitude(b); });
+            for (int64_t k = 0; k < pruned; k++) out.masks[group[(size_t)k].first].data()[group[(size_t)k].second] = 0.0f;
+        }
+        // END SOLUTION
+    }
+    out.apply();
+    return out;
+}
+
+// Part 2, CSR. For y = x @ W^T the loop runs over W's nonzeros: for each
+// (o, k, v), y[:, o] += v * x[:, k], a multiply-add over the batch that
+// vectorises when x is stored transposed (xt [in, B], yt [out, B]). Per
+// nonzero it loads a row of xt and updates a row of yt, where the dense
+// kernel keeps C in registers: so CSR wins only at high sparsity (the demo
+// measures where).
+
+int64_t CsrMatrix::bytes() const { return 4 * nnz() + 4 * nnz() + 4 * (int64_t)row_start.size(); }
+
+CsrMatrix to_csr(const Tensor& w) {
+    require_defined(w, "to_csr");
+    if (w.dim() != 2) throw Error("to_csr: expects a matrix [rows, cols], got " + to_string(w.shape()));
+    if (w.numel() > std::numeric_limits<int32_t>::max()) throw Error("to_csr: more than 2^31 elements");
+    const Tensor d = w.contiguous();
+    CsrMatrix m;
+    m.rows = d.size(0), m.cols = d.size(1);
+    std::vector<float> values;
+    m.row_start.push_back(0);
+    for (int64_t r = 0; r < m.rows; r++) {
+        for (int64_t c = 0; c < m.cols; c++)
+            if (const float v = d.data()[r * m.cols + c]; v != 0.0f) values.push_back(v), m.column.push_back((int32_t)c);
+        m.row_start.push_back((int32_t)m.column.size());
+    }
+    m.values = new_tensor({(int64_t)values.size()}, "to_csr");
+    std::copy(values.begin(), values.end(), m.values.data());
+    return m;
+}
+
+Tensor from_csr(const CsrMatrix& m) {
+    Tensor w = new_tensor({m.rows, m.cols}, "from_csr");
+    for (int64_t r = 0; r < m.rows; r++)
+        for (int32_t p = m.row_start[(size_t)r]; p < m.row_start[(size_t)r + 1]; p++)
+            w.data()[r * m.cols + m.column[(size_t)p]] = m.values.data()[p];
+    return w;
+}
+
+Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias) {
+    if (!x.defined() || x.dim() != 2 || x.size(1) != w.cols)
+        throw Error("sparse_linear: expects x [B," + std::to_string(w.cols) + "] for W [" + std::to_string(w.rows) + "," +
+                    std::to_string(w.cols) + "], got " + (x.defined() ? to_string(x.shape()) : std::string("undefined")));
+    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != w.rows))
+        throw Error("sparse_linear: bias must be [" + std::to_string(w.rows) + "], got " + to_string(bias.shape()));
+    const int64_t B = x.size(0);
+    const Tensor xt = x.transpose(0, 1).contiguous(); // [in, B]
+    Tensor yt = new_tensor({w.rows, B}, "sparse_linear");
+    const float* values = w.values.data();
+    parallel_for(ceil_div(w.rows, 16), [&](int64_t chunk) {
+        for (int64_t o = chunk * 16; o < std::min(w.rows, chunk * 16 + 16); o++) {
+            float* y = yt.data() + o * B;
+            const float b = bias.defined() ? bias.data()[o] : 0.0f;
+            for (int64_t i = 0; i < B; i++) y[i] = b;
+            for (int32_t p = w.row_start[(size_t)o]; p < w.row_start[(size_t)o + 1]; p++) {
+                const float v = values[p];
+                const float* xr = xt.data() + (int64_t)w.column[(size_t)p] * B;
+                for (int64_t i = 0; i < B; i++) y[i] += v * xr[i];
+            }
+        }
+    });
+    return yt.transpose(0, 1).contiguous();
+}
+
+// Part 3, structured pruning: neuron o of a hidden Linear is row o of its
+// weight, its bias o, and column o of the next Linear's weight; removing all
+// three leaves a smaller dense model computing the same thing without that
+// neuron. Which to remove: the rows with the smallest L2 norm.
+
+std::shared_ptr<Sequential> prune_neurons(Sequential& model, float keep) {
+    if (!(keep > 0.0f && keep <= 1.0f)) throw Error("prune_neurons: keep must be in (0, 1], got " + std::to_string(keep));
+    std::vector<size_t> linears;
+    for (size_t i = 0; i < model.layers.size(); i++) {
+        if (dynamic_cast<Linear*>(model.layers[i].get())) linears.push_back(i);
+        else if (!model.layers[i]->parameters().empty())
+            throw Error("prune_neurons: layer " + std::to_string(i) + ", " + model.layers[i]->name() +
+                        ", is not a Linear (only a Sequential of Linear layers and activations is supported)");
+    }
+    if (linears.size() < 2) throw Error("prune_neurons: needs two or more Linear layers (a hidden layer to prune)");
+    auto out = std::make_shared<Sequential>();
+    std::vector<int64_t> previous_kept; // the previous Linear's kept neurons: this one's kept columns
+    Generator unused(0);
+    for (size_t i = 0; i < model.layers.size(); i++) {
+        auto* layer = dynamic_cast<Linear*>(model.layers[i].get());
+        if (!layer) {
+            out->add(model.layers[i]);
+            continue;
+        }
+        const bool last = i == linears.back();
+        const Tensor w = layer->weight.contiguous();
+        const int64_t rows = layer->out_features, in = layer->in_features;
+        std::vector<int64_t> kept(rows), columns = previous_kept;
+        std::iota(kept.begin(), kept.end(), 0);
+        if (columns.empty()) columns.resize(in), std::iota(columns.begin(), columns.end(), 0);
+        if (!last) {
+            std::vector<double> norm(rows, 0.0);
+            for (int64_t o = 0; o < rows; o++)
+                for (int64_t k = 0; k < in; k++) norm[o] += (double)w.data()[o * in + k] * w.data()[o * in + k];
+            const int64_t keep_rows = std::max<int64_t>(1, (int64_t)std::ceil((double)keep * rows));
+            std::stable_sort(kept.begin(), kept.end(), [&](int64_t a, int64_t b) { return norm[a] > norm[b]; });
+            kept.resize(keep_rows);
+            std::sort(kept.begin(), kept.end());
+        }
+        auto smaller = std::make_shared<Linear>((int64_t)columns.size(), (int64_t)kept.size(), layer->bias.defined(),
+                                                Init::Kaiming, unused);
+        for (size_t r = 0; r < kept.size(); r++) {
+            for (size_t c = 0; c < columns.size(); c++)
+                smaller->weight.data()[r * columns.size() + c] = w.data()[kept[r] * in + columns[c]];
+            if (layer->bias.defined()) smaller->bias.data()[r] = layer->bias.contiguous().data()[kept[r]];
+        }
+        out->add(smaller);
+        previous_kept = kept;
+    }
+    return out;
+}
+
+// Part 4, the SVD by one-sided Jacobi (Hestenes): rotate pairs of columns of
+// A until every pair is orthogonal; then A V = U S with the column norms as
+// S. Each rotation of columns p, q with a = |a_p|^2, b = |a_q|^2,
+// g = a_p . a_q makes them orthogonal:
+//   zeta = (b - a) / 2g,  t = sign(zeta) / (|zeta| + sqrt(1 + zeta^2)),
+//   c = 1 / sqrt(1 + t^2), s = c t;  a_p <- c a_p - s a_q,  a_q <- s a_p + c a_q
+// and the same rotation of V's columns. Sweeps over all pairs converge
+// quadratically once close. Cost: n^2/2 pairs x 3 dot products of length m
+// per sweep, in double. A wide matrix (m < n) is done as its transpose.
+
+Svd svd(const Tensor& a, int max_sweeps) {
+    require_defined(a, "svd");
+    if (a.dim() != 2 || a.numel() == 0) throw Error("svd: expects a non-empty matrix [m, n], got " + to_string(a.shape()));
+    if (a.size(0) < a.size(1)) {
+        Svd t = svd(a.transpose(0, 1), max_sweeps);
+        return {t.V, t.S, t.U};
+    }
+    const int64_t m = a.size(0), n = a.size(1);
+    const Tensor d = a.contiguous();
+    std::vector<double> A((size_t)(m * n)), V((size_t)(n * n), 0.0); // columns contiguous: A[j*m + i]
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            if (!std::isfinite(d.data()[i * n + j])) throw Error("svd: the matrix holds NaN or infinity");
+            A[(size_t)(j * m + i)] = d.data()[i * n + j];
+        }
+    for (int64_t j = 0; j < n; j++) V[(size_t)(j * n + j)] = 1.0;
+    for (int sweep = 0; sweep < max_sweeps; sweep++) {
+        bool rotated = false;
+        for (int64_t p = 0; p < n - 1; p++)
+            for (int64_t q = p + 1; q < n; q++) {
+                double* ap = &A[(size_t)(p * m)];
+                double* aq = &A[(size_t)(q * m)];
+                double alpha = 0, beta = 0, gamma = 0;
+                for (int64_t i = 0; i < m; i++) alpha += ap[i] * ap[i], beta += aq[i] * aq[i], gamma += ap[i] * aq[i];
+                if (std::fabs(gamma) <= 1e-15 * std::sqrt(alpha * beta) || gamma == 0) continue;
+                rotated = true;
+                double* vp = &V[(size_t)(p * n)];
+                double* vq = &V[(size_t)(q * n)];
+                // BEGIN SOLUTION Lesson 16: svd: one Jacobi rotation that makes columns p and q orthogonal
+                const double zeta = (beta - alpha) / (2 * gamma);
+                const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1 + zeta * zeta));
+                const double c = 1 / std::sqrt(1 + t * t), s = c * t;
+                for (int64_t i = 0; i < m; i++) {
+                    const double x = ap[i], y = aq[i];
+                    ap[i] = c * x - s * y, aq[i] = s * x + c * y;
+                }
+                for (int64_t i = 0; i < n; i++) {
+                    const double x = vp[i], y = vq[i];
+                    vp[i] = c * x - s * y, vq[i] = s * x + c * y;
+                }
+                // END SOLUTION
+            }
+        if (!rotated) break;
+    }
+    std::vector<double> sigma((size_t)n);
+    for (int64_t j = 0; j < n; j++) {
+        double norm = 0;
+        for (int64_t i = 0; i < m; i++) norm += A[(size_t)(j * m + i)] * A[(size_t)(j * m + i)];
+        sigma[(size_t)j] = std::sqrt(norm);
+    }
+    std::vector<int64_t> order((size_t)n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return sigma[(size_t)x] > sigma[(size_t)y]; });
+    Svd out{new_tensor({m, n}, "svd"), new_tensor({n}, "svd"), new_tensor({n, n}, "svd")};
+    const double tiny = 1e-12 * std::max(1.0, sigma[(size_t)order[0]]);
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t j = order[(size_t)r];
+        const double s = sigma[(size_t)j];
+        out.S.data()[r] = (float)s;
+        for (int64_t i = 0; i < m; i++) out.U.data()[i * n + r] = s > tiny ? (float)(A[(size_t)(j * m + i)] / s) : 0.0f;
+        for (int64_t i = 0; i < n; i++) out.V.data()[i * n + r] = (float)V[(size_t)(j * n + i)];
+    }
+    return out;
+}
+
+int64_t rank_for_energy(const Tensor& S, float fraction) {
+    require_defined(S, "rank_for_energy");
+    if (!(fraction > 0.0f && fraction <= 1.0f)) throw Error("rank_for_energy: fraction must be in (0, 1], got " + std::to_string(fraction));
+    const std::vector<float> s = S.to_vector();
+    double total = 0, running = 0;
+    for (float v : s) total += (double)v * v;
+    for (size_t r = 0; r < s.size(); r++) {
+        running += (double)s[r] * s[r];
+        if (running >= fraction * total * (1 - 1e-9)) return (int64_t)r + 1;
+    }
+    return (int64_t)s.size();
+}
+
+std::shared_ptr<Sequential> low_rank(const Linear& layer, int64_t rank) {
+    const int64_t out_features = layer.out_features, in_features = layer.in_features;
+    if (rank < 1 || rank > std::min(out_features, in_features))
+        throw Error("low_rank: rank must be in [1, " + std::to_string(std::min(out_features, in_features)) + "] for " +
+                    layer.name() + ", got " + std::to_string(rank));
+    const Svd f = svd(layer.weight.detach());
+    const int64_t r_all = f.S.numel();
+    Generator unused(0);
+    auto first = std::make_shared<Linear>(in_features, rank, false, Init::Kaiming, unused);
+    auto second = std::make_shared<Linear>(rank, out_features, layer.bias.defined(), Init::Kaiming, unused);
+    for (int64_t r = 0; r < rank; r++) {
+        for (int64_t k = 0; k < in_features; k++) first->weight.data()[r * in_features + k] = f.V.data()[k * r_all + r];
+        for (int64_t o = 0; o < out_features; o++)
+            second->weight.data()[o * rank + r] = f.U.data()[o * r_all + r] * f.S.data()[r];
+    }
+    if (layer.bias.defined()) std::copy(layer.bias.contiguous().data(), layer.bias.contiguous().data() + out_features, second->bias.data());
+    auto out = std::make_shared<Sequential>();
+    out->add(first);
+    out->add(second);
+    return out;
+}
+
+// Part 5, distillation. A teacher's softmax at temperature T > 1 spreads
+// probability over the wrong classes in proportion to how wrong they look
+// (a 7 that could be a 1): more information per example than the one-hot
+// label. The student matches it: KL(p_t || p_s) with p = softmax(z / T); its
+// gradient scales as 1/T^2, hence the factor T^2 (Hinton et al., 2015).
+// Every piece is an op with a backward, so the tape differentiates it.
+
+Tensor distillation_loss(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& targets,
+                         float temperature, float alpha) {
+    if (!student_logits.defined() || !teacher_logits.defined() || student_logits.dim() != 2 ||
+        student_logits.shape() != teacher_logits.shape())
+        throw Error("distillation_loss: student and teacher logits must both be [B,C], got " +
+                    (student_logits.defined() ? to_string(student_logits.shape()) : std::string("undefined")) + " and " +
+                    (teacher_logits.defined() ? to_string(teacher_logits.shape()) : std::string("undefined")));
+    if (!(temperature > 0.0f) || !(alpha >= 0.0f && alpha <= 1.0f))
+        throw Error("distillation_loss: temperature must be > 0 and alpha in [0, 1], got T=" + std::to_string(temperature) +
+                    " alpha=" + std::to_string(alpha));
+    const Tensor teacher = teacher_logits.detach();
+    const float batch = (float)student_logits.size(0);
+    Tensor loss;
+    // BEGIN SOLUTION Lesson 16: distillation_loss: T^2 * KL of the softened distributions, mixed with the hard loss
+    const Tensor p_teacher = softmax(teacher / temperature), log_p_teacher = log_softmax(teacher / temperature);
+    const Tensor kl = sum(p_teacher * (log_p_teacher - log_softmax(student_logits / temperature))) / batch;
+    loss = alpha * temperature * temperature * kl + (1 - alpha) * cross_entropy(student_logits, targets);
+    // END SOLUTION
+    return loss;
+}
+
 // ===== Lesson 17 · Acceleration ==============================================
 // Two parts: a thread pool (workers that sleep between jobs, so a job costs a
 // wake-up, not a thread start), and the Goto-style kernel that makes one core

@@ -35,6 +35,7 @@
 //   08 Training      loops, schedules, clipping, checkpoints, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
 //   15 Quantization  int8 storage, the int8 gemm, quantized Linear and Conv2d
+//   16 Compression   pruning (masks, CSR, neurons), low-rank SVD, distillation
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
 //
 // Shape legend, used in every comment: N samples, B batch, C channels or
@@ -891,6 +892,73 @@ int64_t weight_bytes(Sequential& model);
 // checking every name, dtype and shape; anything else is an Error.
 void save_quantized(const std::string& path, Sequential& model);
 void load_quantized(const std::string& path, Sequential& model);
+
+// ===== Lesson 16 · Compression ===============================================
+// Three ways to make a trained model smaller or faster, each measured, not
+// simulated: pruning (zero the smallest weights; then store only the others,
+// in CSR, so the product skips them; or remove whole neurons, so the dense
+// layers themselves shrink), low-rank factorisation (a Linear [out,in] as two
+// thin ones through its truncated SVD), and distillation (train a small
+// model on a big one's softened outputs). Cost: some accuracy, bought back
+// in part by fine-tuning.
+
+// Fraction of exact zeros in the tensor, or in all Linear/Conv2d weights.
+float measure_sparsity(const Tensor& t);
+float measure_sparsity(Module& model);
+
+// Masks that keep pruned weights at zero: apply() multiplies each weight by
+// its mask (call it after every optimizer step, so fine-tuning cannot
+// regrow them). masks[i] is 1 where weights[i] is kept, 0 where pruned.
+struct PruningMasks {
+    std::vector<Tensor> weights, masks;
+    void apply() const;
+};
+// Unstructured magnitude pruning of every Linear/Conv2d weight to `sparsity`
+// in [0,1): per layer (each loses that fraction of its own smallest |w|),
+// or global (one threshold over all of them, so small layers may lose less).
+PruningMasks magnitude_prune(Module& model, float sparsity, bool global = false);
+
+// Compressed sparse rows: the nonzeros of W [rows, cols], row by row.
+// values [nnz] is a tracked tensor; the index arrays are int32.
+struct CsrMatrix {
+    int64_t rows = 0, cols = 0;
+    Tensor values;                 // [nnz]
+    std::vector<int32_t> column;   // [nnz]
+    std::vector<int32_t> row_start; // [rows+1]: row r is [row_start[r], row_start[r+1])
+    int64_t nnz() const { return (int64_t)column.size(); }
+    int64_t bytes() const;         // 4 per value, 4 per column index, 4 per row start
+};
+CsrMatrix to_csr(const Tensor& w);   // w [rows, cols]
+Tensor from_csr(const CsrMatrix& m); // back to dense
+// y = x @ W^T + b with W in CSR: x [B,in], W [out,in], b [out] or undefined
+// -> y [B,out]; nnz * B multiply-adds instead of out * in * B. Inference only.
+Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias = Tensor());
+
+// Structured pruning of a Sequential of Linear layers (activations between):
+// keeps the `keep` fraction (0,1] of each hidden Linear's neurons with the
+// largest L2 norm of their weight row, and drops the matching columns of the
+// next Linear. Returns a new, smaller dense model; the last layer's outputs
+// all stay.
+std::shared_ptr<Sequential> prune_neurons(Sequential& model, float keep);
+
+// Thin SVD of a [m,n] matrix by one-sided Jacobi: a = U diag(S) V^T with
+// U [m,r], S [r] descending, V [n,r], r = min(m,n). Columns of U for a zero
+// singular value are zero.
+struct Svd {
+    Tensor U, S, V;
+};
+Svd svd(const Tensor& a, int max_sweeps = 60);
+// The smallest rank whose singular values hold `fraction` of sum S^2.
+int64_t rank_for_energy(const Tensor& S, float fraction);
+// A Linear as two: x -> x @ (V_r)^T [in -> rank] -> @ (U_r S_r)^T + b [rank -> out].
+// rank in [1, min(out,in)].
+std::shared_ptr<Sequential> low_rank(const Linear& layer, int64_t rank);
+
+// Hinton's distillation loss: alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))
+// + (1 - alpha) * cross_entropy(student, targets), the mean over the batch.
+// student, teacher [B,C] (the teacher is not differentiated), targets [B].
+Tensor distillation_loss(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& targets,
+                         float temperature = 4.0f, float alpha = 0.9f);
 
 // ===== Lesson 17 · Acceleration ==============================================
 // The naive kernel of Lesson 01 runs at a few GFLOP/s; a core of this era can

@@ -64,6 +64,7 @@ Json lesson_07(const Options&);
 Json lesson_08(const Options&);
 Json lesson_09(const Options&);
 Json lesson_15(const Options&);
+Json lesson_16(const Options&);
 Json lesson_17(const Options&);
 
 // `tt grade`: runs the tests of lesson N (which is "N", a range "1-5" or

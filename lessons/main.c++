@@ -21,7 +21,7 @@ const LessonEntry lesson_table[] = {
     {7, "Optimizers", lesson_07},    {8, "Training", lesson_08},      {9, "Convolutions", lesson_09},
     {10, "Tokenization", nullptr},   {11, "Embeddings", nullptr},     {12, "Attention", nullptr},
     {13, "Transformers", nullptr},   {14, "Profiling", nullptr},      {15, "Quantization", lesson_15},
-    {16, "Compression", nullptr},    {17, "Acceleration", lesson_17}, {18, "Memoization", nullptr},
+    {16, "Compression", lesson_16},    {17, "Acceleration", lesson_17}, {18, "Memoization", nullptr},
     {19, "Benchmarking", nullptr},   {20, "Capstone", nullptr},
 };
 struct MilestoneEntry {
