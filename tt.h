@@ -828,10 +828,11 @@ constexpr int64_t kInt8MaxK = 131071; // (2^31 - 1) / 2^14
 void gemm_int8_naive(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,
                      int32_t* C, int64_t ldc);
 // The fast kernel (in the kernels' block at the end of Lesson 17, as it is
-// compiled once per instruction set): operands widened to int16 and packed,
-// an MR x NR tile of dot products over K, whose sums of int16 products the
-// compilers turn into multiply-add-pairs instructions (x86 pmaddwd, or
-// vpdpwssd with AVX-512 VNNI; NEON smlal), threaded over blocks of rows.
+// compiled once per instruction set): operands packed in K slices, an
+// MR x NR tile of dot products over K that the compilers turn into
+// multiply-add-pairs instructions (with AVX-512 VNNI, vpdpbusd on uint8 x
+// int8, A offset by 128 and the sum corrected; elsewhere int16 x int16:
+// x86 pmaddwd, NEON smlal), threaded over blocks of C.
 struct Int8Tile {
     std::string isa; // "avx512+vnni", "avx512", "avx2", "sse2", "neon", "scalar"
     int64_t mr = 0, nr = 0;
