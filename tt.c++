@@ -3823,15 +3823,23 @@ Tensor QuantizedConv2d::forward(const Tensor& x) {
             const int8_t* src = xq.data() + (b0 + b) * image;
             int8_t* row = patches.data + b * pixels * patch;
             for (int64_t i = 0; i < g.OH; i++)
-                for (int64_t j = 0; j < g.OW; j++)
+                for (int64_t j = 0; j < g.OW; j++) {
+                    // the window's columns inside the image: [v0, v1) of 0..kw
+                    const int64_t col0 = j * g.stride - g.padding;
+                    const int64_t v0 = std::max<int64_t>(0, -col0), v1 = std::min(g.kw, g.W - col0);
                     for (int64_t c = 0; c < g.C; c++)
-                        for (int64_t u = 0; u < g.kh; u++) {
+                        for (int64_t u = 0; u < g.kh; u++, row += g.kw) {
                             const int64_t h = i * g.stride - g.padding + u;
-                            for (int64_t v = 0; v < g.kw; v++) {
-                                const int64_t col = j * g.stride - g.padding + v;
-                                *row++ = h >= 0 && h < g.H && col >= 0 && col < g.W ? src[(c * g.H + h) * g.W + col] : 0;
+                            if (h < 0 || h >= g.H || v1 <= v0) {
+                                std::memset(row, 0, (size_t)g.kw);
+                                continue;
                             }
+                            const int8_t* in_row = src + (c * g.H + h) * g.W + col0;
+                            for (int64_t v = 0; v < v0; v++) row[v] = 0;
+                            for (int64_t v = v0; v < v1; v++) row[v] = in_row[v];
+                            for (int64_t v = v1; v < g.kw; v++) row[v] = 0;
                         }
+                }
         });
         gemm_int8(out_channels, n, patch, weight.data(), patch, patches.data, patch, (int32_t*)(void*)sums.data(), n);
         sums_to_floats(sums.data(), out_channels, n, true, sx, weight.scale, bias);
