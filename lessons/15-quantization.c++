@@ -118,7 +118,10 @@ ModelReport quantize_and_measure(const char* label, Sequential& model, DataLoade
 
     // The file: I8 weights and F32 scales, read back into a fresh copy.
     std::filesystem::create_directories(".build");
-    const std::string path = std::string(".build/lesson-15-") + label + ".safetensors";
+    std::string slug = label; // "MLP 784-..." -> "mlp"
+    slug = slug.substr(0, slug.find_first_of(" -"));
+    for (char& c : slug) c = (char)std::tolower((unsigned char)c);
+    const std::string path = ".build/lesson-15-" + slug + ".safetensors";
     save_quantized(path, *q);
     auto reloaded = quantize(model);
     load_quantized(path, *reloaded);
