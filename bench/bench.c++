@@ -9,6 +9,8 @@
 //   bench                      the whole table
 //   bench sgemm N THREADS      one measurement, one line of key=value
 //   bench int8 N THREADS       the same for Lesson 15's int8 gemm (GOP/s)
+//   bench qmlp THREADS         quantized MLP 784-256-128-10 inference, batch 256, images/s
+//                              (cpu_value holds the float model's, for comparison)
 //   bench mlp THREADS          (bench/compare.py runs these, alternating
 //   bench lenet THREADS         with PyTorch)
 //   bench shapes               the training steps' small products, naive and fast kernel
@@ -279,7 +281,7 @@ int whole_table() {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | int8 N THREADS | mlp THREADS | lenet THREADS | shapes | tile 1]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | int8 N THREADS | qmlp THREADS | mlp THREADS | lenet THREADS | shapes | tile 1]\n");
     return 2;
 }
 } // namespace
@@ -298,6 +300,12 @@ int main(int argc, char** argv) {
                         (long long)t.kc, (long long)t.mc);
         } else if (what == "sgemm" && argc == 4) print_line("sgemm", std::atoll(argv[2]), threads, sgemm(std::atoll(argv[2])));
         else if (what == "int8" && argc == 4) print_line("int8", std::atoll(argv[2]), threads, int8_gemm(std::atoll(argv[2])));
+        else if (what == "qmlp" && argc == 3) {
+            manual_seed(0);
+            Sequential mlp{Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10)};
+            const auto [float_rate, int8_rate] = inference(mlp, {256, 784});
+            print_line("qmlp", 0, threads, {int8_rate, float_rate, 0, 0}); // value: int8 images/s; cpu_value: float's
+        }
         else if (what == "mlp" && argc == 3) print_line("mlp", 0, threads, mlp(1));
         else if (what == "lenet" && argc == 3) print_line("lenet", 0, threads, lenet(1));
         else return usage();
