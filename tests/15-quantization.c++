@@ -222,8 +222,13 @@ TEST(quantize_a_model_with_calibration) {
         if (worst > 0.05 * largest) std::printf("  %s: worst %g of %g\n", calibration_name(method), worst, largest);
         CHECK(worst <= 0.05 * largest);
     }
-    // the float model's weights stay as they were: no float copy in the quantized one
-    CHECK(weight_bytes(*quantize(model)) * 39 <= weight_bytes(model) * 10 + 39 * 4 * 20);
+    // no float copy of the weights: quantizing adds nothing under Parameters; the
+    // quantized weights are one byte each plus a float scale per output channel
+    const int64_t parameters = memory_counts(Category::Parameters).live_bytes;
+    auto q = quantize(model);
+    CHECK_EQ(memory_counts(Category::Parameters).live_bytes, parameters);
+    CHECK_EQ(weight_bytes(*q), (int64_t)(3 * 2 * 3 * 3 + 5 * 12 + 4 * (3 + 5)));
+    CHECK_EQ(weight_bytes(model), (int64_t)(4 * (3 * 2 * 3 * 3 + 5 * 12)));
 }
 
 TEST_GIVEN(quantize_refuses_what_it_cannot_quantize) {
