@@ -102,7 +102,7 @@ std::string with_commas(int64_t n) {
 
 const char* category_name(Category c) {
     static const char* names[kCategories] = {"parameters", "gradients", "activations",
-                                             "optimizer state", "scratch", "data"};
+                                             "optimizer state", "scratch", "data", "quantized"};
     return names[(int)c];
 }
 
@@ -2881,6 +2881,7 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         std::string name;
         Shape shape;
         uint64_t begin, end;
+        unsigned element_bytes; // 4 for F32, 1 for I8
     };
     std::vector<Entry> entries;
     for (size_t k = 0; k < doc.keys.size(); k++) {
@@ -2899,10 +2900,11 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         const Json *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
         if (!dtype || !shape || !offsets || v.keys.size() != 3)
             throw Error(what + "the entry must hold exactly dtype, shape and data_offsets");
-        if (dtype->kind != Json::String || dtype->text != "F32")
-            throw Error(what + "dtype " + (dtype->kind == Json::String ? "'" + dtype->text + "'" : "(not a string)") + " is not F32, the only dtype tt reads");
+        if (dtype->kind != Json::String || (dtype->text != "F32" && dtype->text != "I8"))
+            throw Error(what + "dtype " + (dtype->kind == Json::String ? "'" + dtype->text + "'" : "(not a string)") +
+                        " is not F32 or I8 (Lesson 15's int8 weights), the dtypes tt reads");
         if (shape->kind != Json::Array) throw Error(what + "shape is not an array");
-        Entry e{name, {}, 0, 0};
+        Entry e{name, {}, 0, 0, dtype->text == "I8" ? 1u : 4u};
         uint64_t count = 1;
         for (const Json& d : shape->items) {
             if (d.kind != Json::Integer) throw Error(what + "shape holds something other than whole numbers");
@@ -2920,9 +2922,9 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         if (e.end > data_size)
             throw Error(what + "data_offsets end at byte " + std::to_string(e.end) + " but the file holds " +
                         std::to_string(data_size) + " bytes of data (truncated?)");
-        if (e.end - e.begin != count * 4)
+        if (e.end - e.begin != count * e.element_bytes)
             throw Error(what + "data_offsets span " + std::to_string(e.end - e.begin) + " bytes but shape " + to_string(e.shape) +
-                        " needs " + std::to_string(count * 4));
+                        " needs " + std::to_string(count * e.element_bytes));
         entries.push_back(e);
     }
     // The tensors must tile the data exactly: no overlap, no gap, nothing after.
@@ -2951,8 +2953,12 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         file.seekg((std::streamoff)(8 + header_size + e.begin));
         file.read((char*)bytes.data(), (std::streamsize)bytes.size());
         if (!file) throw Error(where + "could not read the data of tensor '" + e.name + "'");
-        for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = get_le32(bytes.data() + 4 * k);
+        if (e.element_bytes == 1) // an int8 is exactly a float
+            for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = (float)(int8_t)bytes[(size_t)k];
+        else
+            for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = get_le32(bytes.data() + 4 * k);
         out.tensors.push_back({e.name, t});
+        out.dtypes.push_back(e.element_bytes == 1 ? "I8" : "F32");
     }
     return out;
 }
@@ -3024,6 +3030,9 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
     Generator generator;
     if (rng && !parse_generator(metadata_value(file.metadata, "generator"), generator))
         throw Error(where + "holds no valid generator state ('" + metadata_value(file.metadata, "generator") + "')");
+    for (size_t k = 0; k < file.tensors.size(); k++)
+        if (file.dtypes[k] != "F32")
+            throw Error(where + "tensor '" + file.tensors[k].first + "' is I8, a quantized model's (Lesson 15's load_quantized reads it)");
     for (const auto& [name, t] : file.tensors) {
         if (name.rfind("model.", 0) == 0) {
             const std::string pname = name.substr(6);
@@ -4724,6 +4733,815 @@ std::vector<int64_t> GPT::generate(const std::vector<int64_t>& prompt, int64_t m
     return out;
 }
 
+// ===== Lesson 15 · Quantization ==============================================
+// Four parts: int8 storage counted by the tracker; quantize and dequantize;
+// the int8 gemm's reference (its fast kernel is in the kernels' block at the
+// end of Lesson 17, compiled once per instruction set); and the quantized
+// layers, the calibration that sets their input scales, and their file.
+
+// Part 1, int8 bytes. The same bookkeeping as Lesson 01's Storage, one byte
+// per element, under Category::Quantized.
+Int8Storage::Int8Storage(int64_t n) : data(nullptr), count(n) {
+    if (n < 0) throw Error("Int8Storage: cannot allocate a negative number of elements");
+    Tracker& t = tracker();
+    {
+        std::lock_guard<std::mutex> lock(t.mutex);
+        if (t.budget && t.total.live_bytes + n > t.budget)
+            throw Error("memory budget exceeded in an int8 tensor: asked for " + with_commas(n) + " bytes (quantized) with " +
+                        with_commas(t.total.live_bytes) + " live; budget " + with_commas(t.budget) + " bytes");
+        for (MemoryCounts* c : {&t.total, &t.by_category[(int)Category::Quantized]}) {
+            c->live_bytes += n;
+            c->peak_bytes = std::max(c->peak_bytes, c->live_bytes);
+            c->allocations++;
+        }
+    }
+    if (n > 0 && ((uint64_t)n > SIZE_MAX || !(data = (int8_t*)std::calloc((size_t)n, 1)))) {
+        std::lock_guard<std::mutex> lock(t.mutex);
+        for (MemoryCounts* c : {&t.total, &t.by_category[(int)Category::Quantized]}) c->live_bytes -= n;
+        throw Error("Int8Storage: out of memory allocating " + with_commas(n) + " bytes");
+    }
+}
+
+Int8Storage::~Int8Storage() {
+    std::free(data);
+    Tracker& t = tracker();
+    std::lock_guard<std::mutex> lock(t.mutex);
+    for (MemoryCounts* c : {&t.total, &t.by_category[(int)Category::Quantized]}) {
+        c->live_bytes -= count;
+        c->releases++;
+    }
+}
+
+QTensor new_qtensor(const Shape& shape, int64_t scales) {
+    check_shape(shape, "new_qtensor");
+    if (scales < 1 || (scales > 1 && (shape.empty() || shape[0] != scales)))
+        throw Error("new_qtensor: " + std::to_string(scales) + " scales for shape " + to_string(shape) +
+                    " (want 1, or one per row)");
+    QTensor q;
+    q.shape = shape;
+    q.storage = std::make_shared<Int8Storage>(numel(shape));
+    MemoryCategory quantized(Category::Quantized);
+    q.scale = Tensor::ones({scales});
+    return q;
+}
+
+// Part 2, quantize and dequantize. Symmetric: q = round(x / s) clamped to
+// [-127, 127] (-128 unused, so that -q is always an int8 too), x ~= s * q.
+// Rounding to nearest makes the error of a value inside [-127s, 127s] at
+// most s/2; a value outside is clipped (its error grows with the distance).
+
+float symmetric_scale(float max_abs) {
+    if (!std::isfinite(max_abs) || max_abs < 0)
+        throw Error("symmetric_scale: the range's largest |x| is " + std::to_string(max_abs) + ", not a finite size");
+    return max_abs > 0 ? max_abs / 127.0f : 1.0f;
+}
+
+namespace {
+// Clamped first, then rounded half away from zero by adding +-0.5 and
+// truncating: plain arithmetic the compiler vectorises (std::nearbyint is a
+// call per value without SSE4.1). NaN is an Error earlier.
+int8_t quantize_value(float x, float inverse_scale) {
+    const float q = std::min(127.0f, std::max(-127.0f, x * inverse_scale));
+    return (int8_t)(int)(q + (q >= 0 ? 0.5f : -0.5f));
+}
+void require_finite(const Tensor& x, const char* op) {
+    const float* p = x.data();
+    for (int64_t i = 0, n = x.numel(); i < n; i++)
+        if (!std::isfinite(p[i])) throw Error(std::string(op) + ": the input holds NaN or infinity (element " + std::to_string(i) + ")");
+}
+} // namespace
+
+QTensor quantize_per_tensor(const Tensor& x, float scale) {
+    require_defined(x, "quantize_per_tensor");
+    if (!(scale > 0) || !std::isfinite(scale))
+        throw Error("quantize_per_tensor: the scale must be positive and finite, got " + std::to_string(scale));
+    const Tensor d = x.contiguous();
+    require_finite(d, "quantize_per_tensor");
+    QTensor q = new_qtensor(d.shape(), 1);
+    const float* in = d.data();
+    int8_t* out = q.data();
+    const int64_t n = d.numel();
+    // BEGIN SOLUTION Lesson 15: quantize_per_tensor: q = clamp(round(x / scale), -127, 127)
+    const float inverse = 1.0f / scale;
+    for (int64_t i = 0; i < n; i++) out[i] = quantize_value(in[i], inverse);
+    q.scale.data()[0] = scale;
+    // END SOLUTION
+    return q;
+}
+
+QTensor quantize_per_channel(const Tensor& w) {
+    require_defined(w, "quantize_per_channel");
+    if (w.dim() < 1 || w.size(0) == 0)
+        throw Error("quantize_per_channel: expects a weight [O, ...] with O >= 1, got " + to_string(w.shape()));
+    const Tensor d = w.contiguous();
+    require_finite(d, "quantize_per_channel");
+    const int64_t rows = d.size(0), row_size = d.numel() / rows;
+    QTensor q = new_qtensor(d.shape(), rows);
+    const float* in = d.data();
+    int8_t* out = q.data();
+    float* scale = q.scale.data();
+    // BEGIN SOLUTION Lesson 15: quantize_per_channel: each row's scale from its largest |w|, then its values
+    for (int64_t o = 0; o < rows; o++) {
+        const float* row = in + o * row_size;
+        float max_abs = 0;
+        for (int64_t k = 0; k < row_size; k++) max_abs = std::max(max_abs, std::fabs(row[k]));
+        scale[o] = symmetric_scale(max_abs);
+        const float inverse = 1.0f / scale[o];
+        for (int64_t k = 0; k < row_size; k++) out[o * row_size + k] = quantize_value(row[k], inverse);
+    }
+    // END SOLUTION
+    return q;
+}
+
+Tensor dequantize(const QTensor& q) {
+    if (!q.storage || !q.scale.defined()) throw Error("dequantize: the QTensor is empty (default-constructed)");
+    Tensor x = new_tensor(q.shape, "dequantize");
+    const int64_t rows = q.scale.numel(), row_size = rows > 1 ? q.numel() / rows : q.numel();
+    const int8_t* in = q.data();
+    const float* scale = q.scale.data();
+    float* out = x.data();
+    // BEGIN SOLUTION Lesson 15: dequantize: x = scale[row] * q
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t k = 0; k < row_size; k++) out[r * row_size + k] = scale[r] * (float)in[r * row_size + k];
+    // END SOLUTION
+    return x;
+}
+
+// Part 3, the int8 product's definition: one int32 dot product per element,
+// the reference every fast kernel is checked against, exactly.
+void gemm_int8_naive(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,
+                     int32_t* C, int64_t ldc) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            int32_t sum = 0;
+            for (int64_t k = 0; k < K; k++) sum += (int32_t)A[i * lda + k] * (int32_t)B[j * ldb + k];
+            C[i * ldc + j] = sum;
+        }
+}
+
+// Part 4, the quantized layers. Forward of y = x @ W^T + b with
+// x ~= sx * xq and W[o] ~= sw[o] * wq[o]:
+//   y[i,o] ~= sx * sw[o] * sum_k xq[i,k] * wq[o,k] + b[o]
+// so the sum is one int8 gemm and the scales are applied once per output.
+// Its error: each x and w is off by at most half its scale, so |y - y_float|
+// <= sum_k (sx/2 |w[o,k]| + sw[o]/2 |x[i,k]| + sx*sw[o]/4) (the demo checks it).
+// The int32 sums are written into y's own bytes, then turned into floats in
+// place: no buffer beside the output.
+
+namespace {
+const char* calibration_names[] = {"dynamic", "min-max", "percentile 99.99"};
+
+float input_scale_of(const Tensor& x, float input_scale) {
+    if (input_scale > 0) return input_scale;
+    const float* p = x.data();
+    float max_abs = 0;
+    for (int64_t i = 0, n = x.numel(); i < n; i++) max_abs = std::max(max_abs, std::fabs(p[i]));
+    return symmetric_scale(max_abs);
+}
+
+// y[r, o] = sums[r, o] * (sx * sw[o]) + b[o], for y [rows, O] whose bytes hold
+// the int32 sums (channels_are_rows: y [O, cols] instead, a conv's output).
+// One scale (weights per tensor) serves every channel.
+void sums_to_floats(float* y, int64_t rows, int64_t cols, bool channels_are_rows, float sx, const Tensor& sw,
+                    const Tensor& bias) {
+    const int64_t channels = channels_are_rows ? rows : cols;
+    std::vector<float> scale((size_t)channels), shift((size_t)channels, 0.0f);
+    for (int64_t o = 0; o < channels; o++) {
+        scale[(size_t)o] = sx * sw.data()[sw.numel() == 1 ? 0 : o];
+        if (bias.defined()) shift[(size_t)o] = bias.data()[o];
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        float* row = y + r * cols;
+        for (int64_t c = 0; c < cols; c++) {
+            const size_t o = (size_t)(channels_are_rows ? r : c);
+            int32_t sum;
+            std::memcpy(&sum, row + c, 4);
+            row[c] = (float)sum * scale[o] + shift[o];
+        }
+    }
+}
+
+Tensor copy_under_quantized(const Tensor& t) {
+    if (!t.defined()) return Tensor();
+    MemoryCategory quantized(Category::Quantized);
+    return t.detach().clone();
+}
+} // namespace
+
+const char* calibration_name(Calibration c) { return calibration_names[(int)c]; }
+
+QuantizedLinear::QuantizedLinear(const Linear& layer, float input_scale)
+    : in_features(layer.in_features), out_features(layer.out_features), weight(quantize_per_channel(layer.weight.detach())),
+      bias(copy_under_quantized(layer.bias)), input_scale(input_scale) {
+    if (input_scale < 0 || !std::isfinite(input_scale))
+        throw Error(name() + ": the input scale must be >= 0 (0: dynamic), got " + std::to_string(input_scale));
+}
+
+std::string QuantizedLinear::name() const {
+    return "QuantizedLinear(" + std::to_string(in_features) + ", " + std::to_string(out_features) + ")";
+}
+
+Tensor QuantizedLinear::forward(const Tensor& x) {
+    if (!x.defined() || x.dim() < 1 || x.size(-1) != in_features)
+        throw Error(name() + ": expects an input [..., " + std::to_string(in_features) + "], got " +
+                    (x.defined() ? to_string(x.shape()) : std::string("an undefined tensor")));
+    const Tensor flat = x.contiguous().reshape({-1, in_features}); // [rows, in]
+    const int64_t rows = flat.size(0);
+    const float sx = input_scale_of(flat, input_scale);
+    const QTensor xq = quantize_per_tensor(flat, sx);
+    Shape out_shape = x.shape();
+    out_shape.back() = out_features;
+    Tensor y = new_tensor(out_shape, "QuantizedLinear");
+    static_assert(sizeof(int32_t) == sizeof(float), "the sums are written into the output's floats");
+    gemm_int8(rows, out_features, in_features, xq.data(), in_features, weight.data(), in_features, (int32_t*)(void*)y.data(),
+              out_features);
+    sums_to_floats(y.data(), rows, out_features, false, sx, weight.scale, bias);
+    return y;
+}
+
+QuantizedConv2d::QuantizedConv2d(const Conv2d& layer, float input_scale)
+    : in_channels(layer.in_channels), out_channels(layer.out_channels), kernel_size(layer.kernel_size),
+      stride(layer.stride), padding(layer.padding), weight(quantize_per_channel(layer.weight.detach())),
+      bias(copy_under_quantized(layer.bias)), input_scale(input_scale) {
+    if (input_scale < 0 || !std::isfinite(input_scale))
+        throw Error(name() + ": the input scale must be >= 0 (0: dynamic), got " + std::to_string(input_scale));
+}
+
+std::string QuantizedConv2d::name() const {
+    return "QuantizedConv2d(" + std::to_string(in_channels) + ", " + std::to_string(out_channels) +
+           ", kernel_size=" + std::to_string(kernel_size) + (stride != 1 ? ", stride=" + std::to_string(stride) : "") +
+           (padding ? ", padding=" + std::to_string(padding) : "") + ")";
+}
+
+// im2row of a chunk of images: patches [images*OH*OW, C*k*k], one row per
+// output pixel (a zero outside the image is an exact 0 in int8); then one
+// gemm W [O, C*k*k] @ patches^T -> [O, images*OH*OW], moved into y [B,O,OH,OW].
+// Chunks of kImages images bound the patches' bytes (LeNet's conv1: 3.2 MB)
+// and give the gemm long rows.
+Tensor QuantizedConv2d::forward(const Tensor& x) {
+    const ConvGeometry g = window_geometry(x, kernel_size, kernel_size, stride, padding, name());
+    if (g.C != in_channels)
+        throw Error(name() + ": expects " + std::to_string(in_channels) + " input channels, got " + to_string(x.shape()));
+    const Tensor d = x.contiguous();
+    const float sx = input_scale_of(d, input_scale);
+    const QTensor xq = quantize_per_tensor(d, sx);
+    Tensor y = new_tensor({g.B, out_channels, g.OH, g.OW}, "QuantizedConv2d");
+    const int64_t pixels = g.OH * g.OW, patch = g.patch(), image = g.C * g.H * g.W, kImages = 64;
+    const int64_t chunk = std::min(kImages, g.B);
+    Int8Storage patches(chunk * pixels * patch);
+    Tensor sums = new_tensor({out_channels, chunk * pixels}, "QuantizedConv2d"); // int32 in float's bytes
+    for (int64_t b0 = 0; b0 < g.B; b0 += chunk) {
+        const int64_t images = std::min(chunk, g.B - b0), n = images * pixels;
+        parallel_for(images, [&](int64_t b) {
+            const int8_t* src = xq.data() + (b0 + b) * image;
+            int8_t* row = patches.data + b * pixels * patch;
+            for (int64_t i = 0; i < g.OH; i++)
+                for (int64_t j = 0; j < g.OW; j++) {
+                    // the window's columns inside the image: [v0, v1) of 0..kw
+                    const int64_t col0 = j * g.stride - g.padding;
+                    const int64_t v0 = std::max<int64_t>(0, -col0), v1 = std::min(g.kw, g.W - col0);
+                    for (int64_t c = 0; c < g.C; c++)
+                        for (int64_t u = 0; u < g.kh; u++, row += g.kw) {
+                            const int64_t h = i * g.stride - g.padding + u;
+                            if (h < 0 || h >= g.H || v1 <= v0) {
+                                std::memset(row, 0, (size_t)g.kw);
+                                continue;
+                            }
+                            const int8_t* in_row = src + (c * g.H + h) * g.W + col0;
+                            for (int64_t v = 0; v < v0; v++) row[v] = 0;
+                            for (int64_t v = v0; v < v1; v++) row[v] = in_row[v];
+                            for (int64_t v = v1; v < g.kw; v++) row[v] = 0;
+                        }
+                }
+        });
+        gemm_int8(out_channels, n, patch, weight.data(), patch, patches.data, patch, (int32_t*)(void*)sums.data(), n);
+        sums_to_floats(sums.data(), out_channels, n, true, sx, weight.scale, bias);
+        for (int64_t o = 0; o < out_channels; o++)
+            for (int64_t b = 0; b < images; b++)
+                std::memcpy(y.data() + ((b0 + b) * out_channels + o) * pixels, sums.data() + o * n + b * pixels,
+                            (size_t)pixels * sizeof(float));
+    }
+    return y;
+}
+
+namespace {
+// What calibration saw at one layer's input: the largest |x|, and a sample
+// of |x| for the percentile (every value, up to a few million).
+struct RangeObserver {
+    float max_abs = 0;
+    std::vector<float> magnitudes;
+    void observe(const Tensor& x) {
+        const Tensor d = x.contiguous();
+        const float* p = d.data();
+        for (int64_t i = 0, n = d.numel(); i < n; i++) {
+            const float a = std::fabs(p[i]);
+            max_abs = std::max(max_abs, a);
+            if (magnitudes.size() < (size_t)1 << 22) magnitudes.push_back(a);
+        }
+    }
+    float scale(Calibration method) {
+        if (method == Calibration::MinMax || magnitudes.empty()) return symmetric_scale(max_abs);
+        const size_t at = (size_t)(0.9999 * (double)(magnitudes.size() - 1));
+        std::nth_element(magnitudes.begin(), magnitudes.begin() + (std::ptrdiff_t)at, magnitudes.end());
+        return symmetric_scale(magnitudes[at]);
+    }
+};
+} // namespace
+
+std::shared_ptr<Sequential> quantize(Sequential& model, DataLoader* calibration, Calibration method,
+                                     int64_t calibration_batches) {
+    std::vector<bool> quantizable(model.layers.size(), false);
+    int64_t count = 0;
+    for (size_t i = 0; i < model.layers.size(); i++) {
+        Module* m = model.layers[i].get();
+        quantizable[i] = dynamic_cast<Linear*>(m) || dynamic_cast<Conv2d*>(m);
+        if (!quantizable[i] && !m->named_parameters().empty())
+            throw Error("quantize: layer " + std::to_string(i) + ", " + m->name() +
+                        ", has parameters, and only Linear and Conv2d can be quantized (fold a BatchNorm2d into its conv first)");
+        if (quantizable[i]) {
+            count++;
+            for (auto& [pname, p] : m->named_parameters()) require_finite(p.contiguous(), "quantize");
+        }
+    }
+    if (count == 0) throw Error("quantize: the model has no Linear or Conv2d layer to quantize");
+    if (method != Calibration::Dynamic && (!calibration || calibration->size() == 0))
+        throw Error(std::string("quantize: ") + calibration_name(method) + " calibration needs a calibration loader with data");
+    if (calibration_batches < 1)
+        throw Error("quantize: calibration_batches must be >= 1, got " + std::to_string(calibration_batches));
+
+    std::vector<RangeObserver> ranges(model.layers.size());
+    if (method != Calibration::Dynamic) {
+        const bool was_training = model.training;
+        model.eval();
+        NoGrad no_grad;
+        const int64_t batches = std::min(calibration_batches, calibration->size());
+        for (int64_t b = 0; b < batches; b++) {
+            Tensor h = calibration->batch(b).x;
+            for (size_t i = 0; i < model.layers.size(); i++) {
+                if (quantizable[i]) ranges[i].observe(h);
+                h = model.layers[i]->forward(h);
+            }
+        }
+        model.train(was_training);
+    }
+    auto out = std::make_shared<Sequential>();
+    for (size_t i = 0; i < model.layers.size(); i++) {
+        Module* m = model.layers[i].get();
+        const float sx = method == Calibration::Dynamic || !quantizable[i] ? 0.0f : ranges[i].scale(method);
+        if (auto* linear = dynamic_cast<Linear*>(m)) out->add(std::make_shared<QuantizedLinear>(*linear, sx));
+        else if (auto* conv = dynamic_cast<Conv2d*>(m)) out->add(std::make_shared<QuantizedConv2d>(*conv, sx));
+        else out->add(model.layers[i]);
+    }
+    out->eval();
+    return out;
+}
+
+int64_t weight_bytes(Sequential& model) {
+    int64_t bytes = 0;
+    for (auto& layer : model.layers) {
+        Module* m = layer.get();
+        if (auto* l = dynamic_cast<Linear*>(m)) bytes += l->weight.numel() * 4;
+        else if (auto* c = dynamic_cast<Conv2d*>(m)) bytes += c->weight.numel() * 4;
+        else if (auto* ql = dynamic_cast<QuantizedLinear*>(m)) bytes += ql->weight.numel() + ql->weight.scale.numel() * 4;
+        else if (auto* qc = dynamic_cast<QuantizedConv2d*>(m)) bytes += qc->weight.numel() + qc->weight.scale.numel() * 4;
+    }
+    return bytes;
+}
+
+namespace {
+// A quantized layer's tensors as the file names them: i.weight (I8) and
+// its float companions. The writer and the reader share this list.
+struct QuantizedEntry {
+    std::string name;
+    QTensor* q;      // the I8 tensor, or
+    Tensor* values;  // an F32 one
+    Shape shape;
+};
+std::vector<QuantizedEntry> quantized_entries(Sequential& model, const std::string& op) {
+    std::vector<QuantizedEntry> entries;
+    for (size_t i = 0; i < model.layers.size(); i++) {
+        const std::string at = std::to_string(i) + ".";
+        QTensor* w = nullptr;
+        Tensor* bias = nullptr;
+        if (auto* l = dynamic_cast<QuantizedLinear*>(model.layers[i].get())) w = &l->weight, bias = &l->bias;
+        else if (auto* c = dynamic_cast<QuantizedConv2d*>(model.layers[i].get())) w = &c->weight, bias = &c->bias;
+        else if (!model.layers[i]->named_parameters().empty())
+            throw Error(op + ": layer " + std::to_string(i) + ", " + model.layers[i]->name() + ", is not quantized (quantize() the model first)");
+        if (!w) continue;
+        entries.push_back({at + "weight", w, nullptr, w->shape});
+        entries.push_back({at + "weight_scale", nullptr, &w->scale, w->scale.shape()});
+        if (bias->defined()) entries.push_back({at + "bias", nullptr, bias, bias->shape()});
+        entries.push_back({at + "input_scale", nullptr, nullptr, {1}});
+    }
+    if (entries.empty()) throw Error(op + ": the model has no quantized layer");
+    return entries;
+}
+float* input_scale_of_layer(Sequential& model, const std::string& name) {
+    const size_t i = std::stoul(name.substr(0, name.find('.')));
+    if (auto* l = dynamic_cast<QuantizedLinear*>(model.layers[i].get())) return &l->input_scale;
+    return &dynamic_cast<QuantizedConv2d*>(model.layers[i].get())->input_scale;
+}
+} // namespace
+
+void save_quantized(const std::string& path, Sequential& model) {
+    const std::vector<QuantizedEntry> entries = quantized_entries(model, "save_quantized");
+    const std::string where = "save_quantized: '" + path + "': ";
+    std::string header = "{\"__metadata__\":{\"format\":\"tt quantized int8\"}";
+    std::vector<unsigned char> data;
+    for (const QuantizedEntry& e : entries) {
+        const uint64_t begin = data.size();
+        if (e.q) {
+            data.insert(data.end(), (const unsigned char*)e.q->data(), (const unsigned char*)e.q->data() + e.q->numel());
+        } else {
+            const Tensor v = e.values ? e.values->contiguous() : Tensor({1}, {*input_scale_of_layer(model, e.name)});
+            for (int64_t k = 0; k < v.numel(); k++) {
+                unsigned char b[4];
+                put_le32(v.data()[k], b);
+                data.insert(data.end(), b, b + 4);
+            }
+        }
+        std::string shape;
+        for (int64_t d : e.shape) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+        header += "," + json_quote(e.name) + ":{\"dtype\":\"" + (e.q ? "I8" : "F32") + "\",\"shape\":[" + shape +
+                  "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+    }
+    header += "}";
+    header.append((8 - header.size() % 8) % 8, ' ');
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    if (!file) throw Error(where + "cannot open the file for writing");
+    unsigned char length[8];
+    for (int k = 0; k < 8; k++) length[k] = (unsigned char)((uint64_t)header.size() >> (8 * k));
+    file.write((const char*)length, 8);
+    file.write(header.data(), (std::streamsize)header.size());
+    file.write((const char*)data.data(), (std::streamsize)data.size());
+    if (!file.flush()) throw Error(where + "write failed (disk full?)");
+}
+
+// Lesson 08's reader checks the file's structure and reads I8 into floats
+// exactly; here every name, dtype and shape is checked against the model
+// before anything is copied.
+void load_quantized(const std::string& path, Sequential& model) {
+    const std::vector<QuantizedEntry> entries = quantized_entries(model, "load_quantized");
+    const std::string where = "load_quantized: '" + path + "': ";
+    const SafeTensors file = load_safetensors(path);
+    std::vector<size_t> source(entries.size());
+    for (size_t e = 0; e < entries.size(); e++) {
+        size_t k = 0;
+        while (k < file.tensors.size() && file.tensors[k].first != entries[e].name) k++;
+        if (k == file.tensors.size()) throw Error(where + "has no tensor '" + entries[e].name + "'");
+        const std::string want = entries[e].q ? "I8" : "F32";
+        if (file.dtypes[k] != want)
+            throw Error(where + "tensor '" + entries[e].name + "' is " + file.dtypes[k] + ", expected " + want);
+        if (file.tensors[k].second.shape() != entries[e].shape)
+            throw Error(where + "tensor '" + entries[e].name + "' has shape " + to_string(file.tensors[k].second.shape()) +
+                        " but the model's is " + to_string(entries[e].shape));
+        const bool is_scale = entries[e].name.find("scale") != std::string::npos;
+        if (!entries[e].q)
+            for (float v : file.tensors[k].second.to_vector())
+                if (!std::isfinite(v) || (is_scale && v < 0))
+                    throw Error(where + "tensor '" + entries[e].name + "' holds " + std::to_string(v) +
+                                (is_scale ? ", not a scale (finite, >= 0)" : ", not a finite number"));
+        source[e] = k;
+    }
+    if (file.tensors.size() != entries.size())
+        throw Error(where + "holds " + std::to_string(file.tensors.size()) + " tensors, the model " + std::to_string(entries.size()));
+    for (size_t e = 0; e < entries.size(); e++) {
+        const Tensor& t = file.tensors[source[e]].second;
+        if (entries[e].q)
+            for (int64_t k = 0; k < t.numel(); k++) entries[e].q->data()[k] = (int8_t)t.data()[k];
+        else if (entries[e].values)
+            std::copy(t.data(), t.data() + t.numel(), entries[e].values->data());
+        else
+            *input_scale_of_layer(model, entries[e].name) = t.data()[0];
+    }
+}
+
+// ===== Lesson 16 · Compression ===============================================
+// Four parts: unstructured pruning with masks, CSR storage and its product,
+// structured pruning of whole neurons, the SVD behind low-rank layers, and
+// the distillation loss.
+
+// Part 1, magnitude pruning. The weights are the parameters with two or more
+// axes (a Linear's [out,in], a Conv2d's [O,C,k,k]); biases stay.
+
+namespace {
+std::vector<Tensor> prunable_weights(Module& model, const char* op) {
+    std::vector<Tensor> weights;
+    for (const Tensor& p : model.parameters())
+        if (p.dim() >= 2) weights.push_back(p);
+    if (weights.empty()) throw Error(std::string(op) + ": " + model.name() + " has no weight with two or more axes");
+    return weights;
+}
+} // namespace
+
+float measure_sparsity(const Tensor& t) {
+    require_defined(t, "measure_sparsity");
+    const Tensor d = t.contiguous();
+    int64_t zeros = 0;
+    for (int64_t i = 0, n = d.numel(); i < n; i++) zeros += d.data()[i] == 0.0f;
+    return d.numel() ? (float)zeros / (float)d.numel() : 0.0f;
+}
+
+float measure_sparsity(Module& model) {
+    int64_t zeros = 0, total = 0;
+    for (const Tensor& w : prunable_weights(model, "measure_sparsity")) {
+        zeros += (int64_t)std::llround(measure_sparsity(w) * (double)w.numel());
+        total += w.numel();
+    }
+    return (float)zeros / (float)total;
+}
+
+void PruningMasks::apply() const {
+    for (size_t i = 0; i < weights.size(); i++) {
+        float* w = weights[i].data();
+        const float* m = masks[i].data();
+        for (int64_t k = 0, n = weights[i].numel(); k < n; k++) w[k] *= m[k];
+    }
+}
+
+PruningMasks magnitude_prune(Module& model, float sparsity, bool global) {
+    if (!(sparsity >= 0.0f && sparsity < 1.0f))
+        throw Error("magnitude_prune: sparsity must be in [0, 1), got " + std::to_string(sparsity));
+    PruningMasks out;
+    out.weights = prunable_weights(model, "magnitude_prune");
+    for (const Tensor& w : out.weights) {
+        if (!w.is_contiguous()) throw Error("magnitude_prune: a weight is not contiguous");
+        MemoryCategory parameters(Category::Parameters);
+        out.masks.push_back(Tensor::ones(w.shape()));
+    }
+    // The candidates: (layer, index) of every weight (global), or of one layer at a time.
+    std::vector<std::vector<std::pair<size_t, int64_t>>> groups;
+    if (global) groups.emplace_back();
+    for (size_t l = 0; l < out.weights.size(); l++) {
+        if (!global) groups.emplace_back();
+        for (int64_t k = 0; k < out.weights[l].numel(); k++) groups.back().push_back({l, k});
+    }
+    for (auto& group : groups) {
+        const int64_t pruned = (int64_t)((double)sparsity * (double)group.size()); // floor
+        auto magnitude = [&](const std::pair<size_t, int64_t>& at) { return std::fabs(out.weights[at.first].data()[at.second]); };
+        // BEGIN SOLUTION Lesson 16: magnitude_prune: the `pruned` smallest |w| of the group get mask 0
+        if (pruned > 0) {
+            std::nth_element(group.begin(), group.begin() + (pruned - 1), group.end(),
+                             [&](const auto& a, const auto& b) { return magnitude(a) < magnitude(b); });
+            for (int64_t k = 0; k < pruned; k++) out.masks[group[(size_t)k].first].data()[group[(size_t)k].second] = 0.0f;
+        }
+        // END SOLUTION
+    }
+    out.apply();
+    return out;
+}
+
+// Part 2, CSR. For y = x @ W^T the loop runs over W's nonzeros: for each
+// (o, k, v), y[:, o] += v * x[:, k], a multiply-add over the batch that
+// vectorises when x is stored transposed (xt [in, B], yt [out, B]). Per
+// nonzero it loads a row of xt and updates a row of yt, where the dense
+// kernel keeps C in registers: so CSR wins only at high sparsity (the demo
+// measures where).
+
+int64_t CsrMatrix::bytes() const { return 4 * nnz() + 4 * nnz() + 4 * (int64_t)row_start.size(); }
+
+CsrMatrix to_csr(const Tensor& w) {
+    require_defined(w, "to_csr");
+    if (w.dim() != 2) throw Error("to_csr: expects a matrix [rows, cols], got " + to_string(w.shape()));
+    if (w.numel() > std::numeric_limits<int32_t>::max()) throw Error("to_csr: more than 2^31 elements");
+    const Tensor d = w.contiguous();
+    CsrMatrix m;
+    m.rows = d.size(0), m.cols = d.size(1);
+    std::vector<float> values;
+    m.row_start.push_back(0);
+    for (int64_t r = 0; r < m.rows; r++) {
+        for (int64_t c = 0; c < m.cols; c++)
+            if (const float v = d.data()[r * m.cols + c]; v != 0.0f) values.push_back(v), m.column.push_back((int32_t)c);
+        m.row_start.push_back((int32_t)m.column.size());
+    }
+    m.values = new_tensor({(int64_t)values.size()}, "to_csr");
+    std::copy(values.begin(), values.end(), m.values.data());
+    return m;
+}
+
+Tensor from_csr(const CsrMatrix& m) {
+    Tensor w = new_tensor({m.rows, m.cols}, "from_csr");
+    for (int64_t r = 0; r < m.rows; r++)
+        for (int32_t p = m.row_start[(size_t)r]; p < m.row_start[(size_t)r + 1]; p++)
+            w.data()[r * m.cols + m.column[(size_t)p]] = m.values.data()[p];
+    return w;
+}
+
+Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias) {
+    if (!x.defined() || x.dim() != 2 || x.size(1) != w.cols)
+        throw Error("sparse_linear: expects x [B," + std::to_string(w.cols) + "] for W [" + std::to_string(w.rows) + "," +
+                    std::to_string(w.cols) + "], got " + (x.defined() ? to_string(x.shape()) : std::string("undefined")));
+    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != w.rows))
+        throw Error("sparse_linear: bias must be [" + std::to_string(w.rows) + "], got " + to_string(bias.shape()));
+    const int64_t B = x.size(0);
+    const Tensor xt = x.transpose(0, 1).contiguous(); // [in, B]
+    Tensor yt = new_tensor({w.rows, B}, "sparse_linear");
+    const float* values = w.values.data();
+    parallel_for(ceil_div(w.rows, 16), [&](int64_t chunk) {
+        for (int64_t o = chunk * 16; o < std::min(w.rows, chunk * 16 + 16); o++) {
+            float* y = yt.data() + o * B;
+            const float b = bias.defined() ? bias.data()[o] : 0.0f;
+            for (int64_t i = 0; i < B; i++) y[i] = b;
+            for (int32_t p = w.row_start[(size_t)o]; p < w.row_start[(size_t)o + 1]; p++) {
+                const float v = values[p];
+                const float* xr = xt.data() + (int64_t)w.column[(size_t)p] * B;
+                for (int64_t i = 0; i < B; i++) y[i] += v * xr[i];
+            }
+        }
+    });
+    return yt.transpose(0, 1).contiguous();
+}
+
+// Part 3, structured pruning: neuron o of a hidden Linear is row o of its
+// weight, its bias o, and column o of the next Linear's weight; removing all
+// three leaves a smaller dense model computing the same thing without that
+// neuron. Which to remove: the rows with the smallest L2 norm.
+
+std::shared_ptr<Sequential> prune_neurons(Sequential& model, float keep) {
+    if (!(keep > 0.0f && keep <= 1.0f)) throw Error("prune_neurons: keep must be in (0, 1], got " + std::to_string(keep));
+    std::vector<size_t> linears;
+    for (size_t i = 0; i < model.layers.size(); i++) {
+        if (dynamic_cast<Linear*>(model.layers[i].get())) linears.push_back(i);
+        else if (!model.layers[i]->parameters().empty())
+            throw Error("prune_neurons: layer " + std::to_string(i) + ", " + model.layers[i]->name() +
+                        ", is not a Linear (only a Sequential of Linear layers and activations is supported)");
+    }
+    if (linears.size() < 2) throw Error("prune_neurons: needs two or more Linear layers (a hidden layer to prune)");
+    auto out = std::make_shared<Sequential>();
+    std::vector<int64_t> previous_kept; // the previous Linear's kept neurons: this one's kept columns
+    Generator unused(0);
+    for (size_t i = 0; i < model.layers.size(); i++) {
+        auto* layer = dynamic_cast<Linear*>(model.layers[i].get());
+        if (!layer) {
+            out->add(model.layers[i]);
+            continue;
+        }
+        const bool last = i == linears.back();
+        const Tensor w = layer->weight.contiguous();
+        const int64_t rows = layer->out_features, in = layer->in_features;
+        std::vector<int64_t> kept(rows), columns = previous_kept;
+        std::iota(kept.begin(), kept.end(), 0);
+        if (columns.empty()) columns.resize(in), std::iota(columns.begin(), columns.end(), 0);
+        if (!last) {
+            std::vector<double> norm(rows, 0.0);
+            for (int64_t o = 0; o < rows; o++)
+                for (int64_t k = 0; k < in; k++) norm[o] += (double)w.data()[o * in + k] * w.data()[o * in + k];
+            const int64_t keep_rows = std::max<int64_t>(1, (int64_t)std::ceil((double)keep * rows));
+            std::stable_sort(kept.begin(), kept.end(), [&](int64_t a, int64_t b) { return norm[a] > norm[b]; });
+            kept.resize(keep_rows);
+            std::sort(kept.begin(), kept.end());
+        }
+        auto smaller = std::make_shared<Linear>((int64_t)columns.size(), (int64_t)kept.size(), layer->bias.defined(),
+                                                Init::Kaiming, unused);
+        for (size_t r = 0; r < kept.size(); r++) {
+            for (size_t c = 0; c < columns.size(); c++)
+                smaller->weight.data()[r * columns.size() + c] = w.data()[kept[r] * in + columns[c]];
+            if (layer->bias.defined()) smaller->bias.data()[r] = layer->bias.contiguous().data()[kept[r]];
+        }
+        out->add(smaller);
+        previous_kept = kept;
+    }
+    return out;
+}
+
+// Part 4, the SVD by one-sided Jacobi (Hestenes): rotate pairs of columns of
+// A until every pair is orthogonal; then A V = U S with the column norms as
+// S. Each rotation of columns p, q with a = |a_p|^2, b = |a_q|^2,
+// g = a_p . a_q makes them orthogonal:
+//   zeta = (b - a) / 2g,  t = sign(zeta) / (|zeta| + sqrt(1 + zeta^2)),
+//   c = 1 / sqrt(1 + t^2), s = c t;  a_p <- c a_p - s a_q,  a_q <- s a_p + c a_q
+// and the same rotation of V's columns. Sweeps over all pairs converge
+// quadratically once close. Cost: n^2/2 pairs x 3 dot products of length m
+// per sweep, in double. A wide matrix (m < n) is done as its transpose.
+
+Svd svd(const Tensor& a, int max_sweeps) {
+    require_defined(a, "svd");
+    if (a.dim() != 2 || a.numel() == 0) throw Error("svd: expects a non-empty matrix [m, n], got " + to_string(a.shape()));
+    if (a.size(0) < a.size(1)) {
+        Svd t = svd(a.transpose(0, 1), max_sweeps);
+        return {t.V, t.S, t.U};
+    }
+    const int64_t m = a.size(0), n = a.size(1);
+    const Tensor d = a.contiguous();
+    std::vector<double> A((size_t)(m * n)), V((size_t)(n * n), 0.0); // columns contiguous: A[j*m + i]
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            if (!std::isfinite(d.data()[i * n + j])) throw Error("svd: the matrix holds NaN or infinity");
+            A[(size_t)(j * m + i)] = d.data()[i * n + j];
+        }
+    for (int64_t j = 0; j < n; j++) V[(size_t)(j * n + j)] = 1.0;
+    for (int sweep = 0; sweep < max_sweeps; sweep++) {
+        bool rotated = false;
+        for (int64_t p = 0; p < n - 1; p++)
+            for (int64_t q = p + 1; q < n; q++) {
+                double* ap = &A[(size_t)(p * m)];
+                double* aq = &A[(size_t)(q * m)];
+                double alpha = 0, beta = 0, gamma = 0;
+                for (int64_t i = 0; i < m; i++) alpha += ap[i] * ap[i], beta += aq[i] * aq[i], gamma += ap[i] * aq[i];
+                if (std::fabs(gamma) <= 1e-15 * std::sqrt(alpha * beta) || gamma == 0) continue;
+                rotated = true;
+                double* vp = &V[(size_t)(p * n)];
+                double* vq = &V[(size_t)(q * n)];
+                // BEGIN SOLUTION Lesson 16: svd: one Jacobi rotation that makes columns p and q orthogonal
+                const double zeta = (beta - alpha) / (2 * gamma);
+                const double t = (zeta >= 0 ? 1.0 : -1.0) / (std::fabs(zeta) + std::sqrt(1 + zeta * zeta));
+                const double c = 1 / std::sqrt(1 + t * t), s = c * t;
+                for (int64_t i = 0; i < m; i++) {
+                    const double x = ap[i], y = aq[i];
+                    ap[i] = c * x - s * y, aq[i] = s * x + c * y;
+                }
+                for (int64_t i = 0; i < n; i++) {
+                    const double x = vp[i], y = vq[i];
+                    vp[i] = c * x - s * y, vq[i] = s * x + c * y;
+                }
+                // END SOLUTION
+            }
+        if (!rotated) break;
+    }
+    std::vector<double> sigma((size_t)n);
+    for (int64_t j = 0; j < n; j++) {
+        double norm = 0;
+        for (int64_t i = 0; i < m; i++) norm += A[(size_t)(j * m + i)] * A[(size_t)(j * m + i)];
+        sigma[(size_t)j] = std::sqrt(norm);
+    }
+    std::vector<int64_t> order((size_t)n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return sigma[(size_t)x] > sigma[(size_t)y]; });
+    Svd out{new_tensor({m, n}, "svd"), new_tensor({n}, "svd"), new_tensor({n, n}, "svd")};
+    const double tiny = 1e-12 * std::max(1.0, sigma[(size_t)order[0]]);
+    for (int64_t r = 0; r < n; r++) {
+        const int64_t j = order[(size_t)r];
+        const double s = sigma[(size_t)j];
+        out.S.data()[r] = (float)s;
+        for (int64_t i = 0; i < m; i++) out.U.data()[i * n + r] = s > tiny ? (float)(A[(size_t)(j * m + i)] / s) : 0.0f;
+        for (int64_t i = 0; i < n; i++) out.V.data()[i * n + r] = (float)V[(size_t)(j * n + i)];
+    }
+    return out;
+}
+
+int64_t rank_for_energy(const Tensor& S, float fraction) {
+    require_defined(S, "rank_for_energy");
+    if (!(fraction > 0.0f && fraction <= 1.0f)) throw Error("rank_for_energy: fraction must be in (0, 1], got " + std::to_string(fraction));
+    const std::vector<float> s = S.to_vector();
+    double total = 0, running = 0;
+    for (float v : s) total += (double)v * v;
+    for (size_t r = 0; r < s.size(); r++) {
+        running += (double)s[r] * s[r];
+        if (running >= fraction * total * (1 - 1e-9)) return (int64_t)r + 1;
+    }
+    return (int64_t)s.size();
+}
+
+std::shared_ptr<Sequential> low_rank(const Linear& layer, int64_t rank) {
+    const int64_t out_features = layer.out_features, in_features = layer.in_features;
+    if (rank < 1 || rank > std::min(out_features, in_features))
+        throw Error("low_rank: rank must be in [1, " + std::to_string(std::min(out_features, in_features)) + "] for " +
+                    layer.name() + ", got " + std::to_string(rank));
+    const Svd f = svd(layer.weight.detach());
+    const int64_t r_all = f.S.numel();
+    Generator unused(0);
+    auto first = std::make_shared<Linear>(in_features, rank, false, Init::Kaiming, unused);
+    auto second = std::make_shared<Linear>(rank, out_features, layer.bias.defined(), Init::Kaiming, unused);
+    for (int64_t r = 0; r < rank; r++) {
+        for (int64_t k = 0; k < in_features; k++) first->weight.data()[r * in_features + k] = f.V.data()[k * r_all + r];
+        for (int64_t o = 0; o < out_features; o++)
+            second->weight.data()[o * rank + r] = f.U.data()[o * r_all + r] * f.S.data()[r];
+    }
+    if (layer.bias.defined()) std::copy(layer.bias.contiguous().data(), layer.bias.contiguous().data() + out_features, second->bias.data());
+    auto out = std::make_shared<Sequential>();
+    out->add(first);
+    out->add(second);
+    return out;
+}
+
+// Part 5, distillation. A teacher's softmax at temperature T > 1 spreads
+// probability over the wrong classes in proportion to how wrong they look
+// (a 7 that could be a 1): more information per example than the one-hot
+// label. The student matches it: KL(p_t || p_s) with p = softmax(z / T); its
+// gradient scales as 1/T^2, hence the factor T^2 (Hinton et al., 2015).
+// Every piece is an op with a backward, so the tape differentiates it.
+
+Tensor distillation_loss(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& targets,
+                         float temperature, float alpha) {
+    if (!student_logits.defined() || !teacher_logits.defined() || student_logits.dim() != 2 ||
+        student_logits.shape() != teacher_logits.shape())
+        throw Error("distillation_loss: student and teacher logits must both be [B,C], got " +
+                    (student_logits.defined() ? to_string(student_logits.shape()) : std::string("undefined")) + " and " +
+                    (teacher_logits.defined() ? to_string(teacher_logits.shape()) : std::string("undefined")));
+    if (!(temperature > 0.0f) || !(alpha >= 0.0f && alpha <= 1.0f))
+        throw Error("distillation_loss: temperature must be > 0 and alpha in [0, 1], got T=" + std::to_string(temperature) +
+                    " alpha=" + std::to_string(alpha));
+    const Tensor teacher = teacher_logits.detach();
+    const float batch = (float)student_logits.size(0);
+    Tensor loss;
+    // BEGIN SOLUTION Lesson 16: distillation_loss: T^2 * KL of the softened distributions, mixed with the hard loss
+    const Tensor p_teacher = softmax(teacher / temperature), log_p_teacher = log_softmax(teacher / temperature);
+    const Tensor kl = sum(p_teacher * (log_p_teacher - log_softmax(student_logits / temperature))) / batch;
+    loss = alpha * temperature * temperature * kl + (1 - alpha) * cross_entropy(student_logits, targets);
+    // END SOLUTION
+    return loss;
+}
+
 // ===== Lesson 17 · Acceleration ==============================================
 // Two parts: a thread pool (workers that sleep between jobs, so a job costs a
 // wake-up, not a thread start), and the Goto-style kernel that makes one core
@@ -5337,6 +6155,230 @@ bool gemm_fast_agrees() {
 // or a student's tree where Lesson 17 is still to be written) every op runs
 // on gemm_naive, so the lessons before it work meanwhile.
 [[maybe_unused]] const GemmKernel installed_gemm = gemm = gemm_fast_agrees() ? gemm_fast : gemm_naive;
+// ----- Lesson 15's int8 kernel (here because it is compiled once per ISA) -----
+// C [M,N] = A [M,K] @ B [N,K]^T in int32. The sum that vectorises is a dot
+// product of two rows, acc += (int32_t)a[k] * (int32_t)b[k], in one of two
+// forms, chosen per instruction set (each measured; the other is 2-5x slower):
+//   int16 x int16 (both widened while packing): g++ and clang emit pmaddwd,
+//       2 int16 products added into each int32 lane, then an add (NEON:
+//       smlal/smlal2). Per instruction the multiply-adds of a float FMA.
+//   uint8 x int8 (AVX-512 VNNI): vpdpbusd, 4 byte products summed into each
+//       int32 lane and accumulated in one instruction: 4x the multiply-adds
+//       of a float FMA. A must be unsigned, so packing adds 128 to it and
+//       the sum is corrected by 128 * sum_k B[j,k], counted while packing B:
+//       sum_k (a+128) b - 128 sum_k b = sum_k a b, exactly.
+// Packing cuts K into slices of KC values (1 KiB rows), pads each slice to
+// a whole vector (32 int16 or 64 bytes) and the rows to whole tiles, with
+// zeros, so the loops have no edges. Each slice's sums fit int32 easily
+// (1024 * 255 * 128 < 2^25), and C only ever holds a true partial sum.
+// The micro-kernel holds MR x NR vector accumulators (one dot product each,
+// summed across the vector at the end) and loads MR + NR vectors per step:
+//   AVX-512 (+VNNI) 4 x 5   20 accumulators + 4 + 5 loads       of 32 zmm
+//   AVX2, SSE2      3 x 3    9 + 3 + 3                          of 16
+//   NEON            4 x 4   16 + 4 + 4                          of 32
+//   (other)         2 x 2   scalar
+// (4x4 and 3x6 measured slower on AVX-512; 2x4 and 2x3 on AVX2.) The sum
+// across a vector at the end of each tile costs a few shuffles per
+// accumulator, so longer slices pay it less often. Tasks are blocks of
+// kInt8Rows rows x kInt8Columns columns of C, threaded as gemm_fast's are;
+// integer sums are exact, so threads cannot change them.
+// Scratch: thread-local buffers (B's slice, each task's rows of A).
+namespace {
+constexpr int64_t kInt8Rows = 64, kInt8Columns = 256;
+
+struct Int8Buffer {
+    std::unique_ptr<int16_t[]> memory;
+    int64_t capacity = 0;
+    void* get(int64_t bytes) {
+        const int64_t n = (bytes + 1) / 2;
+        if (n > capacity) memory.reset(new int16_t[(size_t)n]), capacity = n;
+        return memory.get();
+    }
+};
+
+// rows x kc int8s of X (rows ld apart) -> padded_rows x kcp, zeros beyond:
+// as int16, or (bytes) as uint8 x + 128 for A and int8 for B.
+void pack_int8_rows(const int8_t* X, int64_t ld, int64_t rows, int64_t padded_rows, int64_t kc, int64_t kcp,
+                    bool bytes, bool is_a, void* out) {
+    for (int64_t r = 0; r < padded_rows; r++) {
+        const int8_t* x = X + r * ld;
+        const int64_t valid = r < rows ? kc : 0;
+        if (!bytes) {
+            int16_t* o = (int16_t*)out + r * kcp;
+            for (int64_t k = 0; k < valid; k++) o[k] = x[k];
+            for (int64_t k = valid; k < kcp; k++) o[k] = 0;
+        } else if (is_a) {
+            uint8_t* o = (uint8_t*)out + r * kcp;
+            for (int64_t k = 0; k < valid; k++) o[k] = (uint8_t)(x[k] + 128);
+            for (int64_t k = valid; k < kcp; k++) o[k] = 0;
+        } else {
+            int8_t* o = (int8_t*)out + r * kcp;
+            for (int64_t k = 0; k < valid; k++) o[k] = x[k];
+            for (int64_t k = valid; k < kcp; k++) o[k] = 0;
+        }
+    }
+}
+
+// C[mr, nr] (+)= a [MR rows of kcp] . b [NR rows of kcp] - correction[nr],
+// the dot products of every pair of rows; the fixed MR and NR let the
+// compiler keep acc in registers and vectorise k.
+template <class TA, class TB, int64_t MR, int64_t NR>
+TT_FORCE_INLINE void int8_micro_kernel(int64_t kcp, const TA* __restrict a, const TB* __restrict b,
+                                       const int32_t* correction, int32_t* __restrict C, int64_t ldc, int64_t mr,
+                                       int64_t nr, bool accumulate) {
+    // BEGIN SOLUTION Lesson 15: int8_micro_kernel: an MR x NR tile of int32 dot products of rows
+    int32_t acc[MR][NR] = {};
+    for (int64_t k = 0; k < kcp; k++)
+        for (int64_t i = 0; i < MR; i++)
+            for (int64_t j = 0; j < NR; j++) acc[i][j] += (int32_t)a[i * kcp + k] * (int32_t)b[j * kcp + k];
+    for (int64_t i = 0; i < mr; i++)
+        for (int64_t j = 0; j < nr; j++) {
+            const int32_t slice = acc[i][j] - correction[j];
+            C[i * ldc + j] = accumulate ? C[i * ldc + j] + slice : slice;
+        }
+    // END SOLUTION
+}
+
+// C[mc, nc] (+)= packed A [mc rows] . packed B [nc rows]: each B tile stays
+// in L1 while every A tile of the block passes it.
+template <class TA, class TB, int64_t MR, int64_t NR>
+TT_FORCE_INLINE void int8_macro_kernel(int64_t mc, int64_t nc, int64_t kcp, const void* packed_a, const void* packed_b,
+                                       const int32_t* correction, int32_t* C, int64_t ldc, bool accumulate) {
+    const TA* a = (const TA*)packed_a;
+    const TB* b = (const TB*)packed_b;
+    for (int64_t j = 0; j < nc; j += NR)
+        for (int64_t i = 0; i < mc; i += MR)
+            int8_micro_kernel<TA, TB, MR, NR>(kcp, a + i * kcp, b + j * kcp, correction + j, C + i * ldc + j, ldc,
+                                              std::min(MR, mc - i), std::min(NR, nc - j), accumulate);
+}
+
+struct Int8Code {
+    Int8Tile tile;
+    bool bytes; // uint8 x int8 (VNNI), or int16 x int16
+    void (*macro_kernel)(int64_t mc, int64_t nc, int64_t kcp, const void* a, const void* b, const int32_t* correction,
+                         int32_t* C, int64_t ldc, bool accumulate);
+};
+
+#define TT_INT8_TILE(ATTRIBUTE, NAME, ISA, BYTES, MR, NR)                                                           \
+    ATTRIBUTE void int8_macro_kernel_##NAME(int64_t mc, int64_t nc, int64_t kcp, const void* a, const void* b,   \
+                                            const int32_t* correction, int32_t* C, int64_t ldc, bool accumulate) { \
+        if (BYTES) int8_macro_kernel<uint8_t, int8_t, MR, NR>(mc, nc, kcp, a, b, correction, C, ldc, accumulate); \
+        else int8_macro_kernel<int16_t, int16_t, MR, NR>(mc, nc, kcp, a, b, correction, C, ldc, accumulate);     \
+    }                                                                                                             \
+    Int8Code int8_tile_##NAME() { return {{ISA, MR, NR}, BYTES, int8_macro_kernel_##NAME}; }
+
+//                                                                    isa            bytes  MR NR
+#if TT_HAS_CLONES
+TT_INT8_TILE(__attribute__((target("arch=x86-64-v4,avx512vnni"))), vnni,   "avx512+vnni", true,  4, 5)
+TT_INT8_TILE(__attribute__((target("arch=x86-64-v4"))),            avx512, "avx512",      false, 4, 5)
+TT_INT8_TILE(__attribute__((target("arch=x86-64-v3"))),            avx2,   "avx2",        false, 3, 3)
+#endif
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+TT_INT8_TILE(, build, "avx512+vnni", true,  4, 5)
+#elif defined(__AVX512F__)
+TT_INT8_TILE(, build, "avx512",      false, 4, 5)
+#elif defined(__AVX2__)
+TT_INT8_TILE(, build, "avx2",        false, 3, 3)
+#elif defined(__aarch64__)
+TT_INT8_TILE(, build, "neon",        false, 4, 4)
+#elif defined(__SSE2__)
+TT_INT8_TILE(, build, "sse2",        false, 3, 3)
+#else
+TT_INT8_TILE(, build, "scalar",      false, 2, 2)
+#endif
+
+const std::vector<Int8Code>& int8_codes() {
+    static const std::vector<Int8Code> codes = [] {
+        std::vector<Int8Code> out;
+#if TT_HAS_CLONES
+        __builtin_cpu_init();
+        const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+        if (avx512 && __builtin_cpu_supports("avx512vnni")) out.push_back(int8_tile_vnni());
+        if (avx512) out.push_back(int8_tile_avx512());
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(int8_tile_avx2());
+#endif
+        const Int8Code build = int8_tile_build();
+        bool have = false;
+        for (const Int8Code& c : out) have = have || c.tile.isa == build.tile.isa;
+        if (!have) out.push_back(build);
+        return out;
+    }();
+    return codes;
+}
+
+void gemm_int8_code(const Int8Code& code, int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda,
+                    const int8_t* B, int64_t ldb, int32_t* C, int64_t ldc) {
+    if (M < 0 || N < 0 || K < 0)
+        throw Error("gemm_int8: negative size M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
+    if (K > kInt8MaxK)
+        throw Error("gemm_int8: K = " + std::to_string(K) + " is over " + std::to_string(kInt8MaxK) +
+                    ", where a sum of int8 products could overflow int32");
+    if ((M && lda < K) || (N && ldb < K) || (M && ldc < N))
+        throw Error("gemm_int8: leading sizes lda=" + std::to_string(lda) + " ldb=" + std::to_string(ldb) + " ldc=" +
+                    std::to_string(ldc) + " are smaller than a row (K=" + std::to_string(K) + ", N=" + std::to_string(N) + ")");
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+        for (int64_t i = 0; i < M; i++) std::fill(C + i * ldc, C + i * ldc + N, 0);
+        return;
+    }
+    const int64_t MR = code.tile.mr, NR = code.tile.nr, element = code.bytes ? 1 : 2;
+    const int64_t KC = 1024 / element, vector = 64 / element; // 1 KiB rows; one AVX-512 vector
+    const int64_t rows = kInt8Rows / MR * MR, columns = kInt8Columns / NR * NR;
+    const int64_t row_blocks = ceil_div(M, rows), column_blocks = ceil_div(N, columns);
+    const int64_t padded_n = ceil_div(N, NR) * NR;
+    static thread_local Int8Buffer packed_b;
+    std::vector<int32_t> correction((size_t)padded_n, 0); // 128 * sum_k B[j,k] over the slice (bytes only)
+    for (int64_t pc = 0; pc < K; pc += KC) {
+        const int64_t kc = std::min(KC, K - pc), kcp = ceil_div(kc, vector) * vector;
+        void* b = packed_b.get(padded_n * kcp * element);
+        pack_int8_rows(B + pc, ldb, N, padded_n, kc, kcp, code.bytes, false, b);
+        if (code.bytes)
+            for (int64_t j = 0; j < N; j++) {
+                int32_t sum = 0;
+                for (int64_t k = 0; k < kc; k++) sum += B[j * ldb + pc + k];
+                correction[(size_t)j] = 128 * sum;
+            }
+        auto task = [&](int64_t t) {
+            static thread_local Int8Buffer packed_a;
+            const int64_t i0 = t / column_blocks * rows, j0 = t % column_blocks * columns;
+            const int64_t mc = std::min(rows, M - i0), nc = std::min(columns, N - j0);
+            const int64_t padded_m = ceil_div(mc, MR) * MR;
+            void* a = packed_a.get(padded_m * kcp * element);
+            pack_int8_rows(A + i0 * lda + pc, lda, mc, padded_m, kc, kcp, code.bytes, true, a);
+            code.macro_kernel(mc, nc, kcp, a, (const char*)b + j0 * kcp * element, correction.data() + j0,
+                              C + i0 * ldc + j0, ldc, pc > 0);
+        };
+        const int64_t tasks = row_blocks * column_blocks;
+        if ((double)M * N * K < kSmallProduct)
+            for (int64_t t = 0; t < tasks; t++) task(t);
+        else
+            parallel_for(tasks, task);
+    }
+}
+} // namespace
+
+const std::vector<Int8Tile>& gemm_int8_tiles() {
+    static const std::vector<Int8Tile> tiles = [] {
+        std::vector<Int8Tile> out;
+        for (const Int8Code& c : int8_codes()) out.push_back(c.tile);
+        return out;
+    }();
+    return tiles;
+}
+
+void gemm_int8_with(const Int8Tile& tile, int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda,
+                    const int8_t* B, int64_t ldb, int32_t* C, int64_t ldc) {
+    for (const Int8Code& c : int8_codes())
+        if (c.tile.isa == tile.isa) return gemm_int8_code(c, M, N, K, A, lda, B, ldb, C, ldc);
+    throw Error("gemm_int8_with: this build on this CPU has no int8 tile '" + tile.isa + "'");
+}
+
+void gemm_int8(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,
+               int32_t* C, int64_t ldc) {
+    gemm_int8_code(int8_codes()[0], M, N, K, A, lda, B, ldb, C, ldc);
+}
+
 #endif // TT_PART != 1: the kernels' block ends here
 
 #if TT_PART != 2 // the rest of the file is the first object's again

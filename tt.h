@@ -38,6 +38,8 @@
 //   11 Embeddings    the lookup table, learned and sinusoidal positions
 //   12 Attention     scaled dot-product attention, MultiHeadAttention
 //   13 Transformers  LayerNorm, the pre-LN block, GPT, sampling
+//   15 Quantization  int8 storage, the int8 gemm, quantized Linear and Conv2d
+//   16 Compression   pruning (masks, CSR, neurons), low-rank SVD, distillation
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
 //
 // Shape legend, used in every comment: N samples, B batch, C channels or
@@ -103,8 +105,9 @@ struct Error : std::runtime_error {
 // Categories say what the bytes are for. New storage goes to the current
 // category (Activations unless a MemoryCategory scope says otherwise).
 // Data is what a dataset or tokenizer keeps: token streams, vocabularies.
-enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch, Data };
-constexpr int kCategories = 6;
+// Quantized is int8 storage (Lesson 15): 1 byte per element, not 4.
+enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch, Data, Quantized };
+constexpr int kCategories = 7;
 const char* category_name(Category c);
 
 struct MemoryCounts {
@@ -713,6 +716,7 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
 struct SafeTensors {
     NamedTensors tensors; // in file order, counted under Scratch
     Metadata metadata;
+    std::vector<std::string> dtypes; // each tensor's: "F32", or "I8" (read into floats exactly)
 };
 SafeTensors load_safetensors(const std::string& path);
 // The same from a seekable stream holding the whole file (what the fuzz
@@ -1153,6 +1157,190 @@ struct GPT : Module {
     Tensor head;               // [V,C]: logits = x @ head^T (no bias); the token embedding itself if tied
     Dropout dropout;           // on the embeddings' sum
 };
+
+// ===== Lesson 15 · Quantization ==============================================
+// A trained network's weights, stored in 8-bit integers instead of 32-bit
+// floats: four times smaller, and an int8 x int8 product summed in int32 runs
+// faster than a float one (twice the values per vector register). Each row
+// of a weight gets a scale, real ~= scale * q with q in [-127, 127]
+// ("symmetric": zero is exactly 0, no zero point); an activation gets one
+// scale per tensor, from its largest |x| in this batch (dynamic) or from a
+// range measured beforehand on a few hundred training samples (calibrated:
+// min-max, or a percentile that ignores the rarest outliers). Cost: a
+// rounding error of at most scale/2 per value, and inference only.
+
+// Int8 bytes counted by the tracker under Quantized (one byte per element).
+struct Int8Storage {
+    explicit Int8Storage(int64_t count); // zero-filled; throws if over budget
+    ~Int8Storage();
+    Int8Storage(const Int8Storage&) = delete;
+    Int8Storage& operator=(const Int8Storage&) = delete;
+    int8_t* data;
+    int64_t count;
+};
+
+// An int8 tensor, contiguous and row-major: value[i] ~= scale[row(i)] * q[i],
+// with one scale for the whole tensor (scale [1]) or one per row, i.e. per
+// output channel of a weight [O, ...] (scale [O]).
+struct QTensor {
+    Shape shape;
+    std::shared_ptr<Int8Storage> storage;
+    Tensor scale; // [1] or [shape[0]], float, counted under Quantized
+    int8_t* data() const { return storage ? storage->data : nullptr; }
+    int64_t numel() const { return storage ? storage->count : 0; }
+    bool per_channel() const { return scale.defined() && scale.numel() > 1; }
+};
+QTensor new_qtensor(const Shape& shape, int64_t scales); // zeros, scale [scales] of ones
+// The scale that maps [-max_abs, max_abs] onto [-127, 127] (1 for an all-zero range).
+float symmetric_scale(float max_abs);
+// q = clamp(round(x / scale), -127, 127), one scale for all: x any shape.
+QTensor quantize_per_tensor(const Tensor& x, float scale);
+// Each row o of w [O, ...] with its own scale max|w[o]| / 127.
+QTensor quantize_per_channel(const Tensor& w);
+// x ~= scale * q, back to float (shape of q). |x - dequantize(quantize(x))| <= scale/2
+// for x inside the range.
+Tensor dequantize(const QTensor& q);
+
+// C[i*ldc+j] = sum_k A[i*lda+k] * B[j*ldb+k] in int32: A [M,K] @ B[N,K]^T,
+// the layout of x @ W^T (both operands read along K). Exact: int8 products
+// are at most 128*128 = 2^14, so a sum of K of them stays below 2^31 while
+// K <= kInt8MaxK; larger K is an Error.
+constexpr int64_t kInt8MaxK = 131071; // (2^31 - 1) / 2^14
+void gemm_int8_naive(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,
+                     int32_t* C, int64_t ldc);
+// The fast kernel (in the kernels' block at the end of Lesson 17, as it is
+// compiled once per instruction set): operands packed in K slices, an
+// MR x NR tile of dot products over K that the compilers turn into
+// multiply-add-pairs instructions (with AVX-512 VNNI, vpdpbusd on uint8 x
+// int8, A offset by 128 and the sum corrected; elsewhere int16 x int16:
+// x86 pmaddwd, NEON smlal), threaded over blocks of C.
+struct Int8Tile {
+    std::string isa; // "avx512+vnni", "avx512", "avx2", "sse2", "neon", "scalar"
+    int64_t mr = 0, nr = 0;
+};
+const std::vector<Int8Tile>& gemm_int8_tiles(); // this build on this CPU, best first
+void gemm_int8(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, const int8_t* B, int64_t ldb,
+               int32_t* C, int64_t ldc);
+void gemm_int8_with(const Int8Tile& tile, int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda,
+                    const int8_t* B, int64_t ldb, int32_t* C, int64_t ldc);
+
+// How a quantized layer picks its input's scale.
+enum class Calibration {
+    Dynamic,    // max|x| of each batch, measured as it runs
+    MinMax,     // the largest |x| seen on the calibration data
+    Percentile, // the 99.99th percentile of |x| there: a rare outlier does not stretch the scale
+};
+const char* calibration_name(Calibration c);
+
+// Inference-only layers: int8 weights with a float scale per output channel,
+// the input quantized per tensor, int32 sums, then y = sum * (sx * sw[o]) + b[o].
+// Built from a trained layer; they keep no float copy of its weight.
+struct QuantizedLinear : Module {
+    explicit QuantizedLinear(const Linear& layer, float input_scale = 0); // 0: dynamic
+    Tensor forward(const Tensor& x) override; // x [B,in] -> [B,out]
+    std::string name() const override;
+    int64_t in_features, out_features;
+    QTensor weight;    // [out,in] int8, scale [out]
+    Tensor bias;       // [out] float (undefined without bias), under Quantized
+    float input_scale; // 0: dynamic
+};
+// Through im2row: each output pixel's C*k*k patch as a row of int8s, then
+// gemm_int8 against W [O, C*k*k].
+struct QuantizedConv2d : Module {
+    explicit QuantizedConv2d(const Conv2d& layer, float input_scale = 0);
+    Tensor forward(const Tensor& x) override; // x [B,C,H,W] -> [B,O,OH,OW]
+    std::string name() const override;
+    int64_t in_channels, out_channels, kernel_size, stride, padding;
+    QTensor weight;    // [O,C,k,k] int8, scale [O]
+    Tensor bias;       // [O] float (undefined without bias)
+    float input_scale; // 0: dynamic
+};
+
+// A quantized copy of a trained Sequential: each Linear and Conv2d becomes
+// its quantized twin, the layers without parameters (ReLU, pooling, Flatten,
+// Dropout, Augment...) are shared. Calibrated ranges are measured by running
+// the float model in eval mode on the calibration loader's first
+// `calibration_batches` batches. A model with no Linear or Conv2d, or a layer
+// with other parameters (BatchNorm2d), is an Error.
+std::shared_ptr<Sequential> quantize(Sequential& model, DataLoader* calibration = nullptr,
+                                     Calibration method = Calibration::Dynamic, int64_t calibration_batches = 4);
+// Bytes the tracker counts for the model's weights: float weight tensors
+// (Linear, Conv2d) or int8 weights plus their scales (quantized layers).
+int64_t weight_bytes(Sequential& model);
+
+// A quantized model in safetensors: per layer i, "<i>.weight" (I8),
+// "<i>.weight_scale" and "<i>.input_scale" (F32), "<i>.bias" (F32). Loading
+// fills a quantized model of the same architecture (from quantize()), after
+// checking every name, dtype and shape; anything else is an Error.
+void save_quantized(const std::string& path, Sequential& model);
+void load_quantized(const std::string& path, Sequential& model);
+
+// ===== Lesson 16 · Compression ===============================================
+// Three ways to make a trained model smaller or faster, each measured, not
+// simulated: pruning (zero the smallest weights; then store only the others,
+// in CSR, so the product skips them; or remove whole neurons, so the dense
+// layers themselves shrink), low-rank factorisation (a Linear [out,in] as two
+// thin ones through its truncated SVD), and distillation (train a small
+// model on a big one's softened outputs). Cost: some accuracy, bought back
+// in part by fine-tuning.
+
+// Fraction of exact zeros in the tensor, or in all Linear/Conv2d weights.
+float measure_sparsity(const Tensor& t);
+float measure_sparsity(Module& model);
+
+// Masks that keep pruned weights at zero: apply() multiplies each weight by
+// its mask (call it after every optimizer step, so fine-tuning cannot
+// regrow them). masks[i] is 1 where weights[i] is kept, 0 where pruned.
+struct PruningMasks {
+    std::vector<Tensor> weights, masks;
+    void apply() const;
+};
+// Unstructured magnitude pruning of every Linear/Conv2d weight to `sparsity`
+// in [0,1): per layer (each loses that fraction of its own smallest |w|),
+// or global (one threshold over all of them, so small layers may lose less).
+PruningMasks magnitude_prune(Module& model, float sparsity, bool global = false);
+
+// Compressed sparse rows: the nonzeros of W [rows, cols], row by row.
+// values [nnz] is a tracked tensor; the index arrays are int32.
+struct CsrMatrix {
+    int64_t rows = 0, cols = 0;
+    Tensor values;                 // [nnz]
+    std::vector<int32_t> column;   // [nnz]
+    std::vector<int32_t> row_start; // [rows+1]: row r is [row_start[r], row_start[r+1])
+    int64_t nnz() const { return (int64_t)column.size(); }
+    int64_t bytes() const;         // 4 per value, 4 per column index, 4 per row start
+};
+CsrMatrix to_csr(const Tensor& w);   // w [rows, cols]
+Tensor from_csr(const CsrMatrix& m); // back to dense
+// y = x @ W^T + b with W in CSR: x [B,in], W [out,in], b [out] or undefined
+// -> y [B,out]; nnz * B multiply-adds instead of out * in * B. Inference only.
+Tensor sparse_linear(const Tensor& x, const CsrMatrix& w, const Tensor& bias = Tensor());
+
+// Structured pruning of a Sequential of Linear layers (activations between):
+// keeps the `keep` fraction (0,1] of each hidden Linear's neurons with the
+// largest L2 norm of their weight row, and drops the matching columns of the
+// next Linear. Returns a new, smaller dense model; the last layer's outputs
+// all stay.
+std::shared_ptr<Sequential> prune_neurons(Sequential& model, float keep);
+
+// Thin SVD of a [m,n] matrix by one-sided Jacobi: a = U diag(S) V^T with
+// U [m,r], S [r] descending, V [n,r], r = min(m,n). Columns of U for a zero
+// singular value are zero.
+struct Svd {
+    Tensor U, S, V;
+};
+Svd svd(const Tensor& a, int max_sweeps = 60);
+// The smallest rank whose singular values hold `fraction` of sum S^2.
+int64_t rank_for_energy(const Tensor& S, float fraction);
+// A Linear as two: x -> x @ (V_r)^T [in -> rank] -> @ (U_r S_r)^T + b [rank -> out].
+// rank in [1, min(out,in)].
+std::shared_ptr<Sequential> low_rank(const Linear& layer, int64_t rank);
+
+// Hinton's distillation loss: alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))
+// + (1 - alpha) * cross_entropy(student, targets), the mean over the batch.
+// student, teacher [B,C] (the teacher is not differentiated), targets [B].
+Tensor distillation_loss(const Tensor& student_logits, const Tensor& teacher_logits, const Tensor& targets,
+                         float temperature = 4.0f, float alpha = 0.9f);
 
 // ===== Lesson 17 · Acceleration ==============================================
 // The naive kernel of Lesson 01 runs at a few GFLOP/s; a core of this era can

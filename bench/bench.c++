@@ -1,5 +1,6 @@
 // bench/bench.c++ — tt's benchmarks, one program (`make bench`):
 //   SGEMM GFLOP/s at n = 64 ... 2048 on 1 and all threads,
+//   int8 GEMM GOP/s at n = 256 ... 2048 (Lesson 15), and quantized inference,
 //   MLP 784-128-64-10 training on MNIST, seconds per epoch,
 //   LeNet-5 training on MNIST 28x28, images per second,
 //   a GPT training step (milestone 2017's model), tokens per second,
@@ -8,6 +9,9 @@
 //
 //   bench                      the whole table
 //   bench sgemm N THREADS      one measurement, one line of key=value
+//   bench int8 N THREADS       the same for Lesson 15's int8 gemm (GOP/s)
+//   bench qmlp THREADS         quantized MLP 784-256-128-10 inference, batch 256, images/s
+//                              (cpu_value holds the float model's, for comparison)
 //   bench mlp THREADS          (bench/compare.py runs these, alternating
 //   bench lenet THREADS         with PyTorch)
 //   bench gpt T B THREADS
@@ -62,6 +66,38 @@ Measurement sgemm(int64_t n) {
     }
     const double gflop = 2.0 * (double)(n * n) * (double)n * 1e-9;
     return {gflop / best, gflop / std::max(best_cpu, 1e-9), memory_counts().peak_bytes - live, 0};
+}
+
+// Lesson 15: C = A @ B^T for [n,n] int8 matrices through gemm_int8 (int32
+// sums), timed as sgemm is; GOP/s (2 ops per multiply-add, as for floats).
+Measurement int8_gemm(int64_t n) {
+    Generator g(15);
+    std::vector<int8_t> a((size_t)(n * n)), b((size_t)(n * n));
+    for (size_t i = 0; i < a.size(); i++) a[i] = (int8_t)(int)(g.next_u32() >> 24), b[i] = (int8_t)(int)(g.next_u32() >> 24);
+    std::vector<int32_t> c((size_t)(n * n));
+    auto multiply = [&] { gemm_int8(n, n, n, a.data(), n, b.data(), n, c.data(), n); };
+    const double once = lessons::time_best(1, multiply);
+    const int reps = (int)std::max(1.0, 0.05 / std::max(once, 1e-9));
+    double best = 1e30, best_cpu = 1e30;
+    for (int t = 0; t < (n >= 1024 ? 5 : 10); t++) {
+        const double start = now_seconds(), cpu_start = cpu_seconds();
+        for (int r = 0; r < reps; r++) multiply();
+        best = std::min(best, (now_seconds() - start) / reps);
+        best_cpu = std::min(best_cpu, (cpu_seconds() - cpu_start) / reps);
+    }
+    const double gop = 2.0 * (double)(n * n) * (double)n * 1e-9;
+    return {gop / best, gop / std::max(best_cpu, 1e-9), 0, 0};
+}
+
+// Inference of an (untrained: speed does not care) model on a batch of 256,
+// float and quantized (Lesson 15, dynamic input scales); images per second.
+std::pair<double, double> inference(Sequential& model, const Shape& input) {
+    NoGrad no_grad;
+    model.eval();
+    const Tensor x = Tensor::randn(input);
+    auto quantized = quantize(model);
+    const double f = lessons::time_best(10, [&] { model(x); }), q = lessons::time_best(10, [&] { (*quantized)(x); });
+    return {(double)input[0] / f, (double)input[0] / q};
 }
 
 struct Mnist {
@@ -247,6 +283,33 @@ int whole_table() {
                     many.value / one.value, one.cpu_value, lessons::bytes_str(one.peak_bytes).c_str());
         std::fflush(stdout);
     }
+    std::printf("\nint8 GEMM C = A @ B^T, [n,n] int8 -> int32 (Lesson 15, tile %s %lldx%lld), GOP/s; float: the SGEMM above\n"
+                "  %6s %10s %10s %8s %12s %14s\n", gemm_int8_tiles()[0].isa.c_str(), (long long)gemm_int8_tiles()[0].mr,
+                (long long)gemm_int8_tiles()[0].nr, "n", "1 thread", (std::to_string(all) + " threads").c_str(), "speed-up",
+                "1 thr, CPU", "vs float, 1 thr");
+    for (int64_t n : {256, 512, 1024, 2048}) {
+        set_num_threads(1);
+        const Measurement one = int8_gemm(n), float_one = sgemm(n);
+        set_num_threads(all);
+        const Measurement many = int8_gemm(n);
+        std::printf("  %6lld %10.1f %10.1f %7.2fx %12.1f %13.2fx\n", (long long)n, one.value, many.value,
+                    many.value / one.value, one.cpu_value, one.value / float_one.value);
+        std::fflush(stdout);
+    }
+    std::printf("\nInference, batch 256, images/s: float vs quantized int8 (Lesson 15)\n  %-34s %8s %12s %12s %8s\n",
+                "model", "threads", "float", "int8", "ratio");
+    for (int threads : {1, all}) {
+        set_num_threads(threads);
+        manual_seed(0);
+        Sequential mlp{Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10)};
+        Sequential lenet{Conv2d(1, 6, 5, 1, 2), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5), ReLU(), MaxPool2d(2), Flatten(),
+                         Linear(400, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, 10)};
+        const auto [mf, mq] = inference(mlp, {256, 784});
+        const auto [lf, lq] = inference(lenet, {256, 1, 28, 28});
+        std::printf("  %-34s %8d %12.0f %12.0f %7.2fx\n", "MLP 784-256-128-10", threads, mf, mq, mq / mf);
+        std::printf("  %-34s %8d %12.0f %12.0f %7.2fx\n", "LeNet-5 28x28", threads, lf, lq, lq / lf);
+        std::fflush(stdout);
+    }
     std::printf("\nTraining on MNIST, batch 64, SGD momentum 0.9\n  %-34s %8s %14s %14s %12s %12s\n", "workload",
                 "threads", "result", "CPU", "peak memory", "allocs/step");
     for (int threads : {1, all}) {
@@ -280,7 +343,7 @@ int whole_table() {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | mlp THREADS | lenet THREADS | gpt T B THREADS | shapes | tile 1]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | int8 N THREADS | qmlp THREADS | mlp THREADS | lenet THREADS | gpt T B THREADS | shapes | tile 1]\n");
     return 2;
 }
 } // namespace
@@ -298,6 +361,13 @@ int main(int argc, char** argv) {
             std::printf("isa=%s tile=%lldx%lld kc=%lld mc=%lld\n", t.isa.c_str(), (long long)t.mr, (long long)t.nr,
                         (long long)t.kc, (long long)t.mc);
         } else if (what == "sgemm" && argc == 4) print_line("sgemm", std::atoll(argv[2]), threads, sgemm(std::atoll(argv[2])));
+        else if (what == "int8" && argc == 4) print_line("int8", std::atoll(argv[2]), threads, int8_gemm(std::atoll(argv[2])));
+        else if (what == "qmlp" && argc == 3) {
+            manual_seed(0);
+            Sequential mlp{Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10)};
+            const auto [float_rate, int8_rate] = inference(mlp, {256, 784});
+            print_line("qmlp", 0, threads, {int8_rate, float_rate, 0, 0}); // value: int8 images/s; cpu_value: float's
+        }
         else if (what == "mlp" && argc == 3) print_line("mlp", 0, threads, mlp(1));
         else if (what == "lenet" && argc == 3) print_line("lenet", 0, threads, lenet(1));
         else if (what == "gpt" && argc == 5) print_line("gpt", std::atoll(argv[2]), threads, gpt(std::atoll(argv[2]), std::atoll(argv[3]), 1));

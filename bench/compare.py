@@ -303,6 +303,22 @@ def torch_gpt(T, B, steps=20):
 
 
 # ---- the table ---------------------------------------------------------------
+def torch_qmlp():
+    """Lesson 15's row: PyTorch's own dynamic int8 quantization of the MLP
+    784-256-128-10 (torch.quantization.quantize_dynamic: int8 weights, each
+    batch's activations quantized on the fly), inference on a batch of 256,
+    images per second; None when this PyTorch build has no quantized engine."""
+    if not [e for e in torch.backends.quantized.supported_engines if e != "none"]:
+        return None
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                                torch.nn.Linear(128, 10)).eval()
+    q = torch.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    x = torch.randn(256, 784)
+    with torch.no_grad():
+        return 256 / best_seconds(lambda: q(x))
+
+
 def main():
     if np is None or torch is None:
         missing = " and ".join(n for n, m in (("NumPy", np), ("PyTorch", torch)) if m is None)
@@ -332,7 +348,8 @@ def main():
     print(f"{'workload':<28} {'threads':>7} {'tt':>10} {'PyTorch':>10} {'NumPy':>10} {'tt/PyTorch':>11}  unit")
     only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv[:-1] else None
     rows = [("sgemm", n, t) for n in SIZES for t in THREADS] + [("mlp", 0, t) for t in THREADS] + \
-           [("lenet", 0, t) for t in THREADS] + [("gpt", shape, t) for shape in ((64, 12), (128, 32)) for t in THREADS]
+           [("lenet", 0, t) for t in THREADS] + [("qmlp", 0, t) for t in THREADS] + \
+           [("gpt", shape, t) for shape in ((64, 12), (128, 32)) for t in THREADS]
     if only:
         rows = [r for r in rows if r[0] in only]
     for what, n, t in rows:
@@ -344,18 +361,27 @@ def main():
                                "numpy": numpy_sgemm(n)}
                 elif what == "mlp":
                     results = {"tt": float(run_tt(binary, "mlp", t)["value"]), "torch": torch_mlp()}
+                elif what == "qmlp":
+                    results = {"tt": float(run_tt(binary, "qmlp", t)["value"]), "torch": torch_qmlp()}
                 elif what == "lenet":
                     results = {"tt": float(run_tt(binary, "lenet", t)["value"]), "torch": torch_lenet()}
                 else:
                     results = {"tt": float(run_tt(binary, "gpt", n[0], n[1], t)["value"]), "torch": torch_gpt(*n)}
             lower_is_better = what == "mlp"
             for k, v in results.items():
+                if v is None:
+                    continue
                 if best[k] is None or (v < best[k] if lower_is_better else v > best[k]):
                     best[k] = v
         if what == "sgemm":
             name, unit, ratio = f"SGEMM n={n}", "GFLOP/s", best["tt"] / best["torch"]
         elif what == "mlp":
             name, unit, ratio = "MLP 784-128-64-10 epoch", "s/epoch", best["torch"] / best["tt"]
+        elif what == "qmlp":
+            if best["torch"] is None:
+                print(f"{'int8 MLP inference':<28} {t:>7} {best['tt']:10.2f}  (this PyTorch has no quantized engine)")
+                continue
+            name, unit, ratio = "int8 MLP 784-256-128-10", "images/s", best["tt"] / best["torch"]
         elif what == "lenet":
             name, unit, ratio = "LeNet-5 28x28, 200 steps", "images/s", best["tt"] / best["torch"]
         else:

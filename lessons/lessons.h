@@ -68,6 +68,8 @@ Json lesson_10(const Options&);
 Json lesson_11(const Options&);
 Json lesson_12(const Options&);
 Json lesson_13(const Options&);
+Json lesson_15(const Options&);
+Json lesson_16(const Options&);
 Json lesson_17(const Options&);
 
 // `tt grade`: runs the tests of lesson N (which is "N", a range "1-5" or

@@ -92,6 +92,27 @@ Check check_gemm(const GemmTile& tile, Generator& g, int shapes) {
     return check;
 }
 
+// gemm_int8 through one tile against gemm_int8_naive: random shapes ragged
+// against the tile and past one and two K slices (1024 values), rows of A
+// and B and C padded. Integer sums: any difference at all is an error.
+Check check_gemm_int8(const Int8Tile& tile, Generator& g, int shapes) {
+    Check check;
+    for (int s = 0; s < shapes; s++) {
+        const int64_t M = s % 3 == 0 ? tile.mr * pick(g, 1, 3) + 1 : pick(g, 1, 3 * tile.mr + 70);
+        const int64_t N = s % 3 == 1 ? tile.nr * pick(g, 1, 3) + 1 : pick(g, 1, 3 * tile.nr + 300);
+        const int64_t K = s % 4 == 2 ? 1024 + pick(g, 1, 3) : pick(g, 1, 2100);
+        const int64_t lda = K + s % 3, ldb = K + s % 2, ldc = N + s % 3;
+        std::vector<int8_t> A((size_t)(M * lda)), B((size_t)(N * ldb));
+        for (int8_t& v : A) v = (int8_t)(int)(g.next_u32() >> 24);
+        for (int8_t& v : B) v = (int8_t)(int)(g.next_u32() >> 24);
+        std::vector<int32_t> naive((size_t)(M * ldc), 7), fast((size_t)(M * ldc), 7);
+        gemm_int8_naive(M, N, K, A.data(), lda, B.data(), ldb, naive.data(), ldc);
+        gemm_int8_with(tile, M, N, K, A.data(), lda, B.data(), ldb, fast.data(), ldc);
+        check.add(fast == naive ? 0.0 : 1e30, "M=" + std::to_string(M) + " N=" + std::to_string(N) + " K=" + std::to_string(K));
+    }
+    return check;
+}
+
 struct ConvShape {
     int64_t B, C, H, W, O, k, stride, padding;
     std::string str() const {
@@ -282,8 +303,25 @@ std::vector<Result> milestone_2024(const Options& options) {
                              std::to_string(n) + " values, forward", options);
     }));
 
-    // Further kernels add their check here, one timed_part each, the same way:
-    // Lesson 15's int8 gemm (against the integer reference) is the next.
+    // Lesson 15's int8 gemm: every tile this CPU can run, exact.
+    for (const Int8Tile& tile : gemm_int8_tiles())
+        results.push_back(timed_part([&] {
+            const Check check = check_gemm_int8(tile, g, shapes);
+            const int64_t n = options.quick ? 96 : 256;
+            std::vector<int8_t> a((size_t)(n * n)), b((size_t)(n * n));
+            for (size_t i = 0; i < a.size(); i++) a[i] = (int8_t)(int)(g.next_u32() >> 24), b[i] = (int8_t)(int)(g.next_u32() >> 24);
+            std::vector<int32_t> c((size_t)(n * n));
+            const int threads = get_num_threads();
+            set_num_threads(1);
+            const double fast = milliseconds([&] { gemm_int8_with(tile, n, n, n, a.data(), n, b.data(), n, c.data(), n); }, 5);
+            const double naive = milliseconds([&] { gemm_int8_naive(n, n, n, a.data(), n, b.data(), n, c.data(), n); }, 3);
+            set_num_threads(threads);
+            return kernel_result("gemm_int8, tile " + tile.isa + " " + std::to_string(tile.mr) + "x" + std::to_string(tile.nr),
+                                 "gemm_int8_naive (exact)", check, fast, naive,
+                                 "[" + std::to_string(n) + "," + std::to_string(n) + "]^2, 1 thread", options);
+        }));
+
+    // Further kernels add their check here, one timed_part each, the same way.
 
     return results;
 }

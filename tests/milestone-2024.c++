@@ -10,7 +10,8 @@ TEST(milestone_2024_every_kernel_matches_its_reference) {
     quick.json = true;
     quick.quick = true;
     const std::vector<lessons::Result> r = lessons::milestone_2024(quick);
-    CHECK(r.size() == tt::gemm_tiles().size() + 3); // a gemm per tile, conv, the adjoint, gelu
+    // a gemm per tile, conv, the adjoint, gelu, an int8 gemm per int8 tile (Lesson 15)
+    CHECK(r.size() == tt::gemm_tiles().size() + 3 + tt::gemm_int8_tiles().size());
     for (const lessons::Result& part : r) {
         if (!part.pass) throw test::Failure("milestone 2024: " + part.part + " failed: " + part.note);
         CHECK(part.metrics[0].first == "cases" && part.metrics[0].second >= 30);
