@@ -19,13 +19,6 @@ using namespace tt;
 namespace lessons {
 namespace {
 
-// $TT_OUT/name, or the system's temporary folder: never the repository.
-std::string output_path(const std::string& name) {
-    const char* dir = std::getenv("TT_OUT");
-    const std::filesystem::path base = dir && *dir ? std::filesystem::path(dir) : std::filesystem::temp_directory_path();
-    return (base / name).string();
-}
-
 // Memory against T on log-log axes: the measured peaks and the weights' B*H*T*T*4 bytes.
 void write_memory_svg(const std::string& path, const std::vector<double>& T, const std::vector<double>& peak,
                       const std::vector<double>& weights, const std::string& title) {

@@ -100,6 +100,27 @@ ModelReport quantize_and_measure(const char* label, Sequential& model, DataLoade
                 bytes_str(qw).c_str(), report.size_ratio, bytes_str(float_bytes).c_str(), bytes_str(quantized_bytes).c_str(),
                 (double)float_bytes / (double)quantized_bytes);
 
+    // A picture: the first Linear's weights, float and int8 (dequantized),
+    // on 255 bins over the float range: the int8 values sit on each channel's
+    // grid of multiples of its scale.
+    std::string slug = label; // "MLP 784-..." -> "mlp"
+    slug = slug.substr(0, slug.find_first_of(" -"));
+    for (char& c : slug) c = (char)std::tolower((unsigned char)c);
+    std::string histogram;
+    for (size_t i = 0; i < model.layers.size() && i < q->layers.size() && histogram.empty(); i++) {
+        const auto* fl = dynamic_cast<Linear*>(model.layers[i].get());
+        const auto* ql = dynamic_cast<QuantizedLinear*>(q->layers[i].get());
+        if (!fl || !ql) continue;
+        const std::vector<float> before_q = fl->weight.to_vector(), after_q = dequantize(ql->weight).to_vector();
+        float biggest = 0;
+        for (float v : before_q) biggest = std::max(biggest, std::fabs(v));
+        histogram = output_path("tt-lesson-15-" + slug + "-weights.svg");
+        write_histogram_svg(histogram, std::string(label) + ": layer " + std::to_string(i) + "'s weights, float32 and int8",
+                            {{"float32", "#1f77b4", before_q}, {"int8 per channel, dequantized", "#d62728", after_q}}, -biggest,
+                            biggest, 255);
+        std::printf("     histogram of layer %zu's weights, float32 and int8: %s\n", i, histogram.c_str());
+    }
+
     // Inference speed on one batch of test images, one thread and all.
     std::vector<Json> speeds;
     for (const int threads : {1, get_num_threads()}) {
@@ -118,9 +139,6 @@ ModelReport quantize_and_measure(const char* label, Sequential& model, DataLoade
 
     // The file: I8 weights and F32 scales, read back into a fresh copy.
     std::filesystem::create_directories(".build");
-    std::string slug = label; // "MLP 784-..." -> "mlp"
-    slug = slug.substr(0, slug.find_first_of(" -"));
-    for (char& c : slug) c = (char)std::tolower((unsigned char)c);
     const std::string path = ".build/lesson-15-" + slug + ".safetensors";
     save_quantized(path, *q);
     auto reloaded = quantize(model);
@@ -142,7 +160,8 @@ ModelReport quantize_and_measure(const char* label, Sequential& model, DataLoade
                       .number("model_bytes_quantized", (double)quantized_bytes)
                       .objects("inference", speeds)
                       .number("file_bytes", (double)file_bytes)
-                      .number("reloaded_accuracy", reloaded_acc);
+                      .number("reloaded_accuracy", reloaded_acc)
+                      .text("weights_histogram", histogram);
     return report;
 }
 

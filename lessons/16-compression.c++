@@ -138,8 +138,29 @@ Json lesson_16(const Options& options) {
                                   .number("fine_tuned_accuracy", tuned).number("csr_bytes", (double)csr_bytes)
                                   .number("dense_bytes", (double)dense_bytes));
     }
+    // A picture: the first layer's weights before pruning and after 50% and
+    // fine-tuning (the pruned ones at exactly 0, a gap around it).
+    std::string histogram;
+    {
+        Generator cg(1986);
+        Sequential copy = make_mlp(cg);
+        const NamedTensors from = base.named_parameters(), to = copy.named_parameters();
+        for (size_t i = 0; i < from.size(); i++)
+            std::copy(from[i].second.data(), from[i].second.data() + from[i].second.numel(), to[i].second.data());
+        const std::vector<float> before = from[0].second.to_vector();
+        const PruningMasks masks = magnitude_prune(copy, 0.5f, true);
+        train(copy, train_loader, 1, 5e-4f, options, &masks);
+        float biggest = 0;
+        for (float v : before) biggest = std::max(biggest, std::fabs(v));
+        histogram = output_path("tt-lesson-16-pruned-weights.svg");
+        write_histogram_svg(histogram, "The first layer's weights, before and after 50% magnitude pruning and fine-tuning",
+                            {{"before", "#1f77b4", before}, {"pruned 50%, fine-tuned", "#d62728", to[0].second.to_vector()}},
+                            -biggest, biggest, 201);
+        std::printf("   histogram of the first layer's weights before and after: %s\n", histogram.c_str());
+    }
     std::printf("\n");
-    measured.objects("magnitude_pruning", pruned_rows).number("sparsity", sparsity_at_half).number("accuracy_drop_points", drop_at_half);
+    measured.objects("magnitude_pruning", pruned_rows).number("sparsity", sparsity_at_half).number("accuracy_drop_points", drop_at_half)
+        .text("weights_histogram", histogram);
 
     // 4. Structured: keep half (a quarter) of the hidden neurons, fine-tune 1 epoch.
     std::printf("4. Structured pruning (hidden neurons with the largest weight rows kept), then 1 epoch of fine-tuning:\n");

@@ -106,11 +106,6 @@ void write_roofline_svg(const std::string& path, double peak1, double peak_all, 
     f << "</svg>\n";
 }
 
-std::string output_path(const std::string& name) {
-    const char* dir = std::getenv("TT_OUT");
-    const std::filesystem::path base = dir && *dir ? std::filesystem::path(dir) : std::filesystem::temp_directory_path();
-    return (base / name).string();
-}
 } // namespace
 
 Json lesson_17(const Options& options) {

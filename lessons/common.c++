@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -38,6 +39,58 @@ int64_t resident_peak_bytes() {
     while (std::getline(status, line))
         if (line.compare(0, 6, "VmHWM:") == 0) return std::atoll(line.c_str() + 6) * 1024; // "VmHWM:  1234 kB"
     return 0;
+}
+
+std::string output_path(const std::string& name) {
+    const char* dir = std::getenv("TT_OUT");
+    const std::filesystem::path base = dir && *dir ? std::filesystem::path(dir) : std::filesystem::temp_directory_path();
+    std::error_code error;
+    std::filesystem::create_directories(base, error);
+    if (error) throw tt::Error("output_path: cannot create the picture folder '" + base.string() + "': " + error.message());
+    return (base / name).string();
+}
+
+void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
+                         float lo, float hi, int bins) {
+    if (!(hi > lo) || bins < 1) throw tt::Error("write_histogram_svg: needs lo < hi and bins >= 1");
+    std::vector<std::vector<double>> counts(series.size(), std::vector<double>((size_t)bins, 0));
+    double most = 1;
+    for (size_t s = 0; s < series.size(); s++)
+        for (float v : series[s].values) {
+            if (!(v >= lo && v <= hi)) continue;
+            const int b = std::min(bins - 1, (int)((v - lo) / (hi - lo) * (float)bins));
+            most = std::max(most, ++counts[s][(size_t)b]);
+        }
+    const double W = 640, H = 320, left = 50, right = 10, top = 30, bottom = 40;
+    auto X = [&](double b) { return left + (W - left - right) * b / bins; };
+    auto Y = [&](double c) { return H - bottom - (H - top - bottom) * (c > 0 ? std::log10(1 + c) / std::log10(1 + most) : 0); };
+    std::ofstream f(path);
+    if (!f) throw tt::Error("write_histogram_svg: cannot write '" + path + "'");
+    char buf[256];
+    f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
+      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
+      << "<text x='" << left << "' y='18'>" << title << "</text>\n";
+    std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%g' x2='%g' y2='%g' stroke='black'/>\n", left, H - bottom, W - right, H - bottom);
+    f << buf;
+    for (int t = 0; t <= 4; t++) {
+        std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>%.3g</text>\n", X(bins * t / 4.0), H - bottom + 16,
+                      lo + (hi - lo) * t / 4);
+        f << buf;
+    }
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g'>count (log scale, max %.0f)</text>\n", left, H - 8, most);
+    f << buf;
+    for (size_t s = 0; s < series.size(); s++) {
+        f << "<polyline fill='none' stroke='" << series[s].colour << "' stroke-width='1.2' points='";
+        for (int b = 0; b < bins; b++) {
+            std::snprintf(buf, sizeof buf, "%.1f,%.1f %.1f,%.1f ", X(b), Y(counts[s][(size_t)b]), X(b + 1), Y(counts[s][(size_t)b]));
+            f << buf;
+        }
+        f << "'/>\n";
+        std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' fill='%s'>%s</text>\n", W - right - 220, top + 14.0 * (double)(s + 1),
+                      series[s].colour.c_str(), series[s].label.c_str());
+        f << buf;
+    }
+    f << "</svg>\n";
 }
 
 bool parse_int(const std::string& text, long lo, long hi, long& out) {

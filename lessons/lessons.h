@@ -117,6 +117,18 @@ std::string bytes_str(int64_t bytes);
 // set when text is only digits and its value lies in [lo, hi].
 bool parse_int(const std::string& text, long lo, long hi, long& out);      // "4.0 MB"
 int64_t resident_peak_bytes();             // this process's peak resident memory (VmHWM), 0 if unknown
-std::string machine_name();                // CPU model and core count, from /proc/cpuinfo when present
+std::string machine_name();
+// Where a demo's pictures go: $TT_OUT/name if TT_OUT is set, else the
+// system's temporary folder (never the repository).
+std::string output_path(const std::string& name);
+// Histograms of a few sets of values on shared bins over [lo, hi], drawn as
+// outlined steps in one SVG (a log count axis, so a spike and a spread show
+// together): weights before and after quantization or pruning.
+struct HistogramSeries {
+    std::string label, colour;
+    std::vector<float> values;
+};
+void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
+                         float lo, float hi, int bins);                // CPU model and core count, from /proc/cpuinfo when present
 
 } // namespace lessons
