@@ -325,7 +325,7 @@ Result shakespeare_part(const Options& options, bool long_run) {
     r.gate = gate_text;
     r.pass = options.quick ? val < untrained - 0.5 : val <= gate;
     if (options.quick) r.gate = "--quick: val_loss < untrained - 0.5";
-    r.note = "resident peak " + bytes_str(resident_peak_bytes());
+    r.note = "the process's resident peak so far " + bytes_str(resident_peak_bytes()) + " (in the tour, earlier parts' too)";
     return r;
 }
 

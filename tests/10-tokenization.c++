@@ -81,7 +81,7 @@ TEST(char_tokenizer_sorted_vocabulary_and_unk) {
     CHECK_THROWS(tok.encode("\xC3"), "CharTokenizer::encode: the text: not valid UTF-8 at byte 0");
 }
 
-TEST(split_chunks_like_gpt2) {
+TEST_GIVEN(split_chunks_like_gpt2) {
     CHECK_EQ(split_chunks("Hello, world!  It's 2017.\n\nOk"),
              (std::vector<std::string>{"Hello", ",", " world", "!", " ", " It", "'", "s", " 2017", ".", "\n\n", "Ok"}));
     std::string long_run(150, 'a');
