@@ -23,6 +23,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -48,13 +49,10 @@ std::string load_average() {
     return f >> one ? one : "?";
 }
 
-// C = A @ B for [n,n] matrices through tt::gemm, best of several timings of
-// enough repetitions to last ~50 ms each. cpu_value: GFLOP per CPU second.
-Measurement sgemm(int64_t n) {
-    reset_peak();
-    const int64_t live = memory_counts().live_bytes;
-    Tensor a = Tensor::randn({n, n}), b = Tensor::randn({n, n}), c = Tensor::zeros({n, n});
-    auto multiply = [&] { gemm(n, n, n, a.data(), n, 1, b.data(), n, 1, c.data(), n, false); };
+// The rate of `multiply`, an [n,n] @ [n,n] product (2 n^3 operations): best
+// of several timings of enough repetitions to last ~50 ms each, in G per
+// second of wall clock (value) and of CPU time (cpu_value).
+Measurement square_product_rate(int64_t n, const std::function<void()>& multiply) {
     const double once = lessons::time_best(1, multiply);
     const int reps = (int)std::max(1.0, 0.05 / std::max(once, 1e-9));
     double best = 1e30, best_cpu = 1e30;
@@ -64,8 +62,19 @@ Measurement sgemm(int64_t n) {
         best = std::min(best, (now_seconds() - start) / reps);
         best_cpu = std::min(best_cpu, (cpu_seconds() - cpu_start) / reps);
     }
-    const double gflop = 2.0 * (double)(n * n) * (double)n * 1e-9;
-    return {gflop / best, gflop / std::max(best_cpu, 1e-9), memory_counts().peak_bytes - live, 0};
+    const double giga = 2.0 * (double)(n * n) * (double)n * 1e-9;
+    return {giga / best, giga / std::max(best_cpu, 1e-9), 0, 0};
+}
+
+// C = A @ B for [n,n] matrices through tt::gemm, best of several timings of
+// enough repetitions to last ~50 ms each. cpu_value: GFLOP per CPU second.
+Measurement sgemm(int64_t n) {
+    reset_peak();
+    const int64_t live = memory_counts().live_bytes;
+    Tensor a = Tensor::randn({n, n}), b = Tensor::randn({n, n}), c = Tensor::zeros({n, n});
+    Measurement m = square_product_rate(n, [&] { gemm(n, n, n, a.data(), n, 1, b.data(), n, 1, c.data(), n, false); });
+    m.peak_bytes = memory_counts().peak_bytes - live;
+    return m;
 }
 
 // Lesson 15: C = A @ B^T for [n,n] int8 matrices through gemm_int8 (int32
@@ -75,18 +84,7 @@ Measurement int8_gemm(int64_t n) {
     std::vector<int8_t> a((size_t)(n * n)), b((size_t)(n * n));
     for (size_t i = 0; i < a.size(); i++) a[i] = (int8_t)(int)(g.next_u32() >> 24), b[i] = (int8_t)(int)(g.next_u32() >> 24);
     std::vector<int32_t> c((size_t)(n * n));
-    auto multiply = [&] { gemm_int8(n, n, n, a.data(), n, b.data(), n, c.data(), n); };
-    const double once = lessons::time_best(1, multiply);
-    const int reps = (int)std::max(1.0, 0.05 / std::max(once, 1e-9));
-    double best = 1e30, best_cpu = 1e30;
-    for (int t = 0; t < (n >= 1024 ? 5 : 10); t++) {
-        const double start = now_seconds(), cpu_start = cpu_seconds();
-        for (int r = 0; r < reps; r++) multiply();
-        best = std::min(best, (now_seconds() - start) / reps);
-        best_cpu = std::min(best_cpu, (cpu_seconds() - cpu_start) / reps);
-    }
-    const double gop = 2.0 * (double)(n * n) * (double)n * 1e-9;
-    return {gop / best, gop / std::max(best_cpu, 1e-9), 0, 0};
+    return square_product_rate(n, [&] { gemm_int8(n, n, n, a.data(), n, b.data(), n, c.data(), n); });
 }
 
 // Inference of an (untrained: speed does not care) model on a batch of 256,

@@ -42,11 +42,6 @@ std::pair<double, double> gemm_rates(int64_t M, int64_t N, int64_t K, int repeat
     return {ops / f / 1e9, ops / q / 1e9};
 }
 
-void normalize(ImageSet& set) {
-    float* p = set.images.data();
-    for (int64_t i = 0, n = set.images.numel(); i < n; i++) p[i] = (p[i] / 255.0f - 0.1307f) / 0.3081f;
-}
-
 float test_accuracy(Module& model, DataLoader& test) { return evaluate(model, test, cross_entropy).accuracy; }
 
 // The same quantized model with every weight quantized per tensor (one scale
@@ -259,16 +254,13 @@ Json lesson_15(const Options& options) {
     measured.number("n", (double)n).number("int8_speedup", speedup).objects("gemm", rates);
 
     // 3. MNIST: train the 1986 MLP and the 1998 LeNet briefly, quantize them.
-    const std::string images = data_path("data/mnist/train-images-idx3-ubyte");
-    if (options.quick || !std::filesystem::exists(images) || !std::filesystem::exists(data_path("data/mnist/t10k-images-idx3-ubyte"))) {
-        std::printf("3. MNIST skipped (%s)\n", options.quick ? "--quick" : "not decompressed; run `make data`");
+    ImageSet train_set, test_set;
+    std::string why_not;
+    if (!load_mnist_normalized(options, train_set, test_set, why_not)) {
+        std::printf("3. MNIST skipped (%s)\n", why_not.c_str());
         measured.boolean("mnist", false);
         return measured;
     }
-    ImageSet train_set = load_idx_images(images, data_path("data/mnist/train-labels-idx1-ubyte"));
-    ImageSet test_set = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
-    normalize(train_set);
-    normalize(test_set);
     std::printf("3. MNIST (60000 train / 10000 test); each model trained briefly with Adam, then quantized.\n"
                 "   Calibration: 4 batches of 128 training images.\n");
     Generator tg(1986);

@@ -14,11 +14,6 @@ using namespace tt;
 namespace lessons {
 
 namespace {
-void normalize(ImageSet& set) {
-    float* p = set.images.data();
-    for (int64_t i = 0, n = set.images.numel(); i < n; i++) p[i] = (p[i] / 255.0f - 0.1307f) / 0.3081f;
-}
-
 float accuracy_of(Module& model, DataLoader& test) { return evaluate(model, test, cross_entropy).accuracy; }
 
 // Epochs of Adam with a cosine schedule; after each step `after_step` (the
@@ -88,17 +83,13 @@ Json lesson_16(const Options& options) {
         measured.objects("csr", rows).number("csr_beats_dense_at_sparsity", crossover);
     }
 
-    const std::string images = data_path("data/mnist/train-images-idx3-ubyte");
-    if (options.quick || !std::filesystem::exists(images) ||
-        !std::filesystem::exists(data_path("data/mnist/t10k-images-idx3-ubyte"))) {
-        std::printf("2-5. MNIST skipped (%s)\n", options.quick ? "--quick" : "not decompressed; run `make data`");
+    ImageSet train_set, test_set;
+    std::string why_not;
+    if (!load_mnist_normalized(options, train_set, test_set, why_not)) {
+        std::printf("2-5. MNIST skipped (%s)\n", why_not.c_str());
         measured.boolean("mnist", false);
         return measured;
     }
-    ImageSet train_set = load_idx_images(images, data_path("data/mnist/train-labels-idx1-ubyte"));
-    ImageSet test_set = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
-    normalize(train_set);
-    normalize(test_set);
     auto train_data = std::make_shared<TensorDataset>(train_set.images.reshape({60000, 784}), train_set.labels);
     auto test_data = std::make_shared<TensorDataset>(test_set.images.reshape({10000, 784}), test_set.labels);
     Generator g(1986);

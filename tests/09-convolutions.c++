@@ -7,10 +7,6 @@ using namespace tt;
 using Inputs = std::vector<Tensor>;
 
 namespace {
-Tensor rnd(const Shape& s, uint64_t seed) {
-    Generator g(seed);
-    return Tensor::rand(s, g) * 2.0f - 1.0f;
-}
 // Distinct values at least 0.05 apart, so that a gradient check's small
 // nudge never changes which element of a pooling window is the largest.
 Tensor distinct(const Shape& s, uint64_t seed) {
@@ -52,12 +48,12 @@ TEST(conv2d_values_by_hand) {
 TEST(conv2d_naive_and_im2col_agree) {
     uint64_t seed = 1;
     for (const Case& c : cases) {
-        const Tensor x0 = rnd(c.x, seed++), w0 = rnd(c.w, seed++), b0 = rnd({c.w[0]}, seed++);
+        const Tensor x0 = test::rnd(c.x, seed++), w0 = test::rnd(c.w, seed++), b0 = test::rnd({c.w[0]}, seed++);
         Tensor x1 = x0.clone().requires_grad_(), w1 = w0.clone().requires_grad_(), b1 = b0.clone().requires_grad_();
         Tensor x2 = x0.clone().requires_grad_(), w2 = w0.clone().requires_grad_(), b2 = b0.clone().requires_grad_();
         // one backward at a time: backward() clears the whole tape
         Tensor y1 = conv2d_naive(x1, w1, b1, c.stride, c.padding);
-        const Tensor seed_grad = rnd(y1.shape(), seed++);
+        const Tensor seed_grad = test::rnd(y1.shape(), seed++);
         y1.backward(seed_grad);
         Tensor y2 = conv2d(x2, w2, b2, c.stride, c.padding);
         CHECK_EQ(y1.shape(), y2.shape());
@@ -73,11 +69,11 @@ TEST(grad_conv2d) {
     uint64_t seed = 100;
     for (const Case& c : cases) {
         const int64_t stride = c.stride, padding = c.padding;
-        Inputs in{rnd(c.x, seed++), rnd(c.w, seed++), rnd({c.w[0]}, seed++)};
+        Inputs in{test::rnd(c.x, seed++), test::rnd(c.w, seed++), test::rnd({c.w[0]}, seed++)};
         CHECK_GRAD([=](const Inputs& v) { return conv2d(v[0], v[1], v[2], stride, padding); }, in, 1e-2);
         CHECK_GRAD([=](const Inputs& v) { return conv2d(v[0], v[1], Tensor(), stride, padding); }, Inputs(in.begin(), in.begin() + 2), 1e-2);
     }
-    Inputs in{rnd({1, 2, 4, 5}, 7), rnd({3, 2, 3, 2}, 8), rnd({3}, 9)};
+    Inputs in{test::rnd({1, 2, 4, 5}, 7), test::rnd({3, 2, 3, 2}, 8), test::rnd({3}, 9)};
     CHECK_GRAD([](const Inputs& v) { return conv2d_naive(v[0], v[1], v[2], 2, 1); }, in, 1e-2);
 }
 
@@ -100,7 +96,7 @@ TEST(grad_pools) {
     for (const Pool& p : pools) {
         const int64_t k = p.kernel, s = p.stride;
         CHECK_GRAD([=](const Inputs& v) { return max_pool2d(v[0], k, s); }, Inputs{distinct(p.x, seed++)}, 1e-2);
-        CHECK_GRAD([=](const Inputs& v) { return avg_pool2d(v[0], k, s); }, Inputs{rnd(p.x, seed++)}, 1e-2);
+        CHECK_GRAD([=](const Inputs& v) { return avg_pool2d(v[0], k, s); }, Inputs{test::rnd(p.x, seed++)}, 1e-2);
     }
 }
 
@@ -132,10 +128,10 @@ TEST(grad_batch_norm2d) {
     for (const Shape& s : shapes) {
         const int64_t C = s[1];
         Tensor rm = Tensor::zeros({C}), rv = Tensor::ones({C});
-        Inputs in{rnd(s, seed++), rnd({C}, seed++) + 1.5f, rnd({C}, seed++)};
+        Inputs in{test::rnd(s, seed++), test::rnd({C}, seed++) + 1.5f, test::rnd({C}, seed++)};
         CHECK_GRAD([=](const Inputs& v) { return batch_norm2d(v[0], rm, rv, v[1], v[2], true); }, in, 1e-2);
         CHECK_GRAD([=](const Inputs& v) { return batch_norm2d(v[0], rm, rv, Tensor(), Tensor(), true); }, Inputs{in[0]}, 1e-2);
-        Tensor rv_eval = rnd({C}, seed++) + 2.0f;
+        Tensor rv_eval = test::rnd({C}, seed++) + 2.0f;
         CHECK_GRAD([=](const Inputs& v) { return batch_norm2d(v[0], rm, rv_eval, v[1], v[2], false); }, in, 1e-2);
     }
 }
@@ -148,7 +144,7 @@ TEST(conv_modules) {
     CHECK_EQ(Conv2d(1, 2, 3, 2, 0, false).name(), "Conv2d(1, 2, kernel_size=3, stride=2, bias=false)");
     for (float w : conv.weight.to_vector()) CHECK(std::fabs(w) <= std::sqrt(6.0f / 75));
     Sequential net{Conv2d(1, 4, 3, 1, 1), BatchNorm2d(4), ReLU(), MaxPool2d(2), Conv2d(4, 6, 3), AvgPool2d(2), Flatten(), Linear(6, 3)};
-    Tensor x = rnd({2, 1, 8, 8}, 10).requires_grad_();
+    Tensor x = test::rnd({2, 1, 8, 8}, 10).requires_grad_();
     Tensor y = net(x);                    // 8x8 -> 8x8 -> 4x4 -> 2x2 -> 1x1
     CHECK_EQ(y.shape(), (Shape{2, 3}));
     sum(y).backward();
@@ -185,7 +181,7 @@ TEST_GIVEN(conv_shape_errors_name_the_layer) {
 TEST(im2col_buffer_is_scratch_and_released) {
     // x [2,3,10,10], W [4,3,3,3], padding 1: one chunk of images, with the
     // columns of one image [3*3*3, 10*10] and its frame [3, 12, 12]
-    Tensor x = rnd({2, 3, 10, 10}, 11), w = rnd({4, 3, 3, 3}, 12);
+    Tensor x = test::rnd({2, 3, 10, 10}, 11), w = test::rnd({4, 3, 3, 3}, 12);
     const int64_t before = memory_counts(Category::Scratch).live_bytes;
     reset_peak();
     Tensor y = conv2d(x, w, Tensor(), 1, 1);
@@ -194,14 +190,14 @@ TEST(im2col_buffer_is_scratch_and_released) {
     CHECK_EQ(memory_counts(Category::Scratch).live_bytes, before);
     // 20 images: three chunks, each with its own columns and frame
     reset_peak();
-    conv2d(rnd({20, 3, 10, 10}, 13), w, Tensor(), 1, 1);
+    conv2d(test::rnd({20, 3, 10, 10}, 13), w, Tensor(), 1, 1);
     CHECK_EQ(memory_counts(Category::Scratch).peak_bytes - before, 3 * (columns + frame));
 }
 
 TEST(conv2d_does_not_depend_on_the_thread_count) {
     // 20 images in three chunks: dW and db are sums over the images, added
     // chunk by chunk in the same order whatever the number of threads
-    const Tensor x0 = rnd({20, 3, 9, 9}, 21), w0 = rnd({4, 3, 3, 3}, 22), b0 = rnd({4}, 23), seed_grad = rnd({20, 4, 9, 9}, 24);
+    const Tensor x0 = test::rnd({20, 3, 9, 9}, 21), w0 = test::rnd({4, 3, 3, 3}, 22), b0 = test::rnd({4}, 23), seed_grad = test::rnd({20, 4, 9, 9}, 24);
     auto run = [&](int threads) {
         set_num_threads(threads);
         Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();

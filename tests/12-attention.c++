@@ -8,10 +8,6 @@ using namespace tt;
 using Inputs = std::vector<Tensor>;
 
 namespace {
-Tensor rnd(const Shape& s, uint64_t seed) {
-    Generator g(seed);
-    return Tensor::rand(s, g) * 2.0f - 1.0f;
-}
 // The mask as an additive tensor [B,1,Tq,Tk]: 0 where visible, -1e9 where hidden.
 Tensor additive_mask(int64_t B, int64_t Tq, int64_t Tk, bool causal, const Tensor& pad) {
     Tensor m = Tensor::zeros({B, 1, Tq, Tk});
@@ -39,7 +35,7 @@ const Case cases[] = {{1, 1, 3, 3, 2, 2, false}, {2, 2, 4, 4, 3, 3, true}, {1, 2
 TEST(attention_matches_its_definition) {
     uint64_t seed = 1;
     for (const Case& c : cases) {
-        const Tensor q = rnd({c.B, c.H, c.Tq, c.D}, seed++), k = rnd({c.B, c.H, c.Tk, c.D}, seed++), v = rnd({c.B, c.H, c.Tk, c.Dv}, seed++);
+        const Tensor q = test::rnd({c.B, c.H, c.Tq, c.D}, seed++), k = test::rnd({c.B, c.H, c.Tk, c.D}, seed++), v = test::rnd({c.B, c.H, c.Tk, c.Dv}, seed++);
         const Tensor y = scaled_dot_product_attention(q, k, v, c.causal);
         CHECK_EQ(y.shape(), (Shape{c.B, c.H, c.Tq, c.Dv}));
         CHECK_VALUES(y, 1e-5, reference_attention(q, k, v, c.causal).to_vector());
@@ -57,11 +53,11 @@ TEST(attention_gradients) {
     for (const Case& c : cases) {
         if (c.Tq * c.Tk > 1000) continue; // the long ones are checked against the definition below
         const bool causal = c.causal;
-        Inputs in{rnd({c.B, c.H, c.Tq, c.D}, seed++), rnd({c.B, c.H, c.Tk, c.D}, seed++), rnd({c.B, c.H, c.Tk, c.Dv}, seed++)};
+        Inputs in{test::rnd({c.B, c.H, c.Tq, c.D}, seed++), test::rnd({c.B, c.H, c.Tk, c.D}, seed++), test::rnd({c.B, c.H, c.Tk, c.Dv}, seed++)};
         CHECK_GRAD([=](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], causal); }, in, 1e-2);
     }
     // strided operands: q, k, v as transposed views of [B,T,H,D] tensors, read in place
-    Inputs in{rnd({2, 3, 2, 3}, 7), rnd({2, 4, 2, 3}, 8), rnd({2, 4, 2, 2}, 9)};
+    Inputs in{test::rnd({2, 3, 2, 3}, 7), test::rnd({2, 4, 2, 3}, 8), test::rnd({2, 4, 2, 2}, 9)};
     CHECK_GRAD([](const Inputs& x) {
         return scaled_dot_product_attention(x[0].transpose(1, 2), x[1].transpose(1, 2), x[2].transpose(1, 2), true);
     }, in, 1e-2);
@@ -79,7 +75,7 @@ TEST(attention_gradients_over_several_blocks) {
     Tensor pad = Tensor::zeros({B, Tk});
     pad.set({1, 5}, 1);
     pad.set({1, 50}, 1);
-    const Tensor q0 = rnd({B, H, Tq, D}, 11), k0 = rnd({B, H, Tk, D}, 12), v0 = rnd({B, H, Tk, D}, 13), dy = rnd({B, H, Tq, D}, 14);
+    const Tensor q0 = test::rnd({B, H, Tq, D}, 11), k0 = test::rnd({B, H, Tk, D}, 12), v0 = test::rnd({B, H, Tk, D}, 13), dy = test::rnd({B, H, Tq, D}, 14);
     Tensor q1 = q0.clone().requires_grad_(), k1 = k0.clone().requires_grad_(), v1 = v0.clone().requires_grad_();
     Tensor q2 = q0.clone().requires_grad_(), k2 = k0.clone().requires_grad_(), v2 = v0.clone().requires_grad_();
     Tensor y1 = scaled_dot_product_attention(q1, k1, v1, true, pad);
@@ -94,7 +90,7 @@ TEST(attention_gradients_over_several_blocks) {
 
 TEST(attention_causal_weights_and_empty_rows) {
     Tensor w;
-    const Tensor q = rnd({1, 1, 5, 2}, 21), k = rnd({1, 1, 5, 2}, 22), v = rnd({1, 1, 5, 2}, 23);
+    const Tensor q = test::rnd({1, 1, 5, 2}, 21), k = test::rnd({1, 1, 5, 2}, 22), v = test::rnd({1, 1, 5, 2}, 23);
     scaled_dot_product_attention(q, k, v, true, Tensor(), &w);
     CHECK_EQ(w.shape(), (Shape{1, 1, 5, 5}));
     for (int64_t i = 0; i < 5; i++) {
@@ -106,12 +102,12 @@ TEST(attention_causal_weights_and_empty_rows) {
         CHECK_NEAR(total, 1.0f, 1e-6);
     }
     // more queries than keys under a causal mask: the first Tq - Tk queries see nothing
-    Tensor q2 = rnd({1, 1, 4, 2}, 24).requires_grad_(), k2 = rnd({1, 1, 2, 2}, 25).requires_grad_(), v2 = rnd({1, 1, 2, 2}, 26).requires_grad_();
+    Tensor q2 = test::rnd({1, 1, 4, 2}, 24).requires_grad_(), k2 = test::rnd({1, 1, 2, 2}, 25).requires_grad_(), v2 = test::rnd({1, 1, 2, 2}, 26).requires_grad_();
     Tensor y = scaled_dot_product_attention(q2, k2, v2, true);
     CHECK_VALUES(y.slice(2, 0, 2), 0, {0, 0, 0, 0});
     CHECK_VALUES(y.slice(2, 3, 4), 1e-6, matmul(softmax(matmul(q2.detach().slice(2, 3, 4), k2.detach().T()) / std::sqrt(2.0f)), v2.detach()).to_vector());
     // every key of batch 1 hidden: its output is 0, not NaN, and so are its gradients
-    Tensor q3 = rnd({2, 1, 3, 2}, 27).requires_grad_(), k3 = rnd({2, 1, 3, 2}, 28).requires_grad_(), v3 = rnd({2, 1, 3, 2}, 29).requires_grad_();
+    Tensor q3 = test::rnd({2, 1, 3, 2}, 27).requires_grad_(), k3 = test::rnd({2, 1, 3, 2}, 28).requires_grad_(), v3 = test::rnd({2, 1, 3, 2}, 29).requires_grad_();
     Tensor y3 = scaled_dot_product_attention(q3, k3, v3, false, Tensor({2, 3}, {0, 0, 0, 1, 1, 1}));
     CHECK_VALUES(y3.slice(0, 1, 2), 0, {0, 0, 0, 0, 0, 0});
     sum(y3).backward();
@@ -121,7 +117,7 @@ TEST(attention_causal_weights_and_empty_rows) {
 }
 
 TEST(attention_output_merges_heads_for_free) {
-    const Tensor y = scaled_dot_product_attention(rnd({2, 3, 4, 5}, 31), rnd({2, 3, 4, 5}, 32), rnd({2, 3, 4, 5}, 33));
+    const Tensor y = scaled_dot_product_attention(test::rnd({2, 3, 4, 5}, 31), test::rnd({2, 3, 4, 5}, 32), test::rnd({2, 3, 4, 5}, 33));
     const Tensor merged = y.transpose(1, 2);
     CHECK(merged.is_contiguous());
     CHECK(merged.view({2, 4, 15}).shares_storage(y));
@@ -137,7 +133,7 @@ TEST(multi_head_attention_op_is_attention_over_column_blocks) {
         return y.transpose(1, 2).reshape({B, T, C});
     };
     for (bool causal : {false, true}) {
-        const Tensor qkv0 = rnd({B, T, 3 * C}, causal ? 61 : 62), dy = rnd({B, T, C}, 63);
+        const Tensor qkv0 = test::rnd({B, T, 3 * C}, causal ? 61 : 62), dy = test::rnd({B, T, C}, 63);
         Tensor a = qkv0.clone().requires_grad_(), b = qkv0.clone().requires_grad_();
         Tensor w;
         Tensor ya = multi_head_attention(a, H, causal, pad, &w);
@@ -150,7 +146,7 @@ TEST(multi_head_attention_op_is_attention_over_column_blocks) {
         CHECK_GRAD([=](const Inputs& x) { return multi_head_attention(x[0], H, causal, pad); }, Inputs{qkv0}, 1e-2);
     }
     // a strided qkv is read through a copy, with the same answer
-    const Tensor wide = rnd({B, T, 3 * C + 2}, 64);
+    const Tensor wide = test::rnd({B, T, 3 * C + 2}, 64);
     CHECK_VALUES(multi_head_attention(wide.slice(2, 1, 3 * C + 1), H, true), 1e-6,
                  multi_head_attention(wide.slice(2, 1, 3 * C + 1).contiguous(), H, true).to_vector());
 }
@@ -177,7 +173,7 @@ TEST(multi_head_attention_is_heads_of_attention) {
     MultiHeadAttention mha(6, 2, true, 0, true, g);
     CHECK_EQ(mha.num_parameters(), 6 * 18 + 18 + 6 * 6 + 6);
     CHECK_EQ(mha.name(), std::string("MultiHeadAttention(6, heads=2, causal)"));
-    const Tensor x = rnd({2, 4, 6}, 41);
+    const Tensor x = test::rnd({2, 4, 6}, 41);
     mha.keep_weights = true;
     const Tensor y = mha(x);
     CHECK_EQ(y.shape(), (Shape{2, 4, 6}));
@@ -196,7 +192,7 @@ TEST(multi_head_attention_gradients) {
     Generator g(6);
     auto mha = std::make_shared<MultiHeadAttention>(4, 2, true, 0, true, g);
     const Tensor pad({2, 3}, {0, 0, 0, 0, 1, 0});
-    Inputs in{rnd({2, 3, 4}, 51), mha->qkv.weight, mha->qkv.bias, mha->proj.weight, mha->proj.bias};
+    Inputs in{test::rnd({2, 3, 4}, 51), mha->qkv.weight, mha->qkv.bias, mha->proj.weight, mha->proj.bias};
     // the checker's fresh leaves become the module's parameters
     auto f = [mha, pad](const Inputs& v) {
         mha->qkv.weight = v[1], mha->qkv.bias = v[2], mha->proj.weight = v[3], mha->proj.bias = v[4];

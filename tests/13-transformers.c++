@@ -9,10 +9,6 @@ using namespace tt;
 using Inputs = std::vector<Tensor>;
 
 namespace {
-Tensor rnd(const Shape& s, uint64_t seed) {
-    Generator g(seed);
-    return Tensor::rand(s, g) * 2.0f - 1.0f;
-}
 // (x - mean) / sqrt(var + eps) * w + b from Lesson 01's ops: the definition.
 Tensor reference_layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps) {
     const Tensor centred = x - mean(x, -1, true);
@@ -41,7 +37,7 @@ TEST(layer_norm_values) {
     const float r = 1.0f / std::sqrt(2.0f / 3.0f + 1e-5f);
     CHECK_VALUES(layer_norm(x, Tensor(), Tensor()), 1e-5, {-r, 0, r, 0, 0, 0});
     CHECK_VALUES(layer_norm(x, Tensor({3}, {1, 2, 3}), Tensor({3}, {0, 1, 0})), 1e-5, {-r, 1, 3 * r, 0, 1, 0});
-    const Tensor a = rnd({3, 4, 5}, 1), w = rnd({5}, 2), b = rnd({5}, 3);
+    const Tensor a = test::rnd({3, 4, 5}, 1), w = test::rnd({5}, 2), b = test::rnd({5}, 3);
     CHECK_VALUES(layer_norm(a, w, b), 1e-5, reference_layer_norm(a, w, b, 1e-5f).to_vector());
     // a large offset: the two-pass variance still sees the spread of 1e-3
     Tensor big({1, 4}, {10000.000f, 10000.001f, 10000.002f, 10000.003f});
@@ -57,13 +53,13 @@ TEST(layer_norm_gradients) {
     uint64_t seed = 10;
     for (const Shape& s : {Shape{2, 5}, Shape{3, 2, 4}, Shape{70, 3}}) { // 70 rows: two tasks
         const int64_t C = s.back();
-        Inputs in{rnd(s, seed++) * 2.0f, rnd({C}, seed++) + 1.0f, rnd({C}, seed++)};
+        Inputs in{test::rnd(s, seed++) * 2.0f, test::rnd({C}, seed++) + 1.0f, test::rnd({C}, seed++)};
         CHECK_GRAD([](const Inputs& v) { return layer_norm(v[0], v[1], v[2]); }, in, 1e-2);
         CHECK_GRAD([](const Inputs& v) { return layer_norm(v[0], Tensor(), Tensor()); }, Inputs{in[0]}, 1e-2);
     }
     // strided input: the normalised axis is a transposed one
     CHECK_GRAD([](const Inputs& v) { return layer_norm(v[0].transpose(0, 1), v[1], v[2]); },
-               (Inputs{rnd({3, 4}, 20), rnd({3}, 21), rnd({3}, 22)}), 1e-2);
+               (Inputs{test::rnd({3, 4}, 20), test::rnd({3}, 21), test::rnd({3}, 22)}), 1e-2);
 }
 
 TEST_GIVEN(layer_norm_errors) {
@@ -78,14 +74,14 @@ TEST_GIVEN(layer_norm_errors) {
 TEST(block_is_its_pieces) {
     Generator g(3);
     Block block(8, 2, 0, true, true, g);
-    const Tensor x = rnd({2, 5, 8}, 30);
+    const Tensor x = test::rnd({2, 5, 8}, 30);
     const Tensor h = x + block.attn(block.ln1(x));
     const Tensor expected = h + linear(gelu(linear(block.ln2(h), block.fc1.weight, block.fc1.bias)), block.fc2.weight, block.fc2.bias);
     CHECK_VALUES(block(x), 1e-5, expected.to_vector());
     CHECK_EQ(block.num_parameters(), (int64_t)(2 * 16 + (8 * 24 + 24 + 8 * 8 + 8) + (8 * 32 + 32 + 32 * 8 + 8)));
     // the gradient with respect to the input, through every sublayer
     auto shared = std::make_shared<Block>(4, 2, 0, true, true, g);
-    CHECK_GRAD([shared](const Inputs& v) { return (*shared)(v[0]); }, Inputs{rnd({2, 3, 4}, 31)}, 1e-2);
+    CHECK_GRAD([shared](const Inputs& v) { return (*shared)(v[0]); }, Inputs{test::rnd({2, 3, 4}, 31)}, 1e-2);
 }
 
 TEST_GIVEN(gpt_parameter_counts_by_hand) {
@@ -131,7 +127,7 @@ TEST(gpt_gradient_by_finite_differences) {
     GPT gpt(c, g);
     // larger weights than GPT-2's init, so that every path carries a gradient worth checking
     for (Tensor& p : gpt.parameters()) {
-        const Tensor r = rnd(p.shape(), (uint64_t)p.numel());
+        const Tensor r = test::rnd(p.shape(), (uint64_t)p.numel());
         for (int64_t i = 0; i < p.numel(); i++) p.data()[i] += 0.3f * r.data()[i];
     }
     const std::vector<int64_t> ids{1, 4, 2, 0, 3};

@@ -114,6 +114,13 @@ inline Outcome run_case(const Case& c) {
     return out;
 }
 
+// Uniform values in [-1, 1) of the given shape, the same for the same seed:
+// the inputs of the gradient checks.
+inline tt::Tensor rnd(const tt::Shape& shape, uint64_t seed) {
+    tt::Generator g(seed);
+    return tt::Tensor::rand(shape, g) * 2.0f - 1.0f;
+}
+
 // A fresh folder under the system's temp dir for the files a test crafts,
 // removed with everything in it when the test ends (also when a CHECK fails).
 struct TempDir {
