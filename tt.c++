@@ -1861,9 +1861,10 @@ uint32_t big_endian_u32(const unsigned char* p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-// Reads an IDX file of uint8 data into a float tensor of its dims.
+// Reads an IDX file of uint8 data: its dims, and its bytes as they are.
 // rank = 0 takes any rank 1..4; else the file must have exactly that rank.
-Tensor read_idx_as(std::istream& in, const std::string& path, const char* op, int64_t rank, const char* what) {
+DataVector<uint8_t> read_idx_bytes(std::istream& in, const std::string& path, const char* op, int64_t rank,
+                                   const char* what, Shape& dims) {
     const int64_t size = bytes_left(in, path, op);
     unsigned char head[4];
     if (size < 4) throw Error(std::string(op) + ": " + path + " is truncated: " + std::to_string(size) + " bytes, less than the 4-byte magic number");
@@ -1883,7 +1884,7 @@ Tensor read_idx_as(std::istream& in, const std::string& path, const char* op, in
     if (payload < 0)
         throw Error(std::string(op) + ": " + path + " is truncated: " + std::to_string(size) + " bytes, less than its " +
                     std::to_string(header) + "-byte header");
-    Shape dims(head[3]);
+    dims.assign(head[3], 0);
     for (int64_t& d : dims) {
         read_exact(in, head, 4, path, op);
         d = big_endian_u32(head);
@@ -1903,15 +1904,17 @@ Tensor read_idx_as(std::istream& in, const std::string& path, const char* op, in
                     std::to_string(header) + "-byte header, but the file has " + std::to_string(payload) +
                     (extra ? " (dims and size disagree)" : ""));
     }
+    DataVector<uint8_t> bytes((size_t)count);
+    read_exact(in, bytes.data(), count, path, op);
+    return bytes;
+}
+
+// The same as floats of the values 0..255.
+Tensor read_idx_as(std::istream& in, const std::string& path, const char* op, int64_t rank, const char* what) {
+    Shape dims;
+    const DataVector<uint8_t> bytes = read_idx_bytes(in, path, op, rank, what, dims);
     Tensor out = new_tensor(dims, op);
-    std::vector<unsigned char> chunk((size_t)std::min<int64_t>(count, 1 << 16));
-    float* dst = out.data();
-    for (int64_t done = 0; done < count;) {
-        const int64_t n = std::min<int64_t>(count - done, (int64_t)chunk.size());
-        read_exact(in, chunk.data(), n, path, op);
-        for (int64_t i = 0; i < n; i++) dst[done + i] = chunk[i];
-        done += n;
-    }
+    std::copy(bytes.begin(), bytes.end(), out.data());
     return out;
 }
 } // namespace
@@ -1922,17 +1925,47 @@ Tensor read_idx(const std::string& path) {
     return read_idx(in, path);
 }
 
+Tensor ImageSet::images(const std::vector<int64_t>& rows) const {
+    const int64_t per_image = size() ? shape[1] * shape[2] * shape[3] : 0;
+    std::vector<int64_t> all;
+    if (rows.empty()) {
+        all.resize((size_t)size());
+        std::iota(all.begin(), all.end(), 0);
+    }
+    const std::vector<int64_t>& chosen = rows.empty() ? all : rows;
+    Shape shape_out = shape;
+    shape_out[0] = (int64_t)chosen.size();
+    Tensor out = new_tensor(shape_out, "ImageSet::images");
+    for (size_t r = 0; r < chosen.size(); r++) {
+        if (chosen[r] < 0 || chosen[r] >= size())
+            throw Error("ImageSet::images: image " + std::to_string(chosen[r]) + " is out of range for " +
+                        std::to_string(size()) + " images");
+        const uint8_t* src = pixels->data() + chosen[r] * per_image;
+        std::copy(src, src + per_image, out.data() + (int64_t)r * per_image);
+    }
+    return out;
+}
+
+ImageSet ImageSet::first(int64_t n) const {
+    if (n < 0 || n > size())
+        throw Error("ImageSet::first: " + std::to_string(n) + " images asked for from a set of " + std::to_string(size()));
+    Shape fewer = shape;
+    fewer[0] = n;
+    return {pixels, fewer, labels.slice(0, 0, n)};
+}
+
 ImageSet load_idx_images(const std::string& images_path, const std::string& labels_path) {
     const char* op = "load_idx_images";
     std::ifstream labels_file = open_input(labels_path, op);
     Tensor labels = read_idx_as(labels_file, labels_path, op, 1, "labels [N]");  // the small file first: fail fast
     std::ifstream images_file = open_input(images_path, op);
-    Tensor images = read_idx_as(images_file, images_path, op, 3, "images [N,H,W]");
-    const int64_t N = images.size(0);
+    Shape dims;
+    auto pixels = std::make_shared<DataVector<uint8_t>>(read_idx_bytes(images_file, images_path, op, 3, "images [N,H,W]", dims));
+    const int64_t N = dims[0];
     if (labels.size(0) != N)
         throw Error(std::string(op) + ": " + images_path + " has " + std::to_string(N) + " images but " + labels_path +
                     " has " + std::to_string(labels.size(0)) + " labels");
-    return {images.view({N, 1, images.size(1), images.size(2)}), labels};
+    return {std::move(pixels), {N, 1, dims[1], dims[2]}, labels};
 }
 
 ImageSet load_cifar10(const std::string& path) {
@@ -1948,18 +1981,56 @@ ImageSet load_cifar10(std::istream& in, const std::string& path) {
         throw Error(std::string(op) + ": " + path + " has " + std::to_string(size) +
                     " bytes, not a whole number of 3073-byte records (1 label + 3072 pixels): truncated, or not CIFAR-10 binary");
     const int64_t N = size / kRecord;
-    ImageSet set{new_tensor({N, 3, 32, 32}, op), new_tensor({N}, op)};
-    std::vector<unsigned char> record(kRecord);
+    auto pixels = std::make_shared<DataVector<uint8_t>>((size_t)(N * kPixels));
+    Tensor labels = new_tensor({N}, op);
     for (int64_t n = 0; n < N; n++) {
-        read_exact(in, record.data(), kRecord, path, op);
-        if (record[0] > 9)
-            throw Error(std::string(op) + ": " + path + ": label " + std::to_string(record[0]) + " of record " +
+        unsigned char label;
+        read_exact(in, &label, 1, path, op);
+        if (label > 9)
+            throw Error(std::string(op) + ": " + path + ": label " + std::to_string(label) + " of record " +
                         std::to_string(n) + " is out of range 0..9");
-        set.labels.data()[n] = record[0];
-        float* image = set.images.data() + n * kPixels;
-        for (int64_t p = 0; p < kPixels; p++) image[p] = record[1 + p];
+        labels.data()[n] = label;
+        read_exact(in, pixels->data() + n * kPixels, kPixels, path, op);
     }
-    return set;
+    return {std::move(pixels), {N, 3, 32, 32}, labels};
+}
+
+ImageSet concat(const std::vector<ImageSet>& parts) {
+    if (parts.empty()) throw Error("concat: no image sets to join");
+    auto pixels = std::make_shared<DataVector<uint8_t>>();
+    std::vector<Tensor> labels;
+    Shape shape = parts[0].shape;
+    shape[0] = 0;
+    for (const ImageSet& part : parts) {
+        if (!std::equal(shape.begin() + 1, shape.end(), part.shape.begin() + 1, part.shape.end()))
+            throw Error("concat: image sets of " + to_string(parts[0].shape) + " and " + to_string(part.shape) +
+                        " differ in their image shape");
+        pixels->insert(pixels->end(), part.pixels->begin(), part.pixels->begin() + part.size() * shape[1] * shape[2] * shape[3]);
+        labels.push_back(part.labels);
+        shape[0] += part.size();
+    }
+    return {std::move(pixels), shape, concat(labels, 0)};
+}
+
+// Counts of each byte value per channel, then the moments from the counts:
+// exact sums, whatever the set's size.
+ChannelStats channel_stats(const ImageSet& set) {
+    if (set.size() == 0) throw Error("channel_stats: the image set is empty");
+    const int64_t C = set.shape[1], plane = set.shape[2] * set.shape[3];
+    std::vector<int64_t> counts((size_t)(C * 256), 0);
+    const uint8_t* p = set.pixels->data();
+    for (int64_t n = 0; n < set.size(); n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < plane; i++) counts[(size_t)(c * 256 + *p++)]++;
+    ChannelStats stats;
+    for (int64_t c = 0; c < C; c++) {
+        double total = 0, squares = 0;
+        for (int v = 0; v < 256; v++) total += (double)v * counts[c * 256 + v], squares += (double)v * v * counts[c * 256 + v];
+        const double count = (double)(set.size() * plane), mean = total / count;
+        stats.mean.push_back((float)mean);
+        stats.stddev.push_back((float)std::sqrt(std::max(0.0, squares / count - mean * mean)));
+    }
+    return stats;
 }
 
 std::string data_path(const std::string& relative) {
@@ -2068,6 +2139,63 @@ Tensor random_hflip(const Tensor& images, Generator& g) {
     }
     // END SOLUTION
     return y;
+}
+
+ImageDataset::ImageDataset(ImageSet set_, std::vector<float> mean, std::vector<float> stddev, float scale, bool flatten_)
+    : set(std::move(set_)), flatten(flatten_) {
+    if (!set.pixels || set.shape.size() != 4 || set.size() == 0)
+        throw Error("ImageDataset: the image set should hold images [N,C,H,W], N > 0; got " + to_string(set.shape));
+    const int64_t C = set.shape[1];
+    if (mean.size() == 1) mean.assign(C, mean[0]);
+    if (stddev.size() == 1) stddev.assign(C, stddev[0]);
+    if ((int64_t)mean.size() != C || (int64_t)stddev.size() != C)
+        throw Error("ImageDataset: " + std::to_string(mean.size()) + " means and " + std::to_string(stddev.size()) +
+                    " stddevs for " + std::to_string(C) + " channels of " + to_string(set.shape));
+    for (float s : stddev)
+        if (!(s > 0)) throw Error("ImageDataset: every stddev must be positive, got " + std::to_string(s));
+    if (!(scale > 0)) throw Error("ImageDataset: scale must be positive, got " + std::to_string(scale));
+    // the same float normalize() computes, once per byte value and channel
+    table.resize((size_t)(C * 256));
+    for (int64_t c = 0; c < C; c++)
+        for (int v = 0; v < 256; v++) table[(size_t)(c * 256 + v)] = ((float)v / scale - mean[c]) / stddev[c];
+}
+
+int64_t ImageDataset::size() const { return set.size(); }
+
+std::pair<Tensor, Tensor> ImageDataset::get(int64_t i) const {
+    const Batch one = gather({i});
+    const Shape x_row(one.x.shape().begin() + 1, one.x.shape().end());
+    return {one.x.view(x_row), one.y.view({})};
+}
+
+ImageDataset& ImageDataset::augment(int64_t padding, bool flip, Generator& g) {
+    if (padding < 0 || padding > std::min(set.shape[2], set.shape[3]))
+        throw Error("ImageDataset::augment: crop padding " + std::to_string(padding) + " should be in 0..min(H,W) for images " +
+                    to_string(set.shape));
+    crop_padding = padding, hflip = flip, generator = &g;
+    return *this;
+}
+
+// x[b,c,i] = table[c, byte[rows[b],c,i]]; y = labels[rows]
+Batch ImageDataset::gather(const std::vector<int64_t>& rows) const {
+    if (rows.empty()) throw Error("ImageDataset: no rows asked for");
+    const int64_t B = (int64_t)rows.size(), C = set.shape[1], H = set.shape[2], W = set.shape[3], plane = H * W;
+    Tensor x = new_tensor({B, C, H, W}, "ImageDataset");
+    for (int64_t b = 0; b < B; b++) {
+        if (rows[b] < 0 || rows[b] >= size())
+            throw Error("ImageDataset: index " + std::to_string(rows[b]) + " is out of range for " + std::to_string(size()) + " images");
+        // BEGIN SOLUTION Lesson 05: ImageDataset::gather: each image's bytes through its channel's table into the batch
+        const uint8_t* src = set.pixels->data() + rows[b] * C * plane;
+        float* dst = x.data() + b * C * plane;
+        for (int64_t c = 0; c < C; c++) {
+            const float* to_float = table.data() + c * 256;
+            for (int64_t i = 0; i < plane; i++) dst[c * plane + i] = to_float[src[c * plane + i]];
+        }
+        // END SOLUTION
+    }
+    if (generator && crop_padding > 0) x = random_crop(x, crop_padding, *generator);
+    if (generator && hflip) x = random_hflip(x, *generator);
+    return {flatten ? x.view({B, C * plane}) : x, index_select(set.labels, 0, rows)};
 }
 
 // ===== Lesson 06 · Autograd ==================================================

@@ -495,9 +495,48 @@ public:
 // call it, and the fuzz targets in tests/fuzz/ feed it bytes from memory.
 Tensor read_idx(const std::string& path);
 Tensor read_idx(std::istream& in, const std::string& name);
+
+// Containers whose bytes the tracker counts under Category::Data: the bytes
+// of an image set, what a tokenizer or a text dataset keeps (Lesson 10) are
+// memory too. A std::allocator that reports every allocation.
+template <class T>
+struct DataAllocator {
+    using value_type = T;
+    DataAllocator() = default;
+    template <class U>
+    DataAllocator(const DataAllocator<U>&) {}
+    T* allocate(size_t n) {
+        track_allocation(Category::Data, (int64_t)(n * sizeof(T)), "data");
+        return std::allocator<T>().allocate(n);
+    }
+    void deallocate(T* p, size_t n) {
+        std::allocator<T>().deallocate(p, n);
+        track_release(Category::Data, (int64_t)(n * sizeof(T)));
+    }
+    template <class U>
+    bool operator==(const DataAllocator<U>&) const { return true; }
+    template <class U>
+    bool operator!=(const DataAllocator<U>&) const { return false; }
+};
+template <class T>
+using DataVector = std::vector<T, DataAllocator<T>>;
+template <class K, class V>
+using DataMap = std::unordered_map<K, V, std::hash<K>, std::equal_to<K>, DataAllocator<std::pair<const K, V>>>;
+
+// Images as the files hold them: one byte per pixel, counted under
+// Category::Data. Kept as bytes, MNIST's 60,000 training images are 47 MB;
+// as floats they would be 188 MB. Batches are converted to floats as they are
+// gathered (ImageDataset below). Copies of an ImageSet share its bytes.
 struct ImageSet {
-    Tensor images; // [N,C,H,W] raw pixel values as floats (0..255; digits 0..16)
-    Tensor labels; // [N] class indices as floats
+    std::shared_ptr<const DataVector<uint8_t>> pixels; // N*C*H*W bytes, row-major [N,C,H,W]
+    Shape shape;                                       // [N,C,H,W]
+    Tensor labels;                                     // [N] class indices as floats
+    int64_t size() const { return shape.empty() ? 0 : shape[0]; }
+    // The pixel values (0..255; digits 0..16) of the given images as floats,
+    // [rows,C,H,W]; of every image when rows is empty (4 bytes a pixel: for
+    // small sets and pictures).
+    Tensor images(const std::vector<int64_t>& rows = {}) const;
+    ImageSet first(int64_t n) const; // the first n images, sharing the bytes
 };
 // An IDX image file (magic 0x00000803, [N,H,W]) with its label file
 // (0x00000801, [N]) -> images [N,1,H,W].
@@ -506,6 +545,14 @@ ImageSet load_idx_images(const std::string& images_path, const std::string& labe
 // bytes (1024 red, 1024 green, 1024 blue, row-major 32x32) -> [N,3,32,32].
 ImageSet load_cifar10(const std::string& path);
 ImageSet load_cifar10(std::istream& in, const std::string& name);
+// The sets one after another (CIFAR-10's five training files): the same C,H,W.
+ImageSet concat(const std::vector<ImageSet>& parts);
+// Mean and standard deviation of each channel's pixel values over the whole
+// set (one pass over the bytes, in double): what standardising needs.
+struct ChannelStats {
+    std::vector<float> mean, stddev; // [C] each
+};
+ChannelStats channel_stats(const ImageSet& set);
 
 // Preparing images (not recorded on the tape: this is data, not model).
 // y = (x/scale - mean) / stddev, one pass. MNIST: normalize(x, 0.1307f, 0.3081f, 255).
@@ -518,6 +565,30 @@ Tensor normalize(const Tensor& images, const std::vector<float>& mean, const std
 Tensor random_crop(const Tensor& images, int64_t padding, Generator& g = default_generator());
 // Mirrors each image left-right with probability 1/2. [B,C,H,W] -> [B,C,H,W]
 Tensor random_hflip(const Tensor& images, Generator& g = default_generator());
+
+// An ImageSet as a dataset: the bytes stay bytes, and each batch is
+// converted as it is gathered, x[b,c,...] = (byte/scale - mean[c]) / stddev[c]
+// (one table lookup per pixel: a byte has only 256 values), then, when
+// augment() asked for it, shifted by random_crop and mirrored by
+// random_hflip. The only floats are the batch's: [B,C,H,W], or [B,C*H*W]
+// with flatten. mean and stddev hold one value for every channel or one per
+// channel. y [B] is the labels.
+struct ImageDataset : Dataset {
+    ImageDataset(ImageSet set, std::vector<float> mean = {0}, std::vector<float> stddev = {1}, float scale = 1,
+                 bool flatten = false);
+    int64_t size() const override;
+    std::pair<Tensor, Tensor> get(int64_t i) const override; // x [C,H,W] or [C*H*W], y []
+    Batch gather(const std::vector<int64_t>& rows) const override;
+    // Augmentation on the fly, drawn anew for every batch from g: a training
+    // set's, never a test set's. Returns *this.
+    ImageDataset& augment(int64_t crop_padding, bool hflip, Generator& g);
+    ImageSet set;
+    bool flatten;
+    std::vector<float> table;        // [C,256]: byte value -> normalised float, per channel
+    int64_t crop_padding = 0;        // 0: no shift
+    bool hflip = false;
+    Generator* generator = nullptr;  // set by augment()
+};
 
 // Where data lives. data_path("data/mnist/x") is the path of data/mnist/x
 // under $TT_DATA (which then stands for data/) if set, else under the current
@@ -828,32 +899,8 @@ struct Flatten : Module {
 // passes over the corpus); a bigger vocabulary makes the embedding table and
 // the output layer of a model bigger (V x D each).
 
-// Containers whose bytes the tracker counts under Category::Data: what a
-// tokenizer or a text dataset keeps is memory too, and `./tt lesson 10`
-// measures it. A std::allocator that reports every allocation.
-template <class T>
-struct DataAllocator {
-    using value_type = T;
-    DataAllocator() = default;
-    template <class U>
-    DataAllocator(const DataAllocator<U>&) {}
-    T* allocate(size_t n) {
-        track_allocation(Category::Data, (int64_t)(n * sizeof(T)), "tokenizer");
-        return std::allocator<T>().allocate(n);
-    }
-    void deallocate(T* p, size_t n) {
-        std::allocator<T>().deallocate(p, n);
-        track_release(Category::Data, (int64_t)(n * sizeof(T)));
-    }
-    template <class U>
-    bool operator==(const DataAllocator<U>&) const { return true; }
-    template <class U>
-    bool operator!=(const DataAllocator<U>&) const { return false; }
-};
-template <class T>
-using DataVector = std::vector<T, DataAllocator<T>>;
-template <class K, class V>
-using DataMap = std::unordered_map<K, V, std::hash<K>, std::equal_to<K>, DataAllocator<std::pair<const K, V>>>;
+// (DataVector and DataMap, the containers counted under Category::Data,
+// are Lesson 05's.)
 
 // A whole text file as bytes, refused unless it is valid UTF-8 and not
 // empty. Errors name the file and, for bad UTF-8, the byte offset and what is

@@ -98,23 +98,19 @@ std::pair<double, double> inference(Sequential& model, const Shape& input) {
     return {(double)input[0] / f, (double)input[0] / q};
 }
 
-struct Mnist {
-    Tensor images, labels; // [60000,1,28,28] normalised, [60000]
-};
-const Mnist& mnist() {
-    static const Mnist data = [] {
-        ImageSet set = load_idx_images(data_path("data/mnist/train-images-idx3-ubyte"),
-                                       data_path("data/mnist/train-labels-idx1-ubyte"));
-        return Mnist{normalize(set.images, 0.1307f, 0.3081f, 255.0f), set.labels};
-    }();
-    return data;
+// MNIST's training images as bytes, normalised batch by batch as the
+// milestones read them: x [64,784] when flat, else [64,1,28,28].
+std::shared_ptr<Dataset> mnist(bool flat) {
+    static const ImageSet set = load_idx_images(data_path("data/mnist/train-images-idx3-ubyte"),
+                                                data_path("data/mnist/train-labels-idx1-ubyte"));
+    return std::make_shared<ImageDataset>(set, std::vector<float>{0.1307f}, std::vector<float>{0.3081f}, 255.0f, flat);
 }
 
 // Trains `model` with SGD (lr 0.01, momentum 0.9) on shuffled batches of 64:
 // `batches` of them (all of an epoch if 0). Returns seconds, and fills peak
 // memory and the allocations of one step (the tracker's count before and after).
-double train(Module& model, const Tensor& images, int64_t batches, Measurement& m) {
-    DataLoader loader(std::make_shared<TensorDataset>(images, mnist().labels), 64, true);
+double train(Module& model, std::shared_ptr<Dataset> images, int64_t batches, Measurement& m) {
+    DataLoader loader(images, 64, true);
     SGD opt(model.parameters(), 0.01f, 0.9f);
     const int64_t total = batches ? std::min(batches, loader.size()) : loader.size();
     auto step = [&](int64_t i) {
@@ -140,11 +136,10 @@ double train(Module& model, const Tensor& images, int64_t batches, Measurement& 
 // MLP 784-128-64-10, one epoch (938 steps of 64); best of `runs` epochs, in seconds.
 Measurement mlp(int runs) {
     Measurement m, best{1e30, 1e30, 0, 0};
-    const Tensor flat = mnist().images.reshape({-1, 784});
     for (int r = 0; r < runs; r++) {
         manual_seed(0);
         Sequential model{Linear(784, 128), ReLU(), Linear(128, 64), ReLU(), Linear(64, 10)};
-        best.value = std::min(best.value, train(model, flat, 0, m));
+        best.value = std::min(best.value, train(model, mnist(true), 0, m));
         best.cpu_value = std::min(best.cpu_value, m.cpu_value);
     }
     best.peak_bytes = m.peak_bytes;
@@ -161,7 +156,7 @@ Measurement lenet(int runs) {
         manual_seed(0);
         Sequential model{Conv2d(1, 6, 5, 1, 2), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5), ReLU(), MaxPool2d(2), Flatten(),
                          Linear(400, 120), ReLU(), Linear(120, 84), ReLU(), Linear(84, 10)};
-        best.value = std::min(best.value, train(model, mnist().images, batches, m));
+        best.value = std::min(best.value, train(model, mnist(false), batches, m));
         best.cpu_value = std::min(best.cpu_value, m.cpu_value);
     }
     const double images = (double)(batches * 64);

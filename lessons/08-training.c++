@@ -14,13 +14,13 @@ namespace lessons {
 
 namespace {
 struct Digits {
-    std::shared_ptr<TensorDataset> train, test;
+    std::shared_ptr<ImageDataset> train, test;
 };
 // TinyDigits as [N,64] rows scaled to 0..1.
 Digits tiny_digits() {
     auto load = [](const char* images, const char* labels) {
         ImageSet set = load_idx_images(data_path(images), data_path(labels));
-        return std::make_shared<TensorDataset>(normalize(set.images, 0, 1, 16).reshape({set.images.size(0), 64}), set.labels);
+        return std::make_shared<ImageDataset>(set, std::vector<float>{0}, std::vector<float>{1}, 16.0f, true);
     };
     return {load("data/tinydigits/train-images-idx3-ubyte", "data/tinydigits/train-labels-idx1-ubyte"),
             load("data/tinydigits/test-images-idx3-ubyte", "data/tinydigits/test-labels-idx1-ubyte")};

@@ -256,7 +256,7 @@ Json lesson_15(const Options& options) {
     // 3. MNIST: train the 1986 MLP and the 1998 LeNet briefly, quantize them.
     ImageSet train_set, test_set;
     std::string why_not;
-    if (!load_mnist_normalized(options, train_set, test_set, why_not)) {
+    if (!load_mnist(options, train_set, test_set, why_not)) {
         std::printf("3. MNIST skipped (%s)\n", why_not.c_str());
         measured.boolean("mnist", false);
         return measured;
@@ -264,8 +264,7 @@ Json lesson_15(const Options& options) {
     std::printf("3. MNIST (60000 train / 10000 test); each model trained briefly with Adam, then quantized.\n"
                 "   Calibration: 4 batches of 128 training images.\n");
     Generator tg(1986);
-    auto flat_train = std::make_shared<TensorDataset>(train_set.images.reshape({train_set.images.size(0), -1}), train_set.labels);
-    auto flat_test = std::make_shared<TensorDataset>(test_set.images.reshape({test_set.images.size(0), -1}), test_set.labels);
+    auto flat_train = mnist_dataset(train_set, true), flat_test = mnist_dataset(test_set, true);
     DataLoader mlp_train(flat_train, 128, true, false, tg), mlp_calibration(flat_train, 128), mlp_test(flat_test, 1000);
     Sequential mlp{Linear(784, 256, true, Init::Kaiming, tg), ReLU(), Linear(256, 128, true, Init::Kaiming, tg), ReLU(),
                    Linear(128, 10, true, Init::Kaiming, tg)};
@@ -273,8 +272,7 @@ Json lesson_15(const Options& options) {
     const Tensor mlp_sample = mlp_test.batch(0).x.slice(0, 0, 256);
     const ModelReport mlp_report = quantize_and_measure("MLP 784-256-128-10", mlp, mlp_calibration, mlp_test, mlp_sample, options);
 
-    auto image_train = std::make_shared<TensorDataset>(train_set.images, train_set.labels);
-    auto image_test = std::make_shared<TensorDataset>(test_set.images, test_set.labels);
+    auto image_train = mnist_dataset(train_set, false), image_test = mnist_dataset(test_set, false);
     Generator lg(1998);
     DataLoader lenet_train(image_train, 64, true, false, lg), lenet_calibration(image_train, 128), lenet_test(image_test, 500);
     Sequential lenet{Conv2d(1, 6, 5, 1, 2, true, lg), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5, 1, 0, true, lg), ReLU(),

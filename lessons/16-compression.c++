@@ -85,13 +85,12 @@ Json lesson_16(const Options& options) {
 
     ImageSet train_set, test_set;
     std::string why_not;
-    if (!load_mnist_normalized(options, train_set, test_set, why_not)) {
+    if (!load_mnist(options, train_set, test_set, why_not)) {
         std::printf("2-5. MNIST skipped (%s)\n", why_not.c_str());
         measured.boolean("mnist", false);
         return measured;
     }
-    auto train_data = std::make_shared<TensorDataset>(train_set.images.reshape({60000, 784}), train_set.labels);
-    auto test_data = std::make_shared<TensorDataset>(test_set.images.reshape({10000, 784}), test_set.labels);
+    auto train_data = mnist_dataset(train_set, true), test_data = mnist_dataset(test_set, true);
     Generator g(1986);
     DataLoader train_loader(train_data, 128, true, false, g), test_loader(test_data, 1000);
     const Tensor sample = test_loader.batch(0).x.slice(0, 0, 256);
@@ -208,13 +207,13 @@ Json lesson_16(const Options& options) {
 
     // 6. Distillation: a 784-32-10 student, alone and with the 1998 LeNet-5 as teacher.
     Generator lg(1998);
-    auto image_data = std::make_shared<TensorDataset>(train_set.images, train_set.labels);
+    auto image_data = mnist_dataset(train_set, false);
     DataLoader image_loader(image_data, 64, true, false, lg);
     Sequential teacher{Conv2d(1, 6, 5, 1, 2, true, lg), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5, 1, 0, true, lg), ReLU(),
                        MaxPool2d(2), Flatten(), Linear(400, 120, true, Init::Kaiming, lg), ReLU(),
                        Linear(120, 84, true, Init::Kaiming, lg), ReLU(), Linear(84, 10, true, Init::Kaiming, lg)};
     train(teacher, image_loader, 1, 3e-3f, options);
-    auto image_test = std::make_shared<TensorDataset>(test_set.images, test_set.labels);
+    auto image_test = mnist_dataset(test_set, false);
     DataLoader image_test_loader(image_test, 1000);
     const float teacher_acc = accuracy_of(teacher, image_test_loader);
     // The student sees only the first 5000 training images (the teacher saw
@@ -223,9 +222,7 @@ Json lesson_16(const Options& options) {
     const float kTemperature = 4.0f, kAlpha = 0.7f;
     const int64_t student_images = 5000;
     Generator sl(16);
-    DataLoader student_loader(std::make_shared<TensorDataset>(train_data->x.slice(0, 0, student_images),
-                                                              train_data->y.slice(0, 0, student_images)),
-                              128, true, false, sl);
+    DataLoader student_loader(mnist_dataset(train_set.first(student_images), true), 128, true, false, sl);
     Generator sg(16);
     Sequential alone{Linear(784, 32, true, Init::Kaiming, sg), ReLU(), Linear(32, 10, true, Init::Kaiming, sg)};
     Generator dg(16);

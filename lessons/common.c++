@@ -41,7 +41,7 @@ int64_t resident_peak_bytes() {
     return 0;
 }
 
-bool load_mnist_normalized(const Options& options, tt::ImageSet& train, tt::ImageSet& test, std::string& why_not) {
+bool load_mnist(const Options& options, tt::ImageSet& train, tt::ImageSet& test, std::string& why_not) {
     const std::string images = tt::data_path("data/mnist/train-images-idx3-ubyte"),
                       test_images = tt::data_path("data/mnist/t10k-images-idx3-ubyte");
     if (options.quick || !std::filesystem::exists(images) || !std::filesystem::exists(test_images)) {
@@ -50,11 +50,11 @@ bool load_mnist_normalized(const Options& options, tt::ImageSet& train, tt::Imag
     }
     train = tt::load_idx_images(images, tt::data_path("data/mnist/train-labels-idx1-ubyte"));
     test = tt::load_idx_images(test_images, tt::data_path("data/mnist/t10k-labels-idx1-ubyte"));
-    for (tt::ImageSet* set : {&train, &test}) {
-        float* p = set->images.data();
-        for (int64_t i = 0, n = set->images.numel(); i < n; i++) p[i] = (p[i] / 255.0f - 0.1307f) / 0.3081f;
-    }
     return true;
+}
+
+std::shared_ptr<tt::ImageDataset> mnist_dataset(const tt::ImageSet& set, bool flat) {
+    return std::make_shared<tt::ImageDataset>(set, std::vector<float>{0.1307f}, std::vector<float>{0.3081f}, 255.0f, flat);
 }
 
 std::string output_path(const std::string& name) {

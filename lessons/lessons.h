@@ -118,10 +118,13 @@ std::string bytes_str(int64_t bytes);
 bool parse_int(const std::string& text, long lo, long hi, long& out);      // "4.0 MB"
 int64_t resident_peak_bytes();             // this process's peak resident memory (VmHWM), 0 if unknown
 std::string machine_name();
-// MNIST for a demo, normalised by its mean and std (0.1307, 0.3081): true
-// with train (60000) and test (10000) filled, or false with why_not set
-// ("--quick", or the command that gets the files).
-bool load_mnist_normalized(const Options& options, tt::ImageSet& train, tt::ImageSet& test, std::string& why_not);
+// MNIST for a demo, as bytes: true with train (60000) and test (10000)
+// filled, or false with why_not set ("--quick", or the command that gets the
+// files).
+bool load_mnist(const Options& options, tt::ImageSet& train, tt::ImageSet& test, std::string& why_not);
+// MNIST images as a dataset normalised by MNIST's mean and std (0.1307,
+// 0.3081): x [B,784] when flat, else [B,1,28,28].
+std::shared_ptr<tt::ImageDataset> mnist_dataset(const tt::ImageSet& set, bool flat);
 // Where a demo's pictures go: $TT_OUT/name if TT_OUT is set, else the
 // system's temporary folder (never the repository).
 std::string output_path(const std::string& name);

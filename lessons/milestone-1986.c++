@@ -14,23 +14,13 @@ using namespace tt;
 namespace lessons {
 
 namespace {
-// Mean and standard deviation of every pixel of the training images, applied
-// to both sets in place (MNIST's 188 MB of floats are not held twice): the
-// network then sees inputs of mean 0 and variance 1.
-void standardize(ImageSet& train, ImageSet& test) {
-    const float* x = train.images.data();
-    const int64_t n = train.images.numel();
-    double total = 0, squares = 0;
-    for (int64_t i = 0; i < n; i++) total += x[i], squares += (double)x[i] * x[i];
-    const double mean = total / (double)n, stddev = std::sqrt(squares / (double)n - mean * mean);
-    for (Tensor* images : {&train.images, &test.images}) {
-        float* p = images->data();
-        for (int64_t i = 0, m = images->numel(); i < m; i++) p[i] = (float)((p[i] - mean) / stddev);
-    }
-}
-
-std::shared_ptr<TensorDataset> flat(const ImageSet& set) {
-    return std::make_shared<TensorDataset>(set.images.reshape({set.images.size(0), -1}), set.labels);
+// The training images' pixel mean and standard deviation (one channel: over
+// every pixel) normalise both sets as their batches are gathered, so the
+// network sees inputs of mean 0 and variance 1; the images stay bytes.
+std::pair<std::shared_ptr<ImageDataset>, std::shared_ptr<ImageDataset>> standardized(const ImageSet& train, const ImageSet& test) {
+    const ChannelStats stats = channel_stats(train);
+    return {std::make_shared<ImageDataset>(train, stats.mean, stats.stddev, 1.0f, true),
+            std::make_shared<ImageDataset>(test, stats.mean, stats.stddev, 1.0f, true)};
 }
 
 Result start_result(const char* part, const char* dataset, const char* model, Module& m) {
@@ -92,10 +82,10 @@ Result xor_part(const Options& options) {
 Result tinydigits_part(const Options& options) {
     ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/tinydigits/test-images-idx3-ubyte"), data_path("data/tinydigits/test-labels-idx1-ubyte"));
-    standardize(train, test);
+    const auto [train_data, test_data] = standardized(train, test);
     Generator g(1986);
     Sequential model{Linear(64, 32, true, Init::Kaiming, g), ReLU(), Linear(32, 10, true, Init::Kaiming, g)};
-    DataLoader train_loader(flat(train), 32, true, false, g), test_loader(flat(test), 200);
+    DataLoader train_loader(train_data, 32, true, false, g), test_loader(test_data, 200);
     if (!options.json) std::printf("  TinyDigits: 1000 train / 200 test 8x8 digits, MLP 64-32-10\n");
     const float acc = fit(model, train_loader, test_loader, 20, 1e-2f, options);
     Result r = start_result("TinyDigits MLP", "TinyDigits, 1000 train / 200 test, 8x8", "MLP 64-32-10, ReLU, Adam + cosine", model);
@@ -122,11 +112,11 @@ Result mnist_part(const Options& options) {
     }
     ImageSet train = load_idx_images(data_path("data/mnist/train-images-idx3-ubyte"), data_path("data/mnist/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
-    standardize(train, test);
+    const auto [train_data, test_data] = standardized(train, test);
     Generator g(1986);
     Sequential model{Linear(784, 256, true, Init::Kaiming, g), ReLU(), Linear(256, 128, true, Init::Kaiming, g), ReLU(),
                      Linear(128, 10, true, Init::Kaiming, g)};
-    DataLoader train_loader(flat(train), 128, true, false, g), test_loader(flat(test), 1000);
+    DataLoader train_loader(train_data, 128, true, false, g), test_loader(test_data, 1000);
     if (!options.json) std::printf("  MNIST: 60000 train / 10000 test 28x28 digits, %s\n", model_name);
     History history;
     const float acc = fit(model, train_loader, test_loader, 8, 2e-3f, options, &history);

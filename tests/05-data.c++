@@ -158,9 +158,9 @@ TEST_GIVEN(load_idx_images_checks_the_pair) {
     const std::string images = dir.file("img", idx_header({3, 2, 2}) + bytes(12));
     const std::string labels = dir.file("lab", idx_header({3}) + std::vector<unsigned char>{7, 0, 9});
     ImageSet set = load_idx_images(images, labels);
-    CHECK_EQ(set.images.shape(), Shape({3, 1, 2, 2}));
+    CHECK_EQ(set.images().shape(), Shape({3, 1, 2, 2}));
     CHECK_VALUES(set.labels, 0, {7, 0, 9});
-    CHECK_NEAR(set.images.at({2, 0, 1, 1}), 11, 0);
+    CHECK_NEAR(set.images().at({2, 0, 1, 1}), 11, 0);
     const std::string two_labels = dir.file("lab2", idx_header({2}) + bytes(2));
     CHECK_THROWS(load_idx_images(images, two_labels), "load_idx_images: " + images + " has 3 images but " + two_labels + " has 2 labels");
     CHECK_THROWS(load_idx_images(labels, labels), "load_idx_images: " + labels + " has the wrong magic number 0x00000801: expected 0x00000803 (images [N,H,W])");
@@ -172,11 +172,11 @@ TEST_GIVEN(load_cifar10_crafted_files) {
     TempDir dir;
     std::vector<unsigned char> two = std::vector<unsigned char>{3} + bytes(3072) + std::vector<unsigned char>{9} + bytes(3072, 7);
     ImageSet set = load_cifar10(dir.file("two.bin", two));
-    CHECK_EQ(set.images.shape(), Shape({2, 3, 32, 32}));
+    CHECK_EQ(set.images().shape(), Shape({2, 3, 32, 32}));
     CHECK_VALUES(set.labels, 0, {3, 9});
-    CHECK_NEAR(set.images.at({0, 0, 0, 1}), 1, 0);          // red plane first
-    CHECK_NEAR(set.images.at({0, 1, 0, 0}), 1024 % 256, 0); // then green
-    CHECK_NEAR(set.images.at({1, 2, 31, 31}), (7 + 3071) % 256, 0);
+    CHECK_NEAR(set.images().at({0, 0, 0, 1}), 1, 0);          // red plane first
+    CHECK_NEAR(set.images().at({0, 1, 0, 0}), 1024 % 256, 0); // then green
+    CHECK_NEAR(set.images().at({1, 2, 31, 31}), (7 + 3071) % 256, 0);
     const std::string cut = dir.file("cut.bin", std::vector<unsigned char>(two.begin(), two.end() - 1));
     CHECK_THROWS(load_cifar10(cut), "load_cifar10: " + cut + " has 6145 bytes, not a whole number of 3073-byte records");
     CHECK_THROWS(load_cifar10(dir.file("empty.bin", {})), "has 0 bytes");
@@ -190,12 +190,12 @@ TEST_GIVEN(load_cifar10_crafted_files) {
 TEST_GIVEN(tinydigits_real_files) {
     ImageSet train = load_idx_images(data_path("data/tinydigits/train-images-idx3-ubyte"), data_path("data/tinydigits/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/tinydigits/test-images-idx3-ubyte"), data_path("data/tinydigits/test-labels-idx1-ubyte"));
-    CHECK(train.images.shape() == Shape({1000, 1, 8, 8}) && train.labels.shape() == Shape{1000});
-    CHECK(test.images.shape() == Shape({200, 1, 8, 8}) && test.labels.shape() == Shape{200});
-    CHECK_NEAR(max(train.images).item(), 16, 0);
-    CHECK_NEAR(-max(-train.images).item(), 0, 0);
+    CHECK(train.images().shape() == Shape({1000, 1, 8, 8}) && train.labels.shape() == Shape{1000});
+    CHECK(test.images().shape() == Shape({200, 1, 8, 8}) && test.labels.shape() == Shape{200});
+    CHECK_NEAR(max(train.images()).item(), 16, 0);
+    CHECK_NEAR(-max(-train.images()).item(), 0, 0);
     CHECK_VALUES(train.labels.slice(0, 0, 8), 0, {5, 4, 3, 9, 6, 2, 4, 5});
-    CHECK_VALUES(train.images.slice(0, 0, 1).slice(2, 0, 1), 0, {0, 3, 12, 12, 14, 4, 0, 0}); // first row of the first 5
+    CHECK_VALUES(train.images().slice(0, 0, 1).slice(2, 0, 1), 0, {0, 3, 12, 12, 14, 4, 0, 0}); // first row of the first 5
     for (int64_t c = 0; c < 10; c++) { // 100 of each class (the course's split)
         int64_t n = 0;
         for (float v : train.labels.to_vector()) n += v == (float)c;
@@ -205,7 +205,7 @@ TEST_GIVEN(tinydigits_real_files) {
 
 TEST_GIVEN(digits_and_mnist_labels_real_files) {
     ImageSet digits = load_idx_images(data_path("data/digits/digits-images-idx3-ubyte"), data_path("data/digits/digits-labels-idx1-ubyte"));
-    CHECK_EQ(digits.images.shape(), Shape({1797, 1, 8, 8}));
+    CHECK_EQ(digits.images().shape(), Shape({1797, 1, 8, 8}));
     CHECK_VALUES(digits.labels.slice(0, 0, 12), 0, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1});
     // `make test` decompresses MNIST first; the label file is small enough to read here
     Tensor mnist = read_idx(data_path("data/mnist/train-labels-idx1-ubyte"));
@@ -220,16 +220,16 @@ TEST_GIVEN(cifar10_real_first_record_when_present) {
         return;
     }
     ImageSet set = load_cifar10(path);
-    CHECK_EQ(set.images.shape(), Shape({1000, 3, 32, 32}));
+    CHECK_EQ(set.images().shape(), Shape({1000, 3, 32, 32}));
     // the first test record: a cat (class 3); its first red, green, blue pixels
     std::ifstream in(path, std::ios::binary);
     std::vector<unsigned char> head(1 + 3072);
     in.read((char*)head.data(), (std::streamsize)head.size());
     CHECK_EQ(head[0], 3);
     CHECK_NEAR(set.labels.at({0}), 3, 0);
-    CHECK_NEAR(set.images.at({0, 0, 0, 0}), head[1], 0);
-    CHECK_NEAR(set.images.at({0, 1, 0, 0}), head[1 + 1024], 0);
-    CHECK_NEAR(set.images.at({0, 2, 31, 31}), head[3072], 0);
+    CHECK_NEAR(set.images().at({0, 0, 0, 0}), head[1], 0);
+    CHECK_NEAR(set.images().at({0, 1, 0, 0}), head[1 + 1024], 0);
+    CHECK_NEAR(set.images().at({0, 2, 31, 31}), head[3072], 0);
     CHECK_NEAR(max(set.labels).item(), 9, 0);
 }
 
@@ -252,6 +252,78 @@ TEST(normalize_by_hand) {
     CHECK_THROWS(normalize(x, 0, 0), "normalize: stddev and scale must be positive");
     CHECK_THROWS(normalize(x, {0, 1, 2}, {1, 1, 1}), "normalize: 3 means and 3 stddevs for 2 channels of [1,2,1,2]");
     CHECK_THROWS(normalize(Tensor::zeros({2, 2}), {0, 1}, {1, 1}), "normalize: images should be [N,C,H,W]");
+}
+
+// An ImageSet of the given bytes, [N,C,H,W], labels 0..N-1.
+static ImageSet byte_images(const Shape& shape, const std::vector<uint8_t>& values) {
+    auto pixels = std::make_shared<DataVector<uint8_t>>(values.begin(), values.end());
+    return {pixels, shape, Tensor::arange(shape[0])};
+}
+
+TEST(image_dataset_converts_each_batch_as_normalize_would) {
+    // two images of 2 channels of 1x2 pixels
+    const ImageSet set = byte_images({2, 2, 1, 2}, {0, 255, 51, 102, 10, 20, 30, 40});
+    ImageDataset data(set, {0, 1}, {1, 2}, 51);
+    const Batch batch = data.gather({1, 0});
+    CHECK_EQ(batch.x.shape(), Shape({2, 2, 1, 2}));
+    // image 1 first: channel 0 (x/51 - 0)/1, channel 1 (x/51 - 1)/2; the same floats normalize() gives
+    CHECK_EQ(batch.x.to_vector(), normalize(set.images({1, 0}), {0, 1}, {1, 2}, 51).to_vector());
+    CHECK_VALUES(batch.x.slice(0, 0, 1), 1e-6, {10 / 51.f, 20 / 51.f, (30 / 51.f - 1) / 2, (40 / 51.f - 1) / 2});
+    CHECK_VALUES(batch.y, 0, {1, 0});
+    // one mean and stddev for every channel, flattened rows, get(i)
+    ImageDataset flat(set, {0.5f}, {0.25f}, 255, true);
+    CHECK_EQ(flat.gather({0}).x.shape(), Shape({1, 4}));
+    CHECK_EQ(flat.gather({0, 1}).x.to_vector(), normalize(set.images(), 0.5f, 0.25f, 255).to_vector());
+    auto [x, y] = flat.get(1);
+    CHECK_EQ(x.shape(), Shape{4});
+    CHECK_NEAR(y.item(), 1, 0);
+    // a loader over it: every sample once per pass
+    DataLoader loader(std::make_shared<ImageDataset>(set), 1, true);
+    float seen = 0;
+    for (auto& [bx, by] : loader) seen += by.item();
+    CHECK_NEAR(seen, 1, 0);
+}
+
+TEST(image_dataset_augments_as_random_crop_then_random_hflip) {
+    std::vector<uint8_t> values(4 * 3 * 5 * 5);
+    for (size_t i = 0; i < values.size(); i++) values[i] = (uint8_t)(i * 7);
+    const ImageSet set = byte_images({4, 3, 5, 5}, values);
+    Generator a(3), b(3);
+    ImageDataset augmented(set, {10, 20, 30}, {2, 3, 4});
+    augmented.augment(2, true, a);
+    ImageDataset plain(set, {10, 20, 30}, {2, 3, 4});
+    for (int pass = 0; pass < 3; pass++) { // drawn anew every batch, from the same stream as the two transforms
+        const Tensor want = random_hflip(random_crop(plain.gather({3, 1, 2}).x, 2, b), b);
+        CHECK_EQ(augmented.gather({3, 1, 2}).x.to_vector(), want.to_vector());
+    }
+    CHECK_THROWS(augmented.augment(6, false, a), "ImageDataset::augment: crop padding 6 should be in 0..min(H,W) for images [4,3,5,5]");
+}
+
+TEST_GIVEN(image_sets_stay_bytes) {
+    // the tracker counts the bytes, under Data, one byte a pixel
+    const MemoryCounts before = memory_counts(Category::Data);
+    std::vector<uint8_t> values(3 * 1 * 4 * 4);
+    for (size_t i = 0; i < values.size(); i++) values[i] = (uint8_t)i;
+    const ImageSet set = byte_images({3, 1, 4, 4}, values);
+    CHECK_EQ(memory_counts(Category::Data).live_bytes - before.live_bytes, 48);
+    CHECK_VALUES(set.images({2}).slice(2, 0, 1), 0, {32, 33, 34, 35});
+    const ImageSet two = set.first(2), joined = concat({two, set});
+    CHECK_EQ(two.images().shape(), Shape({2, 1, 4, 4}));
+    CHECK_EQ(joined.shape, Shape({5, 1, 4, 4}));
+    CHECK_VALUES(joined.labels, 0, {0, 1, 0, 1, 2});
+    CHECK_EQ(joined.images({2}).to_vector(), set.images({0}).to_vector());
+    const ChannelStats stats = channel_stats(set);                    // 0..47: mean 23.5, variance (48^2-1)/12
+    CHECK_NEAR(stats.mean[0], 23.5f, 1e-5);
+    CHECK_NEAR(stats.stddev[0], std::sqrt((48.0f * 48.0f - 1) / 12), 1e-4);
+    CHECK_THROWS(set.images({3}), "ImageSet::images: image 3 is out of range for 3 images");
+    CHECK_THROWS(set.first(4), "ImageSet::first: 4 images asked for from a set of 3");
+    CHECK_THROWS(concat({set, byte_images({1, 1, 2, 2}, {1, 2, 3, 4})}), "concat: image sets of [3,1,4,4] and [1,1,2,2] differ in their image shape");
+    CHECK_THROWS(ImageDataset(set, {0, 1}, {1}), "ImageDataset: 2 means and 1 stddevs for 1 channels of [3,1,4,4]");
+    CHECK_THROWS(ImageDataset(set, {0}, {0}), "ImageDataset: every stddev must be positive");
+    CHECK_THROWS(ImageDataset(set, {0}, {1}, -1), "ImageDataset: scale must be positive");
+    CHECK_THROWS(ImageDataset(ImageSet{}), "ImageDataset: the image set should hold images [N,C,H,W], N > 0; got []");
+    CHECK_THROWS(ImageDataset(set).gather({0, 3}), "ImageDataset: index 3 is out of range for 3 images");
+    CHECK_THROWS(channel_stats(set.first(0)), "channel_stats: the image set is empty");
 }
 
 TEST(random_crop_by_hand) {

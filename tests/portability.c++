@@ -13,8 +13,7 @@ namespace {
 // order) of a 784-64-10 MLP, seed 7, on the first steps*32 MNIST test images.
 std::vector<float> mnist_loss_trace(int steps) {
     ImageSet set = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
-    const int64_t N = set.images.size(0);
-    DataLoader loader(std::make_shared<TensorDataset>(normalize(set.images, 0.1307f, 0.3081f, 255).view({N, 784}), set.labels), 32);
+    DataLoader loader(std::make_shared<ImageDataset>(set, std::vector<float>{0.1307f}, std::vector<float>{0.3081f}, 255.0f, true), 32);
     Generator g(7);
     Sequential model{Linear(784, 64, true, Init::Kaiming, g), ReLU(), Linear(64, 10, true, Init::Kaiming, g)};
     SGD opt(model.parameters(), 0.1f);

@@ -46,10 +46,10 @@ inline void cifar(const std::string& bytes) {
     std::istringstream in(bytes);
     try {
         const tt::ImageSet set = tt::load_cifar10(in, "fuzz input");
-        const int64_t N = set.images.size(0);
+        const int64_t N = set.images().size(0);
         check(N * 3073 == (int64_t)bytes.size() && set.labels.numel() == N, "CIFAR record count");
         for (float label : set.labels.to_vector()) check(label >= 0 && label <= 9, "CIFAR label out of 0..9");
-        check_bytes(set.images);
+        check_bytes(set.images());
     } catch (const tt::Error&) {
     }
 }
