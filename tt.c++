@@ -1968,48 +1968,60 @@ ImageSet load_idx_images(const std::string& images_path, const std::string& labe
     return {std::move(pixels), {N, 1, dims[1], dims[2]}, labels};
 }
 
-ImageSet load_cifar10(const std::string& path) {
-    std::ifstream in = open_input(path, "load_cifar10");
-    return load_cifar10(in, path);
-}
+namespace {
+constexpr int64_t kCifarPixels = 3 * 32 * 32, kCifarRecord = 1 + kCifarPixels; // label byte, then R, G, B planes
 
-ImageSet load_cifar10(std::istream& in, const std::string& path) {
-    const char* op = "load_cifar10";
-    constexpr int64_t kPixels = 3 * 32 * 32, kRecord = 1 + kPixels; // label byte, then R, G, B planes
+// The number of records in a CIFAR-10 file, checked against its size.
+int64_t cifar_records(std::istream& in, const std::string& path, const char* op) {
     const int64_t size = bytes_left(in, path, op);
-    if (size == 0 || size % kRecord != 0)
+    if (size == 0 || size % kCifarRecord != 0)
         throw Error(std::string(op) + ": " + path + " has " + std::to_string(size) +
                     " bytes, not a whole number of 3073-byte records (1 label + 3072 pixels): truncated, or not CIFAR-10 binary");
-    const int64_t N = size / kRecord;
-    auto pixels = std::make_shared<DataVector<uint8_t>>((size_t)(N * kPixels));
-    Tensor labels = new_tensor({N}, op);
-    for (int64_t n = 0; n < N; n++) {
+    return size / kCifarRecord;
+}
+
+// Reads n records into pixels [n,3,32,32] and labels [n].
+void read_cifar_records(std::istream& in, const std::string& path, const char* op, int64_t n, uint8_t* pixels, float* labels) {
+    for (int64_t r = 0; r < n; r++) {
         unsigned char label;
         read_exact(in, &label, 1, path, op);
         if (label > 9)
             throw Error(std::string(op) + ": " + path + ": label " + std::to_string(label) + " of record " +
-                        std::to_string(n) + " is out of range 0..9");
-        labels.data()[n] = label;
-        read_exact(in, pixels->data() + n * kPixels, kPixels, path, op);
+                        std::to_string(r) + " is out of range 0..9");
+        labels[r] = label;
+        read_exact(in, pixels + r * kCifarPixels, kCifarPixels, path, op);
     }
+}
+} // namespace
+
+ImageSet load_cifar10(const std::string& path) { return load_cifar10(std::vector<std::string>{path}); }
+
+ImageSet load_cifar10(std::istream& in, const std::string& path) {
+    const char* op = "load_cifar10";
+    const int64_t N = cifar_records(in, path, op);
+    auto pixels = std::make_shared<DataVector<uint8_t>>((size_t)(N * kCifarPixels));
+    Tensor labels = new_tensor({N}, op);
+    read_cifar_records(in, path, op, N, pixels->data(), labels.data());
     return {std::move(pixels), {N, 3, 32, 32}, labels};
 }
 
-ImageSet concat(const std::vector<ImageSet>& parts) {
-    if (parts.empty()) throw Error("concat: no image sets to join");
-    auto pixels = std::make_shared<DataVector<uint8_t>>();
-    std::vector<Tensor> labels;
-    Shape shape = parts[0].shape;
-    shape[0] = 0;
-    for (const ImageSet& part : parts) {
-        if (!std::equal(shape.begin() + 1, shape.end(), part.shape.begin() + 1, part.shape.end()))
-            throw Error("concat: image sets of " + to_string(parts[0].shape) + " and " + to_string(part.shape) +
-                        " differ in their image shape");
-        pixels->insert(pixels->end(), part.pixels->begin(), part.pixels->begin() + part.size() * shape[1] * shape[2] * shape[3]);
-        labels.push_back(part.labels);
-        shape[0] += part.size();
+// Every file's size is checked before anything is allocated; the bytes are allocated once.
+ImageSet load_cifar10(const std::vector<std::string>& paths) {
+    const char* op = "load_cifar10";
+    if (paths.empty()) throw Error("load_cifar10: no files given");
+    std::vector<std::ifstream> files;
+    std::vector<int64_t> records;
+    int64_t N = 0;
+    for (const std::string& path : paths) {
+        files.push_back(open_input(path, op));
+        records.push_back(cifar_records(files.back(), path, op));
+        N += records.back();
     }
-    return {std::move(pixels), shape, concat(labels, 0)};
+    auto pixels = std::make_shared<DataVector<uint8_t>>((size_t)(N * kCifarPixels));
+    Tensor labels = new_tensor({N}, op);
+    for (size_t f = 0, done = 0; f < files.size(); done += (size_t)records[f], f++)
+        read_cifar_records(files[f], paths[f], op, records[f], pixels->data() + done * kCifarPixels, labels.data() + done);
+    return {std::move(pixels), {N, 3, 32, 32}, labels};
 }
 
 // Counts of each byte value per channel, then the moments from the counts:
@@ -2154,10 +2166,10 @@ ImageDataset::ImageDataset(ImageSet set_, std::vector<float> mean, std::vector<f
     for (float s : stddev)
         if (!(s > 0)) throw Error("ImageDataset: every stddev must be positive, got " + std::to_string(s));
     if (!(scale > 0)) throw Error("ImageDataset: scale must be positive, got " + std::to_string(scale));
-    // the same float normalize() computes, once per byte value and channel
-    table.resize((size_t)(C * 256));
-    for (int64_t c = 0; c < C; c++)
-        for (int v = 0; v < 256; v++) table[(size_t)(c * 256 + v)] = ((float)v / scale - mean[c]) / stddev[c];
+    for (int64_t c = 0; c < C; c++) {
+        gain.push_back(1.0f / (scale * stddev[c]));
+        shift.push_back(-mean[c] / stddev[c]);
+    }
 }
 
 int64_t ImageDataset::size() const { return set.size(); }
@@ -2176,7 +2188,7 @@ ImageDataset& ImageDataset::augment(int64_t padding, bool flip, Generator& g) {
     return *this;
 }
 
-// x[b,c,i] = table[c, byte[rows[b],c,i]]; y = labels[rows]
+// x[b,c,i] = byte[rows[b],c,i] * gain[c] + shift[c]; y = labels[rows]
 Batch ImageDataset::gather(const std::vector<int64_t>& rows) const {
     if (rows.empty()) throw Error("ImageDataset: no rows asked for");
     const int64_t B = (int64_t)rows.size(), C = set.shape[1], H = set.shape[2], W = set.shape[3], plane = H * W;
@@ -2184,12 +2196,12 @@ Batch ImageDataset::gather(const std::vector<int64_t>& rows) const {
     for (int64_t b = 0; b < B; b++) {
         if (rows[b] < 0 || rows[b] >= size())
             throw Error("ImageDataset: index " + std::to_string(rows[b]) + " is out of range for " + std::to_string(size()) + " images");
-        // BEGIN SOLUTION Lesson 05: ImageDataset::gather: each image's bytes through its channel's table into the batch
+        // BEGIN SOLUTION Lesson 05: ImageDataset::gather: each image's bytes, normalised per channel, into the batch
         const uint8_t* src = set.pixels->data() + rows[b] * C * plane;
         float* dst = x.data() + b * C * plane;
         for (int64_t c = 0; c < C; c++) {
-            const float* to_float = table.data() + c * 256;
-            for (int64_t i = 0; i < plane; i++) dst[c * plane + i] = to_float[src[c * plane + i]];
+            const float g = gain[c], s = shift[c];
+            for (int64_t i = 0; i < plane; i++) dst[c * plane + i] = (float)src[c * plane + i] * g + s;
         }
         // END SOLUTION
     }

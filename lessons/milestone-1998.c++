@@ -291,10 +291,9 @@ Result cifar_full_part(const Options& options) {
     const std::string dir = "data/cifar-10-batches-bin/";
     if (!file_exists(data_path(dir + "data_batch_5.bin")) || !file_exists(data_path(dir + "test_batch.bin")))
         return skipped(p, model_name, "full CIFAR-10 not in " + dir + ": `make data-cifar` downloads it (170 MB, md5-checked)");
-    std::vector<ImageSet> parts;
-    for (int i = 1; i <= 5; i++) parts.push_back(load_cifar10(data_path(dir + "data_batch_" + std::to_string(i) + ".bin")));
-    const ImageSet train = concat(parts);
-    parts.clear();
+    std::vector<std::string> files;
+    for (int i = 1; i <= 5; i++) files.push_back(data_path(dir + "data_batch_" + std::to_string(i) + ".bin"));
+    const ImageSet train = load_cifar10(files);
     ImageSet test = load_cifar10(data_path(dir + "test_batch.bin"));
     Generator g(1998);
     Sequential model = cifar_model(32, g);
