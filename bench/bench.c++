@@ -15,6 +15,7 @@
 //   bench mlp THREADS          (bench/compare.py runs these, alternating
 //   bench lenet THREADS         with PyTorch)
 //   bench gpt T B THREADS
+//   bench mnist-memory THREADS milestone 1986's MNIST MLP for one epoch: resident peak, MB
 //   bench shapes               the training steps' small products, naive and fast kernel
 //   bench tile 1               the register tile gemm_fast uses here, as key=value
 #include <algorithm>
@@ -145,6 +146,25 @@ Measurement mlp(int runs) {
     best.peak_bytes = m.peak_bytes;
     best.allocations_per_step = m.allocations_per_step;
     return best;
+}
+
+// Milestone 1986's MNIST job, for its memory: the MLP 784-256-128-10, Adam
+// (lr 0.002), shuffled batches of 128, one epoch, MNIST's bytes read through
+// ImageDataset. value: the process's resident peak in MB (what `top` shows,
+// the binary and the C++ runtime included); peak_bytes: the tracker's.
+Measurement mnist_memory() {
+    manual_seed(0);
+    Sequential model{Linear(784, 256), ReLU(), Linear(256, 128), ReLU(), Linear(128, 10)};
+    Adam opt(model.parameters(), 2e-3f);
+    DataLoader loader(mnist(true), 128, true);
+    const double start = now_seconds();
+    for (auto& [x, y] : loader) {
+        Tensor loss = cross_entropy(model(x), y);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+    }
+    return {(double)lessons::resident_peak_bytes() / 1e6, now_seconds() - start, memory_counts().peak_bytes, 0};
 }
 
 // LeNet-5 on 28x28 (padding 2 on the first conv): 200 steps of 64 images;
@@ -336,7 +356,7 @@ int whole_table() {
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | int8 N THREADS | qmlp THREADS | mlp THREADS | lenet THREADS | gpt T B THREADS | shapes | tile 1]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | int8 N THREADS | qmlp THREADS | mlp THREADS | lenet THREADS | gpt T B THREADS | mnist-memory THREADS | shapes | tile 1]\n");
     return 2;
 }
 } // namespace
@@ -363,6 +383,7 @@ int main(int argc, char** argv) {
         }
         else if (what == "mlp" && argc == 3) print_line("mlp", 0, threads, mlp(1));
         else if (what == "lenet" && argc == 3) print_line("lenet", 0, threads, lenet(1));
+        else if (what == "mnist-memory" && argc == 3) print_line("mnist-memory", 0, threads, mnist_memory());
         else if (what == "gpt" && argc == 5) print_line("gpt", std::atoll(argv[2]), threads, gpt(std::atoll(argv[2]), std::atoll(argv[3]), 1));
         else return usage();
         return 0;

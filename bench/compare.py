@@ -3,7 +3,7 @@
 
     python3 bench/compare.py            (from the repo root; about three minutes)
     python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the models)
-    python3 bench/compare.py --only gpt (one kind of row: sgemm, mlp, lenet, gpt; comma-separated)
+    python3 bench/compare.py --only gpt (one kind of row: sgemm, mlp, lenet, qmlp, gpt, memory; comma-separated)
     python3 bench/compare.py --isa x86-64-v3   (tt built for AVX2+FMA only, OpenBLAS's Haswell kernel)
     python3 bench/compare.py --isa x86-64-v4   (tt built for AVX-512, OpenBLAS's SkylakeX kernel)
 
@@ -221,6 +221,43 @@ def torch_mlp():
     return torch_train(model, x, (x.shape[0] + 63) // 64)
 
 
+# Milestone 1986's MNIST MLP for one epoch in a fresh process, for its resident
+# peak: the images kept as uint8 and converted per batch, as tt does.
+TORCH_MNIST_MEMORY = r"""
+import resource, sys, numpy as np, torch
+torch.set_num_threads(1)
+def read_idx(path):
+    data = open(path, "rb").read()
+    dims = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+root = sys.argv[1]
+x = torch.from_numpy(read_idx(root + "/data/mnist/train-images-idx3-ubyte").reshape(-1, 784).copy())
+y = torch.from_numpy(read_idx(root + "/data/mnist/train-labels-idx1-ubyte").astype(np.int64))
+torch.manual_seed(0)
+nn = torch.nn
+model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+order = torch.randperm(x.shape[0])
+for i in range(0, x.shape[0], 128):
+    idx = order[i:i + 128]
+    batch = (x[idx].float() / 255 - 0.1307) / 0.3081
+    loss = nn.functional.cross_entropy(model(batch), y[idx])
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3, imported / 1e3)
+"""
+
+
+def torch_mnist_memory():
+    """(resident peak MB of the whole job, of `import torch` alone)"""
+    out = subprocess.run([sys.executable, "-c", TORCH_MNIST_MEMORY, ROOT], check=True, capture_output=True, text=True)
+    peak, imported = map(float, out.stdout.split())
+    return peak, imported
+
+
 def torch_lenet():
     torch.manual_seed(0)
     nn = torch.nn
@@ -349,7 +386,7 @@ def main():
     only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv[:-1] else None
     rows = [("sgemm", n, t) for n in SIZES for t in THREADS] + [("mlp", 0, t) for t in THREADS] + \
            [("lenet", 0, t) for t in THREADS] + [("qmlp", 0, t) for t in THREADS] + \
-           [("gpt", shape, t) for shape in ((64, 12), (128, 32)) for t in THREADS]
+           [("gpt", shape, t) for shape in ((64, 12), (128, 32)) for t in THREADS] + [("memory", 0, 1)]
     if only:
         rows = [r for r in rows if r[0] in only]
     for what, n, t in rows:
@@ -365,9 +402,12 @@ def main():
                     results = {"tt": float(run_tt(binary, "qmlp", t)["value"]), "torch": torch_qmlp()}
                 elif what == "lenet":
                     results = {"tt": float(run_tt(binary, "lenet", t)["value"]), "torch": torch_lenet()}
+                elif what == "memory":
+                    torch_peak, torch_import = torch_mnist_memory()
+                    results = {"tt": float(run_tt(binary, "mnist-memory", t)["value"]), "torch": torch_peak}
                 else:
                     results = {"tt": float(run_tt(binary, "gpt", n[0], n[1], t)["value"]), "torch": torch_gpt(*n)}
-            lower_is_better = what == "mlp"
+            lower_is_better = what in ("mlp", "memory")
             for k, v in results.items():
                 if v is None:
                     continue
@@ -384,12 +424,16 @@ def main():
             name, unit, ratio = "int8 MLP 784-256-128-10", "images/s", best["tt"] / best["torch"]
         elif what == "lenet":
             name, unit, ratio = "LeNet-5 28x28, 200 steps", "images/s", best["tt"] / best["torch"]
+        elif what == "memory":
+            name, unit, ratio = "MNIST MLP epoch, resident", f"MB peak (PyTorch's import alone: {torch_import:.0f} MB)", \
+                best["torch"] / best["tt"]
         else:
             name, unit, ratio = f"GPT L4 C128 T={n[0]} B={n[1]}", "tokens/s", best["tt"] / best["torch"]
         numpy_cell = f"{best['numpy']:10.2f}" if best["numpy"] is not None else f"{'-':>10}"
         print(f"{name:<28} {t:>7} {best['tt']:10.2f} {best['torch']:10.2f} {numpy_cell} {ratio:10.2f}x  {unit}",
               flush=True)
-    print(f"\ntt/PyTorch is a speed ratio: above 1 tt is faster. Load average {load()} at the end.")
+    print(f"\ntt/PyTorch is a speed ratio: above 1 tt is faster (for the memory row, PyTorch's peak over tt's). "
+          f"Load average {load()} at the end.")
     return 0
 
 
