@@ -53,9 +53,6 @@
 #include <sstream>
 #include <thread>
 #include <type_traits>
-#if defined(__GLIBC__)
-#include <malloc.h> // mallopt (Lesson 17, part 3)
-#endif
 
 namespace tt {
 #if TT_PART != 2 // everything but the kernels (see the head of the file)
@@ -197,6 +194,12 @@ void track_release(Category category, int64_t bytes) {
     }
 }
 
+namespace {
+void* malloc_block(size_t bytes, bool zeroed) { return zeroed ? std::calloc(bytes, 1) : std::malloc(bytes); }
+void free_block(void* block, size_t) { std::free(block); }
+} // namespace
+BlockSource block_source = {malloc_block, free_block};
+
 Storage::Storage(int64_t n, bool zeroed) : data(nullptr), count(n), category(current_category) {
     if (n < 0) throw Error(std::string(allocating_op) + ": cannot allocate a negative number of elements");
     const int64_t bytes = n * (int64_t)sizeof(float);
@@ -206,7 +209,7 @@ Storage::Storage(int64_t n, bool zeroed) : data(nullptr), count(n), category(cur
         // block malloc reuses must be cleared: an op that writes every
         // element of its output skips that (zeroed = false)
         if ((uint64_t)n > SIZE_MAX / sizeof(float) ||
-            !(data = (float*)(zeroed ? std::calloc((size_t)n, sizeof(float)) : std::malloc((size_t)n * sizeof(float))))) {
+            !(data = (float*)block_source.take((size_t)n * sizeof(float), zeroed))) {
             track_release(category, bytes);
             throw Error(std::string(allocating_op) + ": out of memory allocating " + with_commas(bytes) + " bytes");
         }
@@ -214,7 +217,7 @@ Storage::Storage(int64_t n, bool zeroed) : data(nullptr), count(n), category(cur
 }
 
 Storage::~Storage() {
-    std::free(data);
+    if (data) block_source.give_back(data, (size_t)count * sizeof(float));
     track_release(category, count * (int64_t)sizeof(float));
 }
 
@@ -6526,18 +6529,61 @@ void gemm_int8(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, co
 
 // Part 3, memory that stays. A training step frees and allocates the same
 // blocks every step (about 170 for milestone 2017's GPT, up to 1.5 MB each).
-// glibc's malloc serves a block past its mmap threshold (128 KB at first)
-// from fresh pages and unmaps it on free, and trims the heap's top when
-// enough of it is free: each step then page-faults its activations back in,
-// pages the kernel zeroes first. Measured: 20% of that GPT's training step on
-// one thread (`bench gpt 64 12 1`, 10.5k -> 12.3k tokens per CPU second).
-// Keeping freed memory for the next step raises no peak (the next step
-// reuses it). A tuning of glibc (Linux, Raspberry Pi OS), not a requirement:
-// other C libraries keep their own policy. 16 MB is the largest threshold
-// 32-bit glibc accepts; blocks past it (a whole data set) are still mapped.
-#if defined(__GLIBC__)
-[[maybe_unused]] const bool kept_freed_memory = mallopt(M_MMAP_THRESHOLD, 16 << 20) && mallopt(M_TRIM_THRESHOLD, 256 << 20);
-#endif
+// A C library may give a large freed block's pages back to the operating
+// system (glibc does past 128 KB) and the next step then page-faults them in
+// again, pages the kernel zeroes first: measured 20% of that GPT's training
+// step on one thread. So a freed block of up to 16 MB is kept, under its
+// exact size, for the next request of that size. Costs: a map lookup under a
+// lock per allocation, a memset when a kept block must be zeroed, and memory
+// the process holds that no tensor uses: at most kCacheCapacity, and when a
+// block would take the cache past it, every kept block is freed first (a
+// new phase of the program, other sizes: the old ones are not coming back).
+namespace {
+constexpr size_t kLargestKeptBlock = 16 << 20, kCacheCapacity = 64 << 20;
+struct BlockCache {
+    std::mutex mutex;
+    std::unordered_map<size_t, std::vector<void*>> kept; // bytes -> freed blocks of that size
+    size_t kept_bytes = 0;
+};
+// Never destroyed: tensors that live until exit give their blocks back after
+// static destructors have run.
+BlockCache& block_cache() {
+    static BlockCache* cache = new BlockCache;
+    return *cache;
+}
+
+void* take_kept_block(size_t bytes, bool zeroed) {
+    BlockCache& cache = block_cache();
+    void* block = nullptr;
+    {
+        std::lock_guard<std::mutex> lock(cache.mutex);
+        auto it = cache.kept.find(bytes);
+        if (it != cache.kept.end() && !it->second.empty()) {
+            block = it->second.back();
+            it->second.pop_back();
+            cache.kept_bytes -= bytes;
+        }
+    }
+    if (!block) return zeroed ? std::calloc(bytes, 1) : std::malloc(bytes);
+    if (zeroed) std::memset(block, 0, bytes);
+    return block;
+}
+
+void keep_block(void* block, size_t bytes) {
+    if (bytes > kLargestKeptBlock) return std::free(block);
+    BlockCache& cache = block_cache();
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    if (cache.kept_bytes + bytes > kCacheCapacity) {
+        for (auto& [size, blocks] : cache.kept)
+            for (void* b : blocks) std::free(b);
+        cache.kept.clear();
+        cache.kept_bytes = 0;
+    }
+    cache.kept[bytes].push_back(block);
+    cache.kept_bytes += bytes;
+}
+} // namespace
+[[maybe_unused]] const BlockSource installed_block_source = block_source = {take_kept_block, keep_block};
 
 // (Sections after Lesson 17 go here, above the #endif.)
 #endif // TT_PART != 2

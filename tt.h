@@ -141,6 +141,15 @@ struct MemoryCategory {
     Category previous;
 };
 
+// Where a Storage's block of bytes comes from and goes back to: calloc (or
+// malloc, when it need not be zeroed) and free, until Lesson 17 installs a
+// cache that keeps freed blocks for the next request of the same size.
+struct BlockSource {
+    void* (*take)(size_t bytes, bool zeroed); // nullptr when out of memory
+    void (*give_back)(void* block, size_t bytes);
+};
+extern BlockSource block_source;
+
 // The bytes behind one or more tensors. Allocated and released only through
 // the tracker; `category` can be changed later (a fresh tensor that becomes a
 // parameter moves its bytes from Activations to Parameters).

@@ -206,3 +206,24 @@ TEST_GIVEN(elementwise_backward_overwrites_a_gradient_nobody_holds) {
     z.backward(held);
     CHECK(max(held).item() == 1.0f && sum(held).item() == 64 * 128);
 }
+
+// Part 3: a freed block is kept for the next request of its size, and zeroed
+// again when that request wants zeros.
+TEST_GIVEN(freed_blocks_are_kept_for_the_next_step) {
+    const float* first = nullptr;
+    {
+        Tensor a = Tensor::zeros({12345});
+        a.data()[7] = 3;
+        first = a.data();
+    }
+    Tensor b = Tensor::zeros({12345});
+    CHECK(b.data() == first);
+    CHECK_EQ(b.data()[7], 0.0f);
+    // an 8 MB block of ones comes back as zeros
+    {
+        Tensor ones = Tensor::ones({2 << 20});
+    }
+    const Tensor zeros = Tensor::zeros({2 << 20});
+    CHECK_EQ(max(zeros).item(), 0.0f);
+    CHECK_EQ(max(-zeros).item(), 0.0f);
+}
