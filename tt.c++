@@ -72,15 +72,9 @@ struct Tracker {
     MemoryCounts by_category[kCategories];
     int64_t budget = 0; // 0: no budget
     std::mutex mutex;
-    Tracker() {
-        if (const char* limit = std::getenv("TT_MEM_LIMIT")) {
-            try {
-                budget = parse_bytes(limit);
-            } catch (const Error& e) {
-                std::fprintf(stderr, "tt: ignoring TT_MEM_LIMIT: %s\n", e.what());
-            }
-        }
-    }
+    // a malformed TT_MEM_LIMIT throws here, so no tracker is built and
+    // every allocation that follows throws the same Error
+    Tracker() : budget(memory_limit_setting(std::getenv("TT_MEM_LIMIT"))) {}
 };
 Tracker& tracker() {
     static Tracker instance; // built on first use, so TT_MEM_LIMIT is read once
@@ -153,6 +147,20 @@ int64_t parse_bytes(const std::string& text) {
     if (value > (std::numeric_limits<int64_t>::max() >> shift))
         throw Error("parse_bytes: '" + text + "' is too large");
     return value << shift;
+}
+
+int64_t memory_limit_setting(const char* value) {
+    if (!value || !*value) return 0;
+    int64_t bytes = 0;
+    try {
+        bytes = parse_bytes(value);
+    } catch (const Error& e) {
+        throw Error("TT_MEM_LIMIT='" + std::string(value) + "' is not a memory budget (" + e.what() +
+                    "); unset it for no budget");
+    }
+    if (bytes == 0)
+        throw Error("TT_MEM_LIMIT='" + std::string(value) + "' is a budget of 0 bytes, which no tensor fits; unset it for no budget");
+    return bytes;
 }
 
 std::string memory_report() {
@@ -5654,20 +5662,25 @@ std::unique_ptr<ThreadPool> pool;   // started on the first parallel job
 std::atomic<int> pool_threads{0};   // 0: not decided yet. Atomic, not under pool_mutex:
                                     // a gemm inside a running job must read it too
 
-int threads_from_environment() {
-    const int hardware = std::max(1, (int)std::thread::hardware_concurrency());
-    const char* text = std::getenv("TT_THREADS");
-    if (!text) return hardware;
-    char* end = nullptr;
-    const long n = std::strtol(text, &end, 10);
-    if (end == text || *end != '\0' || n < 1 || n > 1024) {
-        std::fprintf(stderr, "tt: ignoring TT_THREADS='%s' (want a whole number from 1 to 1024); using %d threads\n",
-                     text, hardware);
-        return hardware;
-    }
-    return (int)n;
-}
 } // namespace
+
+int threads_setting(const char* value) {
+    if (!value || !*value) return std::max(1, (int)std::thread::hardware_concurrency());
+    // digits only (no sign, no spaces), stopping before a value past 1024 can overflow
+    int n = 0;
+    for (const char* c = value; *c; c++) {
+        if (*c < '0' || *c > '9' || n > 1024) { n = 0; break; }
+        n = n * 10 + (*c - '0');
+    }
+    if (n < 1 || n > 1024)
+        throw Error("TT_THREADS='" + std::string(value) + "' is not a number of threads (want a whole number from 1 to 1024)");
+    return n;
+}
+
+void check_environment() {
+    memory_limit_setting(std::getenv("TT_MEM_LIMIT"));
+    threads_setting(std::getenv("TT_THREADS"));
+}
 
 void set_num_threads(int n) {
     if (n < 1 || n > 1024) throw Error("set_num_threads: want 1 to 1024 threads, got " + std::to_string(n));
@@ -5681,7 +5694,7 @@ int get_num_threads() {
     int n = pool_threads.load();
     if (n) return n;
     int undecided = 0;
-    pool_threads.compare_exchange_strong(undecided, threads_from_environment());
+    pool_threads.compare_exchange_strong(undecided, threads_setting(std::getenv("TT_THREADS")));
     return pool_threads.load();
 }
 

@@ -121,10 +121,17 @@ MemoryCounts memory_counts(Category c);    // one category
 void reset_peak();                         // peak := live, for every category
 std::string memory_report();               // a table of the above
 // Budget in bytes for live storage; 0 means none. At start-up it is read from
-// the environment variable TT_MEM_LIMIT ("512M", "4G", "1000000").
+// the environment variable TT_MEM_LIMIT ("512M", "4G", "1000000"; unset or
+// empty: no budget). A malformed value ("12X", "abc", "-5", "0", past 2^63)
+// is never ignored, since a run without the budget asked for is worse than
+// no run: it is an Error naming the variable and its value, thrown by the
+// first allocation (and each one after). ./tt and the tests check the
+// environment before anything else and stop with exit status 2
+// (check_environment, Lesson 17).
 void set_memory_budget(int64_t bytes);
 int64_t memory_budget();
 int64_t parse_bytes(const std::string& text); // "512M" -> 536870912; throws on junk
+int64_t memory_limit_setting(const char* value); // TT_MEM_LIMIT's value (nullptr: unset) -> the budget; throws on junk
 
 // The two calls every tracked allocation makes (Storage below; Lesson 10's
 // containers): count `bytes` under `c`, or throw naming `op` when the budget
@@ -1392,10 +1399,17 @@ void gemm_fast_with(const GemmTile& tile, int64_t M, int64_t N, int64_t K, const
 float multiply_add_chains(const GemmTile& tile, int64_t steps);
 
 // The thread pool every parallel op shares. Its size comes from the environment
-// variable TT_THREADS (1..1024; anything else is ignored with a warning) or else
-// the number of hardware threads; set_num_threads changes it (throws outside 1..1024).
+// variable TT_THREADS (a whole number from 1 to 1024) or, when it is unset or
+// empty, the number of hardware threads; set_num_threads changes it (throws
+// outside 1..1024). A malformed TT_THREADS ("abc", "0", "4x", "-2", " 4") is
+// an Error naming it, thrown by the first parallel op, as TT_MEM_LIMIT's is.
 void set_num_threads(int n);
 int get_num_threads();
+int threads_setting(const char* value); // TT_THREADS's value (nullptr: unset) -> threads; throws on junk
+// Both settings of the environment, TT_MEM_LIMIT and TT_THREADS, read now:
+// throws the Error of the first malformed one. ./tt and the test runner
+// call it first and stop with exit status 2, before any work is done.
+void check_environment();
 // Lesson 09's parallel_for on the pool: calls f(0), ..., f(n-1) spread over
 // the threads (the calling thread helps) and returns when all are done.
 // Called from inside a pool task (nested), it simply runs the calls in order.

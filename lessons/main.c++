@@ -59,6 +59,8 @@ void usage(FILE* out) {
                  "  --long            a milestone's bigger run (2017: batch 32, 6000 steps; not in the tour)\n"
                  "\n"
                  "environment: TT_MEM_LIMIT=512M stops any run that would pass the budget\n"
+                 "             TT_THREADS=n    the thread pool's size (1..1024; default: the hardware's)\n"
+                 "             (a malformed value of either stops ./tt before it starts, exit 2)\n"
                  "\n"
                  "lessons:\n");
     for (const LessonEntry& l : lesson_table)
@@ -108,6 +110,12 @@ int main(int argc, char** argv) {
         else words.push_back(a);
     }
     if (words.empty()) return bad_usage("no command given");
+    try {
+        tt::check_environment(); // a malformed TT_MEM_LIMIT or TT_THREADS stops here, before any work
+    } catch (const tt::Error& e) {
+        std::fprintf(stderr, "tt: %s\n", e.what());
+        return 2;
+    }
     try {
         const std::string& command = words[0];
         if (command == "lesson") {

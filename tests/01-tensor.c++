@@ -62,6 +62,19 @@ TEST_GIVEN(budget_stops_an_allocation_with_a_clear_error) {
     CHECK_THROWS(parse_bytes("99999999999999999999"), "too large");
 }
 
+// TT_MEM_LIMIT's value: a budget, or unset; never junk run as "no budget"
+// (./tt and the test runner turn the Error into exit status 2).
+TEST_GIVEN(malformed_TT_MEM_LIMIT_is_an_error_naming_it) {
+    CHECK_EQ(memory_limit_setting(nullptr), 0);
+    CHECK_EQ(memory_limit_setting(""), 0);
+    CHECK_EQ(memory_limit_setting("512M"), 512LL << 20);
+    CHECK_THROWS(memory_limit_setting("12X"), "TT_MEM_LIMIT='12X' is not a memory budget (parse_bytes: unknown unit");
+    CHECK_THROWS(memory_limit_setting("abc"), "TT_MEM_LIMIT='abc'");
+    CHECK_THROWS(memory_limit_setting("-5"), "TT_MEM_LIMIT='-5'");
+    CHECK_THROWS(memory_limit_setting("99999999999G"), "too large");
+    CHECK_THROWS(memory_limit_setting("0"), "TT_MEM_LIMIT='0' is a budget of 0 bytes");
+}
+
 TEST_GIVEN(generator_is_the_same_everywhere) {
     // Reference values from the integer recurrence; any platform must match bit for bit.
     Generator g(42);
