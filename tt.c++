@@ -1059,7 +1059,10 @@ Tensor mean(const Tensor& x) {
 }
 
 namespace {
-// Index of the largest value along `axis` (the first, on ties), as floats.
+// Index of the largest value along `axis`, as floats: the first, on ties;
+// a NaN counts as larger than any number (the first NaN wins), so that a NaN
+// propagates through max as it does in PyTorch, instead of hiding behind
+// the numbers (max([1, NaN, 2]) is NaN, argmax 1).
 Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
     axis = normalize_axis(axis, x.dim(), op);
     if (x.shape()[axis] == 0) throw Error(std::string(op) + ": axis " + std::to_string(axis) + " of shape " + to_string(x.shape()) + " is empty");
@@ -1071,8 +1074,10 @@ Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < s.inner; i++) {
             int64_t best = 0;
-            for (int64_t k = 1; k < s.n; k++)
-                if (in[(o * s.n + k) * s.inner + i] > in[(o * s.n + best) * s.inner + i]) best = k;
+            for (int64_t k = 1; k < s.n; k++) {
+                const float v = in[(o * s.n + k) * s.inner + i], top = in[(o * s.n + best) * s.inner + i];
+                if (v > top || (std::isnan(v) && !std::isnan(top))) best = k;
+            }
             idx.data()[o * s.inner + i] = (float)best;
         }
     // END SOLUTION
@@ -1080,7 +1085,7 @@ Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
 }
 } // namespace
 
-// y = max_a x        dx += dy at the (first) position of the max, 0 elsewhere
+// y = max_a x        dx += dy at argmax's position (the first max, or the first NaN), 0 elsewhere
 Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
     require_defined(x, "max");
     axis = normalize_axis(axis, x.dim(), "max");

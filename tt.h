@@ -314,13 +314,18 @@ Tensor sum(const Tensor& x);                                // over everything: 
 Tensor sum(const Tensor& x, int64_t axis, bool keepdims = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int64_t axis, bool keepdims = false);
+// max and argmax follow PyTorch at the edges: a NaN propagates (it counts as
+// larger than any number, so max([1, NaN, 2]) is NaN and argmax is 1, the
+// first NaN); on ties argmax is the first.
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, int64_t axis, bool keepdims = false);
 Tensor argmax(const Tensor& x);                             // flat index, shape []
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdims = false);
 
-// Matrix product. [M,K]@[K,N] -> [M,N]; with 3-d or 4-d operands the leading
-// (batch) axes broadcast: [B,M,K]@[K,N] -> [B,M,N]. A 1-d operand is not accepted.
+// Matrix product. [M,K]@[K,N] -> [M,N]; any number of leading (batch) axes
+// broadcast, as in PyTorch: [B,M,K]@[K,N] -> [B,M,N], [A,1,C,M,K]@[B,1,K,N]
+// -> [A,B,C,M,N]. A 1-d operand is not accepted (PyTorch would treat it as
+// a row or a column): reshape it to [1,K] or [K,1].
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // The kernel under matmul: C[i*ldc+j] (+)= sum_k A[i*rsA+k*csA] * B[k*rsB+j*csB].
