@@ -962,13 +962,15 @@ Tensor sqrt(const Tensor& x) {
         });
     return y;
 }
-// y = x^p            dx += dy*p*x^(p-1)
+// y = x^p            dx += dy*p*x^(p-1);  p = 0: dx += 0, at x = 0 too (as PyTorch)
+// x^0 = 1 is flat everywhere, but the formula at x = 0 reads 0 * 0^-1 = 0 * inf = NaN.
 Tensor pow(const Tensor& x, float p) {
     Tensor y = unary_map(x, "pow", [p](float v) { return std::pow(v, p); });
     if (needs_grad({&x}))
         record("pow", {x}, y, [x, y, p](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of pow
-            accumulate_grad(x, unary_grad(g, x, y, [p](float xv, float) { return p * std::pow(xv, p - 1.0f); }));
+            if (p == 0.0f) accumulate_grad(x, Tensor::zeros(x.shape()));
+            else accumulate_grad(x, unary_grad(g, x, y, [p](float xv, float) { return p * std::pow(xv, p - 1.0f); }));
             // END SOLUTION
         });
     return y;
@@ -1111,9 +1113,31 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
         });
     return y;
 }
+// y = max of every element   dx += dy/k at each of the k elements equal to y
+// (each NaN, when y is NaN), 0 elsewhere: ties share the gradient evenly, as
+// in PyTorch, where max along an axis gives it all to the index it returns.
 Tensor max(const Tensor& x) {
     require_defined(x, "max");
-    return max(x.reshape({x.numel()}), 0);
+    Tensor y;
+    {
+        NoGrad forward_only; // the value is max along one axis; the backward is this op's own
+        y = max(x.reshape({x.numel()}), 0);
+    }
+    if (needs_grad({&x}))
+        record("max", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of max over everything: dy shared evenly by the elements equal to the max
+            const Tensor d = dense(x);
+            const float top = y.item(), share_of = g.item();
+            auto is_max = [&](float v) { return std::isnan(top) ? std::isnan(v) : v == top; };
+            int64_t ties = 0;
+            for (int64_t i = 0; i < d.numel(); i++) ties += is_max(d.data()[i]);
+            Tensor gx = new_tensor(x.shape(), "max backward");
+            for (int64_t i = 0; i < d.numel(); i++)
+                if (is_max(d.data()[i])) gx.data()[i] = share_of / (float)ties;
+            accumulate_grad(x, std::move(gx));
+            // END SOLUTION
+        });
+    return y;
 }
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdims) {
     require_defined(x, "argmax");
@@ -1283,9 +1307,10 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t axis) {
 // handful of flops per element: 8 bytes moved per element for 1–20 flops,
 // so their speed is set by memory bandwidth, not arithmetic.
 
-// y = max(0, x)                       dx += dy * (x > 0)
+// y = max(0, x)                       dx += dy * (x > 0), or dy where x is NaN
 Tensor relu(const Tensor& x) {
-    // written so that a NaN passes through (NaN < 0 is false), as in PyTorch
+    // Written so that a NaN passes through (NaN < 0 is false), as in PyTorch,
+    // whose backward zeroes dy only where y <= 0: at a NaN the gradient passes.
     Tensor y = unary_map(x, "relu", [](float v) -> float {
         // BEGIN SOLUTION Lesson 02: relu: max(0, x), letting a NaN through
         return v < 0 ? 0.0f : v;
@@ -1294,7 +1319,7 @@ Tensor relu(const Tensor& x) {
     if (needs_grad({&x}))
         record("relu", {x}, y, [x, y](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of relu
-            accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv > 0 ? 1.0f : 0.0f; }));
+            accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv <= 0 ? 0.0f : 1.0f; }));
             // END SOLUTION
         });
     return y;
@@ -1680,7 +1705,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 }
 
 // L = mean( max(z,0) - z*t + log(1 + exp(-|z|)) )   (= -t log s - (1-t) log(1-s), s = sigmoid z)
-// dz += (sigmoid(z) - t) / n * dL
+// dz += (sigmoid(z) - t) / n * dL,   dt += -z / n * dL   (soft targets that are
+// themselves learned, as in PyTorch; a target that does not require grad gets none)
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets) {
     const char* op = "binary_cross_entropy_with_logits";
     require_defined(logits, op);
@@ -1702,17 +1728,24 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     }
     // END SOLUTION
     Tensor loss = Tensor::scalar((float)(total / (double)n));
-    if (needs_grad({&logits}))
-        record(op, {logits}, loss, [logits, z, t, n](const Tensor& g) {
+    if (needs_grad({&logits, &targets}))
+        record(op, {logits, targets}, loss, [logits, targets, z, t, n](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of binary_cross_entropy_with_logits
             const float scale = g.item() / (float)n;
-            Tensor gz = new_tensor(logits.shape(), "bce backward");
-            for (int64_t i = 0; i < n; i++) {
-                const float zi = z.data()[i];
-                const float s = zi >= 0 ? 1.0f / (1.0f + std::exp(-zi)) : std::exp(zi) / (1.0f + std::exp(zi));
-                gz.data()[i] = (s - t.data()[i]) * scale;
+            if (logits.requires_grad()) {
+                Tensor gz = new_tensor(logits.shape(), "bce backward");
+                for (int64_t i = 0; i < n; i++) {
+                    const float zi = z.data()[i];
+                    const float s = zi >= 0 ? 1.0f / (1.0f + std::exp(-zi)) : std::exp(zi) / (1.0f + std::exp(zi));
+                    gz.data()[i] = (s - t.data()[i]) * scale;
+                }
+                accumulate_grad(logits, std::move(gz));
             }
-            accumulate_grad(logits, std::move(gz));
+            if (targets.requires_grad()) {
+                Tensor gt = new_tensor(targets.shape(), "bce backward");
+                for (int64_t i = 0; i < n; i++) gt.data()[i] = -z.data()[i] * scale;
+                accumulate_grad(targets, std::move(gt));
+            }
             // END SOLUTION
         });
     return loss;

@@ -306,7 +306,7 @@ Tensor operator-(const Tensor& a);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
-Tensor pow(const Tensor& x, float p);
+Tensor pow(const Tensor& x, float p);  // gradient p*x^(p-1); for p = 0, 0 everywhere, x = 0 too (PyTorch's)
 Tensor abs(const Tensor& x);
 
 // Reductions. axis may be negative; keepdims leaves a size-1 axis in place.
@@ -316,7 +316,9 @@ Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int64_t axis, bool keepdims = false);
 // max and argmax follow PyTorch at the edges: a NaN propagates (it counts as
 // larger than any number, so max([1, NaN, 2]) is NaN and argmax is 1, the
-// first NaN); on ties argmax is the first.
+// first NaN); on ties argmax is the first. Their gradients differ as
+// PyTorch's do: max along an axis gives dy to argmax's index, max over
+// everything shares dy evenly among every element equal to the max.
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, int64_t axis, bool keepdims = false);
 Tensor argmax(const Tensor& x);                             // flat index, shape []
@@ -346,7 +348,7 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
 // ===== Lesson 02 · Activations ===============================================
 // The non-linearities between layers. Each reads and writes every element
 // once, doing a few flops per element: they are limited by memory speed.
-Tensor relu(const Tensor& x);
+Tensor relu(const Tensor& x);  // a NaN passes forward, and dy passes back at it (PyTorch zeroes dy only where y <= 0)
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor gelu(const Tensor& x);
@@ -432,7 +434,8 @@ struct Sequential : Module {
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);   // mean((p-t)^2), same shapes
 // logits [B,C], targets [B] holding class indices 0..C-1 (as floats).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
-// logits and targets of one shape, targets in [0,1].
+// logits and targets of one shape, targets in [0,1]. Both are differentiable,
+// as in PyTorch: dz = (sigmoid(z) - t)/n, dt = -z/n (a learned soft target).
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
 
 // ===== Lesson 05 · DataLoader ================================================
