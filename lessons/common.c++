@@ -246,18 +246,23 @@ Json milestone_json(const MilestoneRun& run) {
     return j.objects("parts", parts);
 }
 
-Json tour_json(const std::vector<MilestoneRun>& runs, double seconds) {
-    bool pass = true;
+bool TourRun::pass() const {
+    for (const MilestoneRun& run : milestones)
+        if (!run.pass()) return false;
+    return true;
+}
+int64_t TourRun::peak_bytes() const {
     int64_t peak = 0;
+    for (const MilestoneRun& run : milestones) peak = std::max(peak, run.peak_bytes());
+    return peak;
+}
+
+Json tour_json(const TourRun& tour) {
     std::vector<Json> milestones;
-    for (const MilestoneRun& run : runs) {
-        pass = pass && run.pass();
-        peak = std::max(peak, run.peak_bytes());
-        milestones.push_back(milestone_json(run));
-    }
+    for (const MilestoneRun& run : tour.milestones) milestones.push_back(milestone_json(run));
     Json j;
-    j.boolean("tour", true).boolean("pass", pass).number("seconds", seconds).number("peak_bytes", (double)peak);
-    j.number("resident_peak_bytes", (double)resident_peak_bytes());
+    j.boolean("tour", true).boolean("pass", tour.pass()).number("seconds", tour.seconds);
+    j.number("peak_bytes", (double)tour.peak_bytes()).number("resident_peak_bytes", (double)resident_peak_bytes());
     return j.objects("milestones", milestones);
 }
 

@@ -69,10 +69,17 @@ struct MilestoneRun {
 // every part that ran passed, as the exit status says: skipped parts do not
 // count against it ("parts_run" says how many ran).
 Json milestone_json(const MilestoneRun& run);
+// The tour (`./tt milestones`): every milestone built, one after the other.
+struct TourRun {
+    std::vector<MilestoneRun> milestones;
+    double seconds = 0;
+    bool pass() const;                      // every milestone passed
+    int64_t peak_bytes() const;             // the largest tracker peak of any part
+};
 // The last line of `./tt milestones --json`: {"tour": true, "pass",
 // "seconds", "peak_bytes", "resident_peak_bytes", "milestones":
-// [milestone_json, ...]}, "pass" true when every milestone passed.
-Json tour_json(const std::vector<MilestoneRun>& runs, double seconds);
+// [milestone_json, ...]}.
+Json tour_json(const TourRun& tour);
 // Runs one part of a milestone from a fresh tracker peak and fills in its
 // seconds and peak: the whole part, loading included (not for a skipped part).
 Result timed_part(const std::function<Result()>& part);

@@ -154,29 +154,26 @@ int main(int argc, char** argv) {
         }
         if (command == "milestones") {
             if (words.size() != 1) return bad_usage("'milestones' takes no argument");
-            std::vector<MilestoneRun> runs;
+            TourRun tour;
             std::vector<Result> all;
             const double start = now_seconds();
             for (const MilestoneEntry& m : milestone_table) {
                 if (!m.run) continue;
                 std::printf("===== Milestone %d · %s =====\n", m.year, m.name);
-                runs.push_back(run_milestone(m, options));
-                all.insert(all.end(), runs.back().parts.begin(), runs.back().parts.end());
+                tour.milestones.push_back(run_milestone(m, options));
+                all.insert(all.end(), tour.milestones.back().parts.begin(), tour.milestones.back().parts.end());
                 std::printf("\n");
             }
-            const double seconds = seconds_since(start);
-            int64_t peak = 0;
-            bool pass = true;
-            for (const MilestoneRun& run : runs) peak = std::max(peak, run.peak_bytes()), pass = pass && run.pass();
-            std::printf("===== The tour: summary (%.1f s, peak %s) =====\n", seconds, bytes_str(peak).c_str());
+            tour.seconds = seconds_since(start);
+            std::printf("===== The tour: summary (%.1f s, peak %s) =====\n", tour.seconds, bytes_str(tour.peak_bytes()).c_str());
             Options table = options;
             table.json = false;
             print_results(all, table);
             if (options.json) {
                 print_results(all, options);
-                std::printf("%s\n", tour_json(runs, seconds).str().c_str()); // the last line: the tour's verdict
+                std::printf("%s\n", tour_json(tour).str().c_str()); // the last line: the tour's verdict
             }
-            return pass ? 0 : 1;
+            return tour.pass() ? 0 : 1;
         }
         if (command == "grade") {
             if (words.size() != 2) return bad_usage("'grade' takes a lesson number from 1 to 20, a range like 1-5, or all");
