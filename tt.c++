@@ -1127,13 +1127,13 @@ Tensor max(const Tensor& x) {
         record("max", {x}, y, [x, y](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of max over everything: dy shared evenly by the elements equal to the max
             const Tensor d = dense(x);
-            const float top = y.item(), share_of = g.item();
+            const float top = y.item(), dy = g.item();
             auto is_max = [&](float v) { return std::isnan(top) ? std::isnan(v) : v == top; };
             int64_t ties = 0;
             for (int64_t i = 0; i < d.numel(); i++) ties += is_max(d.data()[i]);
             Tensor gx = new_tensor(x.shape(), "max backward");
             for (int64_t i = 0; i < d.numel(); i++)
-                if (is_max(d.data()[i])) gx.data()[i] = share_of / (float)ties;
+                if (is_max(d.data()[i])) gx.data()[i] = dy / (float)ties;
             accumulate_grad(x, std::move(gx));
             // END SOLUTION
         });
