@@ -69,15 +69,9 @@ struct Tracker {
     MemoryCounts by_category[kCategories];
     int64_t budget = 0; // 0: no budget
     std::mutex mutex;
-    Tracker() {
-        if (const char* limit = std::getenv("TT_MEM_LIMIT")) {
-            try {
-                budget = parse_bytes(limit);
-            } catch (const Error& e) {
-                std::fprintf(stderr, "tt: ignoring TT_MEM_LIMIT: %s\n", e.what());
-            }
-        }
-    }
+    // a malformed TT_MEM_LIMIT throws here, so no tracker is built and
+    // every allocation that follows throws the same Error
+    Tracker() : budget(memory_limit_setting(std::getenv("TT_MEM_LIMIT"))) {}
 };
 Tracker& tracker() {
     static Tracker instance; // built on first use, so TT_MEM_LIMIT is read once
@@ -150,6 +144,20 @@ int64_t parse_bytes(const std::string& text) {
     if (value > (std::numeric_limits<int64_t>::max() >> shift))
         throw Error("parse_bytes: '" + text + "' is too large");
     return value << shift;
+}
+
+int64_t memory_limit_setting(const char* value) {
+    if (!value || !*value) return 0;
+    int64_t bytes = 0;
+    try {
+        bytes = parse_bytes(value);
+    } catch (const Error& e) {
+        throw Error("TT_MEM_LIMIT='" + std::string(value) + "' is not a memory budget (" + e.what() +
+                    "); unset it for no budget");
+    }
+    if (bytes == 0)
+        throw Error("TT_MEM_LIMIT='" + std::string(value) + "' is a budget of 0 bytes, which no tensor fits; unset it for no budget");
+    return bytes;
 }
 
 std::string memory_report() {
@@ -957,13 +965,15 @@ Tensor sqrt(const Tensor& x) {
         });
     return y;
 }
-// y = x^p            dx += dy*p*x^(p-1)
+// y = x^p            dx += dy*p*x^(p-1);  p = 0: dx += 0, at x = 0 too (as PyTorch)
+// x^0 = 1 is flat everywhere, but the formula at x = 0 reads 0 * 0^-1 = 0 * inf = NaN.
 Tensor pow(const Tensor& x, float p) {
     Tensor y = unary_map(x, "pow", [p](float v) { return std::pow(v, p); });
     if (needs_grad({&x}))
         record("pow", {x}, y, [x, y, p](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of pow
-            accumulate_grad(x, unary_grad(g, x, y, [p](float xv, float) { return p * std::pow(xv, p - 1.0f); }));
+            if (p == 0.0f) accumulate_grad(x, Tensor::zeros(x.shape()));
+            else accumulate_grad(x, unary_grad(g, x, y, [p](float xv, float) { return p * std::pow(xv, p - 1.0f); }));
             // END SOLUTION
         });
     return y;
@@ -1054,7 +1064,10 @@ Tensor mean(const Tensor& x) {
 }
 
 namespace {
-// Index of the largest value along `axis` (the first, on ties), as floats.
+// Index of the largest value along `axis`, as floats: the first, on ties;
+// a NaN counts as larger than any number (the first NaN wins), so that a NaN
+// propagates through max as it does in PyTorch, instead of hiding behind
+// the numbers (max([1, NaN, 2]) is NaN, argmax 1).
 Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
     axis = normalize_axis(axis, x.dim(), op);
     if (x.shape()[axis] == 0) throw Error(std::string(op) + ": axis " + std::to_string(axis) + " of shape " + to_string(x.shape()) + " is empty");
@@ -1066,8 +1079,10 @@ Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < s.inner; i++) {
             int64_t best = 0;
-            for (int64_t k = 1; k < s.n; k++)
-                if (in[(o * s.n + k) * s.inner + i] > in[(o * s.n + best) * s.inner + i]) best = k;
+            for (int64_t k = 1; k < s.n; k++) {
+                const float v = in[(o * s.n + k) * s.inner + i], top = in[(o * s.n + best) * s.inner + i];
+                if (v > top || (std::isnan(v) && !std::isnan(top))) best = k;
+            }
             idx.data()[o * s.inner + i] = (float)best;
         }
     // END SOLUTION
@@ -1075,7 +1090,7 @@ Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
 }
 } // namespace
 
-// y = max_a x        dx += dy at the (first) position of the max, 0 elsewhere
+// y = max_a x        dx += dy at argmax's position (the first max, or the first NaN), 0 elsewhere
 Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
     require_defined(x, "max");
     axis = normalize_axis(axis, x.dim(), "max");
@@ -1101,9 +1116,31 @@ Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
         });
     return y;
 }
+// y = max of every element   dx += dy/k at each of the k elements equal to y
+// (each NaN, when y is NaN), 0 elsewhere: ties share the gradient evenly, as
+// in PyTorch, where max along an axis gives it all to the index it returns.
 Tensor max(const Tensor& x) {
     require_defined(x, "max");
-    return max(x.reshape({x.numel()}), 0);
+    Tensor y;
+    {
+        NoGrad forward_only; // the value is max along one axis; the backward is this op's own
+        y = max(x.reshape({x.numel()}), 0);
+    }
+    if (needs_grad({&x}))
+        record("max", {x}, y, [x, y](const Tensor& g) {
+            // BEGIN SOLUTION Lesson 06: backward of max over everything: dy shared evenly by the elements equal to the max
+            const Tensor d = dense(x);
+            const float top = y.item(), dy = g.item();
+            auto is_max = [&](float v) { return std::isnan(top) ? std::isnan(v) : v == top; };
+            int64_t ties = 0;
+            for (int64_t i = 0; i < d.numel(); i++) ties += is_max(d.data()[i]);
+            Tensor gx = new_tensor(x.shape(), "max backward");
+            for (int64_t i = 0; i < d.numel(); i++)
+                if (is_max(d.data()[i])) gx.data()[i] = dy / (float)ties;
+            accumulate_grad(x, std::move(gx));
+            // END SOLUTION
+        });
+    return y;
 }
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdims) {
     require_defined(x, "argmax");
@@ -1273,9 +1310,10 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t axis) {
 // handful of flops per element: 8 bytes moved per element for 1–20 flops,
 // so their speed is set by memory bandwidth, not arithmetic.
 
-// y = max(0, x)                       dx += dy * (x > 0)
+// y = max(0, x)                       dx += dy * (x > 0), or dy where x is NaN
 Tensor relu(const Tensor& x) {
-    // written so that a NaN passes through (NaN < 0 is false), as in PyTorch
+    // Written so that a NaN passes through (NaN < 0 is false), as in PyTorch,
+    // whose backward zeroes dy only where y <= 0: at a NaN the gradient passes.
     Tensor y = unary_map(x, "relu", [](float v) -> float {
         // BEGIN SOLUTION Lesson 02: relu: max(0, x), letting a NaN through
         return v < 0 ? 0.0f : v;
@@ -1284,7 +1322,7 @@ Tensor relu(const Tensor& x) {
     if (needs_grad({&x}))
         record("relu", {x}, y, [x, y](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of relu
-            accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv > 0 ? 1.0f : 0.0f; }));
+            accumulate_grad(x, unary_grad(g, x, y, [](float xv, float) { return xv <= 0 ? 0.0f : 1.0f; }));
             // END SOLUTION
         });
     return y;
@@ -1670,7 +1708,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 }
 
 // L = mean( max(z,0) - z*t + log(1 + exp(-|z|)) )   (= -t log s - (1-t) log(1-s), s = sigmoid z)
-// dz += (sigmoid(z) - t) / n * dL
+// dz += (sigmoid(z) - t) / n * dL,   dt += -z / n * dL   (soft targets that are
+// themselves learned, as in PyTorch; a target that does not require grad gets none)
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets) {
     const char* op = "binary_cross_entropy_with_logits";
     require_defined(logits, op);
@@ -1692,17 +1731,24 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
     }
     // END SOLUTION
     Tensor loss = Tensor::scalar((float)(total / (double)n));
-    if (needs_grad({&logits}))
-        record(op, {logits}, loss, [logits, z, t, n](const Tensor& g) {
+    if (needs_grad({&logits, &targets}))
+        record(op, {logits, targets}, loss, [logits, targets, z, t, n](const Tensor& g) {
             // BEGIN SOLUTION Lesson 06: backward of binary_cross_entropy_with_logits
             const float scale = g.item() / (float)n;
-            Tensor gz = new_tensor(logits.shape(), "bce backward");
-            for (int64_t i = 0; i < n; i++) {
-                const float zi = z.data()[i];
-                const float s = zi >= 0 ? 1.0f / (1.0f + std::exp(-zi)) : std::exp(zi) / (1.0f + std::exp(zi));
-                gz.data()[i] = (s - t.data()[i]) * scale;
+            if (logits.requires_grad()) {
+                Tensor gz = new_tensor(logits.shape(), "bce backward");
+                for (int64_t i = 0; i < n; i++) {
+                    const float zi = z.data()[i];
+                    const float s = zi >= 0 ? 1.0f / (1.0f + std::exp(-zi)) : std::exp(zi) / (1.0f + std::exp(zi));
+                    gz.data()[i] = (s - t.data()[i]) * scale;
+                }
+                accumulate_grad(logits, std::move(gz));
             }
-            accumulate_grad(logits, std::move(gz));
+            if (targets.requires_grad()) {
+                Tensor gt = new_tensor(targets.shape(), "bce backward");
+                for (int64_t i = 0; i < n; i++) gt.data()[i] = -z.data()[i] * scale;
+                accumulate_grad(targets, std::move(gt));
+            }
             // END SOLUTION
         });
     return loss;
@@ -5797,20 +5843,25 @@ std::unique_ptr<ThreadPool> pool;   // started on the first parallel job
 std::atomic<int> pool_threads{0};   // 0: not decided yet. Atomic, not under pool_mutex:
                                     // a gemm inside a running job must read it too
 
-int threads_from_environment() {
-    const int hardware = std::max(1, (int)std::thread::hardware_concurrency());
-    const char* text = std::getenv("TT_THREADS");
-    if (!text) return hardware;
-    char* end = nullptr;
-    const long n = std::strtol(text, &end, 10);
-    if (end == text || *end != '\0' || n < 1 || n > 1024) {
-        std::fprintf(stderr, "tt: ignoring TT_THREADS='%s' (want a whole number from 1 to 1024); using %d threads\n",
-                     text, hardware);
-        return hardware;
-    }
-    return (int)n;
-}
 } // namespace
+
+int threads_setting(const char* value) {
+    if (!value || !*value) return std::max(1, (int)std::thread::hardware_concurrency());
+    // digits only (no sign, no spaces), stopping before a value past 1024 can overflow
+    int n = 0;
+    for (const char* c = value; *c; c++) {
+        if (*c < '0' || *c > '9' || n > 1024) { n = 0; break; }
+        n = n * 10 + (*c - '0');
+    }
+    if (n < 1 || n > 1024)
+        throw Error("TT_THREADS='" + std::string(value) + "' is not a number of threads (want a whole number from 1 to 1024)");
+    return n;
+}
+
+void check_environment() {
+    memory_limit_setting(std::getenv("TT_MEM_LIMIT"));
+    threads_setting(std::getenv("TT_THREADS"));
+}
 
 void set_num_threads(int n) {
     if (n < 1 || n > 1024) throw Error("set_num_threads: want 1 to 1024 threads, got " + std::to_string(n));
@@ -5824,7 +5875,7 @@ int get_num_threads() {
     int n = pool_threads.load();
     if (n) return n;
     int undecided = 0;
-    pool_threads.compare_exchange_strong(undecided, threads_from_environment());
+    pool_threads.compare_exchange_strong(undecided, threads_setting(std::getenv("TT_THREADS")));
     return pool_threads.load();
 }
 

@@ -121,10 +121,17 @@ MemoryCounts memory_counts(Category c);    // one category
 void reset_peak();                         // peak := live, for every category
 std::string memory_report();               // a table of the above
 // Budget in bytes for live storage; 0 means none. At start-up it is read from
-// the environment variable TT_MEM_LIMIT ("512M", "4G", "1000000").
+// the environment variable TT_MEM_LIMIT ("512M", "4G", "1000000"; unset or
+// empty: no budget). A malformed value ("12X", "abc", "-5", "0", past 2^63)
+// is never ignored, since a run without the budget asked for is worse than
+// no run: it is an Error naming the variable and its value, thrown by the
+// first allocation (and each one after). ./tt and the tests check the
+// environment before anything else and stop with exit status 2
+// (check_environment, Lesson 17).
 void set_memory_budget(int64_t bytes);
 int64_t memory_budget();
 int64_t parse_bytes(const std::string& text); // "512M" -> 536870912; throws on junk
+int64_t memory_limit_setting(const char* value); // TT_MEM_LIMIT's value (nullptr: unset) -> the budget; throws on junk
 
 // The two calls every tracked allocation makes (Storage below; Lesson 10's
 // containers): count `bytes` under `c`, or throw naming `op` when the budget
@@ -308,7 +315,7 @@ Tensor operator-(const Tensor& a);
 Tensor exp(const Tensor& x);
 Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
-Tensor pow(const Tensor& x, float p);
+Tensor pow(const Tensor& x, float p);  // gradient p*x^(p-1); for p = 0, 0 everywhere, x = 0 too (PyTorch's)
 Tensor abs(const Tensor& x);
 
 // Reductions. axis may be negative; keepdims leaves a size-1 axis in place.
@@ -316,13 +323,20 @@ Tensor sum(const Tensor& x);                                // over everything: 
 Tensor sum(const Tensor& x, int64_t axis, bool keepdims = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int64_t axis, bool keepdims = false);
+// max and argmax follow PyTorch at the edges: a NaN propagates (it counts as
+// larger than any number, so max([1, NaN, 2]) is NaN and argmax is 1, the
+// first NaN); on ties argmax is the first. Their gradients differ as
+// PyTorch's do: max along an axis gives dy to argmax's index, max over
+// everything shares dy evenly among every element equal to the max.
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, int64_t axis, bool keepdims = false);
 Tensor argmax(const Tensor& x);                             // flat index, shape []
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdims = false);
 
-// Matrix product. [M,K]@[K,N] -> [M,N]; with 3-d or 4-d operands the leading
-// (batch) axes broadcast: [B,M,K]@[K,N] -> [B,M,N]. A 1-d operand is not accepted.
+// Matrix product. [M,K]@[K,N] -> [M,N]; any number of leading (batch) axes
+// broadcast, as in PyTorch: [B,M,K]@[K,N] -> [B,M,N], [A,1,C,M,K]@[B,1,K,N]
+// -> [A,B,C,M,N]. A 1-d operand is not accepted (PyTorch would treat it as
+// a row or a column): reshape it to [1,K] or [K,1].
 Tensor matmul(const Tensor& a, const Tensor& b);
 
 // The kernel under matmul: C[i*ldc+j] (+)= sum_k A[i*rsA+k*csA] * B[k*rsB+j*csB].
@@ -343,7 +357,7 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
 // ===== Lesson 02 · Activations ===============================================
 // The non-linearities between layers. Each reads and writes every element
 // once, doing a few flops per element: they are limited by memory speed.
-Tensor relu(const Tensor& x);
+Tensor relu(const Tensor& x);  // a NaN passes forward, and dy passes back at it (PyTorch zeroes dy only where y <= 0)
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor gelu(const Tensor& x);
@@ -429,7 +443,8 @@ struct Sequential : Module {
 Tensor mse_loss(const Tensor& prediction, const Tensor& target);   // mean((p-t)^2), same shapes
 // logits [B,C], targets [B] holding class indices 0..C-1 (as floats).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
-// logits and targets of one shape, targets in [0,1].
+// logits and targets of one shape, targets in [0,1]. Both are differentiable,
+// as in PyTorch: dz = (sigmoid(z) - t)/n, dt = -z/n (a learned soft target).
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets);
 
 // ===== Lesson 05 · DataLoader ================================================
@@ -1449,10 +1464,17 @@ void gemm_fast_with(const GemmTile& tile, int64_t M, int64_t N, int64_t K, const
 float multiply_add_chains(const GemmTile& tile, int64_t steps);
 
 // The thread pool every parallel op shares. Its size comes from the environment
-// variable TT_THREADS (1..1024; anything else is ignored with a warning) or else
-// the number of hardware threads; set_num_threads changes it (throws outside 1..1024).
+// variable TT_THREADS (a whole number from 1 to 1024) or, when it is unset or
+// empty, the number of hardware threads; set_num_threads changes it (throws
+// outside 1..1024). A malformed TT_THREADS ("abc", "0", "4x", "-2", " 4") is
+// an Error naming it, thrown by the first parallel op, as TT_MEM_LIMIT's is.
 void set_num_threads(int n);
 int get_num_threads();
+int threads_setting(const char* value); // TT_THREADS's value (nullptr: unset) -> threads; throws on junk
+// Both settings of the environment, TT_MEM_LIMIT and TT_THREADS, read now:
+// throws the Error of the first malformed one. ./tt and the test runner
+// call it first and stop with exit status 2, before any work is done.
+void check_environment();
 // Lesson 09's parallel_for on the pool: calls f(0), ..., f(n-1) spread over
 // the threads (the calling thread helps) and returns when all are done.
 // Called from inside a pool task (nested), it simply runs the calls in order.

@@ -206,15 +206,64 @@ Result timed_part(const std::function<Result()>& part) {
     return r;
 }
 
-std::string to_json(const Result& r) {
+Json part_json(const Result& r) {
+    Json metrics;
+    for (auto& [k, v] : r.metrics) metrics.number(k, v);
     Json j;
     j.text("milestone", r.milestone).text("part", r.part).text("dataset", r.dataset).text("model", r.model);
     j.number("params", (double)r.params).number("seconds", r.seconds).number("peak_bytes", (double)r.peak_bytes);
-    for (auto& [k, v] : r.metrics) j.number(k, v);
-    j.text("gate", r.gate).boolean("pass", r.pass);
-    if (r.skipped) j.boolean("skipped", true);
+    j.object("metrics", metrics).text("gate", r.gate);
+    if (r.skipped) j.null("pass");
+    else j.boolean("pass", r.pass);
+    j.boolean("skipped", r.skipped);
     if (!r.note.empty()) j.text("note", r.note);
-    return j.str();
+    return j;
+}
+std::string to_json(const Result& r) { return part_json(r).str(); }
+
+bool MilestoneRun::pass() const {
+    for (const Result& r : parts)
+        if (!r.skipped && !r.pass) return false;
+    return true;
+}
+int64_t MilestoneRun::peak_bytes() const {
+    int64_t peak = 0;
+    for (const Result& r : parts) peak = std::max(peak, r.peak_bytes);
+    return peak;
+}
+
+Json milestone_json(const MilestoneRun& run) {
+    std::vector<Json> parts;
+    int64_t skipped = 0;
+    for (const Result& r : run.parts) {
+        parts.push_back(part_json(r));
+        skipped += r.skipped;
+    }
+    Json j;
+    j.text("milestone", run.milestone).text("name", run.name).boolean("pass", run.pass());
+    j.number("parts_run", (double)((int64_t)run.parts.size() - skipped)).number("parts_skipped", (double)skipped);
+    j.number("seconds", run.seconds).number("peak_bytes", (double)run.peak_bytes());
+    return j.objects("parts", parts);
+}
+
+bool TourRun::pass() const {
+    for (const MilestoneRun& run : milestones)
+        if (!run.pass()) return false;
+    return true;
+}
+int64_t TourRun::peak_bytes() const {
+    int64_t peak = 0;
+    for (const MilestoneRun& run : milestones) peak = std::max(peak, run.peak_bytes());
+    return peak;
+}
+
+Json tour_json(const TourRun& tour) {
+    std::vector<Json> milestones;
+    for (const MilestoneRun& run : tour.milestones) milestones.push_back(milestone_json(run));
+    Json j;
+    j.boolean("tour", true).boolean("pass", tour.pass()).number("seconds", tour.seconds);
+    j.number("peak_bytes", (double)tour.peak_bytes()).number("resident_peak_bytes", (double)resident_peak_bytes());
+    return j.objects("milestones", milestones);
 }
 
 } // namespace lessons

@@ -48,7 +48,38 @@ struct Result {
     bool skipped = false;
     std::string note;                      // why skipped, what comes next
 };
-std::string to_json(const Result& r);
+// A part as JSON: {"milestone", "part", "dataset", "model", "params",
+// "seconds", "peak_bytes", "metrics": {"test_accuracy": 0.97, ...}, "gate",
+// "pass", "skipped", "note"}. A part whose data is absent (or left out by
+// --quick) has "skipped": true and "pass": null: it neither passed nor failed.
+Json part_json(const Result& r);
+std::string to_json(const Result& r); // part_json(r) on one line
+
+// One milestone as run: its parts and its wall-clock time, loading included.
+struct MilestoneRun {
+    std::string milestone, name;            // "1998", "CNN (LeCun's LeNet)"
+    std::vector<Result> parts;
+    double seconds = 0;
+    bool pass() const;                      // every part that ran passed; ./tt's exit status is 0 then
+    int64_t peak_bytes() const;             // the largest tracker peak of its parts
+};
+// The verdict a script reads, the last line of `./tt milestone YEAR --json`:
+// {"milestone": "1998", "name", "pass", "parts_run", "parts_skipped",
+// "seconds", "peak_bytes", "parts": [part_json, ...]}. "pass" is true when
+// every part that ran passed, as the exit status says: skipped parts do not
+// count against it ("parts_run" says how many ran).
+Json milestone_json(const MilestoneRun& run);
+// The tour (`./tt milestones`): every milestone built, one after the other.
+struct TourRun {
+    std::vector<MilestoneRun> milestones;
+    double seconds = 0;
+    bool pass() const;                      // every milestone passed
+    int64_t peak_bytes() const;             // the largest tracker peak of any part
+};
+// The last line of `./tt milestones --json`: {"tour": true, "pass",
+// "seconds", "peak_bytes", "resident_peak_bytes", "milestones":
+// [milestone_json, ...]}.
+Json tour_json(const TourRun& tour);
 // Runs one part of a milestone from a fresh tracker peak and fills in its
 // seconds and peak: the whole part, loading included (not for a skipped part).
 Result timed_part(const std::function<Result()>& part);

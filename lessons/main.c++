@@ -54,11 +54,14 @@ void usage(FILE* out) {
                  "\n"
                  "options:\n"
                  "  --json            end with JSON: a lesson, one object of what it measured;\n"
-                 "                    a milestone, one object per part; grade, one object\n"
+                 "                    a milestone, one object per part, then its verdict (pass,\n"
+                 "                    every part) as the last line; the tour likewise; grade, one object\n"
                  "  --quick           smaller, faster runs\n"
                  "  --long            a milestone's bigger run (2017: batch 32, 6000 steps; not in the tour)\n"
                  "\n"
                  "environment: TT_MEM_LIMIT=512M stops any run that would pass the budget\n"
+                 "             TT_THREADS=n    the thread pool's size (1..1024; default: the hardware's)\n"
+                 "             (a malformed value of either stops ./tt before it starts, exit 2)\n"
                  "\n"
                  "lessons:\n");
     for (const LessonEntry& l : lesson_table)
@@ -74,6 +77,7 @@ int bad_usage(const std::string& message) {
     return 2;
 }
 
+// One line per part: a table row, or with --json the part's object.
 void print_results(const std::vector<Result>& results, const Options& options) {
     for (const Result& r : results) {
         if (options.json) {
@@ -88,10 +92,14 @@ void print_results(const std::vector<Result>& results, const Options& options) {
     }
 }
 
-bool all_pass(const std::vector<Result>& results) {
-    for (const Result& r : results)
-        if (!r.pass && !r.skipped) return false;
-    return true;
+MilestoneRun run_milestone(const MilestoneEntry& m, const Options& options) {
+    MilestoneRun run;
+    run.milestone = std::to_string(m.year);
+    run.name = m.name;
+    const double start = now_seconds();
+    run.parts = m.run(options);
+    run.seconds = seconds_since(start);
+    return run;
 }
 } // namespace
 
@@ -108,6 +116,12 @@ int main(int argc, char** argv) {
         else words.push_back(a);
     }
     if (words.empty()) return bad_usage("no command given");
+    try {
+        tt::check_environment(); // a malformed TT_MEM_LIMIT or TT_THREADS stops here, before any work
+    } catch (const tt::Error& e) {
+        std::fprintf(stderr, "tt: %s\n", e.what());
+        return 2;
+    }
     try {
         const std::string& command = words[0];
         if (command == "lesson") {
@@ -129,31 +143,37 @@ int main(int argc, char** argv) {
                 if (m.year == year) {
                     if (!m.run) { std::fprintf(stderr, "tt: milestone %ld (%s) is not built yet\n", year, m.name); return 2; }
                     if (!options.json) std::printf("Milestone %ld · %s\n\n", year, m.name);
-                    const std::vector<Result> results = m.run(options);
+                    const MilestoneRun run = run_milestone(m, options);
                     if (!options.json) std::printf("\n");
-                    print_results(results, options);
-                    return all_pass(results) ? 0 : 1;
+                    print_results(run.parts, options);
+                    // with --json the last line is the verdict: the milestone's own object
+                    if (options.json) std::printf("%s\n", milestone_json(run).str().c_str());
+                    return run.pass() ? 0 : 1;
                 }
             return bad_usage("no milestone " + words[1] + "; the milestones are 1958 1969 1986 1998 2017 2018 2024");
         }
         if (command == "milestones") {
             if (words.size() != 1) return bad_usage("'milestones' takes no argument");
+            TourRun tour;
             std::vector<Result> all;
             const double start = now_seconds();
             for (const MilestoneEntry& m : milestone_table) {
                 if (!m.run) continue;
                 std::printf("===== Milestone %d · %s =====\n", m.year, m.name);
-                for (const Result& r : m.run(options)) all.push_back(r);
+                tour.milestones.push_back(run_milestone(m, options));
+                all.insert(all.end(), tour.milestones.back().parts.begin(), tour.milestones.back().parts.end());
                 std::printf("\n");
             }
-            int64_t peak = 0;
-            for (const Result& r : all) peak = std::max(peak, r.peak_bytes);
-            std::printf("===== The tour: summary (%.1f s, peak %s) =====\n", seconds_since(start), bytes_str(peak).c_str());
+            tour.seconds = seconds_since(start);
+            std::printf("===== The tour: summary (%.1f s, peak %s) =====\n", tour.seconds, bytes_str(tour.peak_bytes()).c_str());
             Options table = options;
             table.json = false;
             print_results(all, table);
-            if (options.json) print_results(all, options);
-            return all_pass(all) ? 0 : 1;
+            if (options.json) {
+                print_results(all, options);
+                std::printf("%s\n", tour_json(tour).str().c_str()); // the last line: the tour's verdict
+            }
+            return tour.pass() ? 0 : 1;
         }
         if (command == "grade") {
             if (words.size() != 2) return bad_usage("'grade' takes a lesson number from 1 to 20, a range like 1-5, or all");

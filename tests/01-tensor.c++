@@ -62,6 +62,19 @@ TEST_GIVEN(budget_stops_an_allocation_with_a_clear_error) {
     CHECK_THROWS(parse_bytes("99999999999999999999"), "too large");
 }
 
+// TT_MEM_LIMIT's value: a budget, or unset; never junk run as "no budget"
+// (./tt and the test runner turn the Error into exit status 2).
+TEST_GIVEN(malformed_TT_MEM_LIMIT_is_an_error_naming_it) {
+    CHECK_EQ(memory_limit_setting(nullptr), 0);
+    CHECK_EQ(memory_limit_setting(""), 0);
+    CHECK_EQ(memory_limit_setting("512M"), 512LL << 20);
+    CHECK_THROWS(memory_limit_setting("12X"), "TT_MEM_LIMIT='12X' is not a memory budget (parse_bytes: unknown unit");
+    CHECK_THROWS(memory_limit_setting("abc"), "TT_MEM_LIMIT='abc'");
+    CHECK_THROWS(memory_limit_setting("-5"), "TT_MEM_LIMIT='-5'");
+    CHECK_THROWS(memory_limit_setting("99999999999G"), "too large");
+    CHECK_THROWS(memory_limit_setting("0"), "TT_MEM_LIMIT='0' is a budget of 0 bytes");
+}
+
 TEST_GIVEN(generator_is_the_same_everywhere) {
     // Reference values from the integer recurrence; any platform must match bit for bit.
     Generator g(42);
@@ -137,6 +150,24 @@ TEST(reductions) {
     CHECK_THROWS(max(a, -3), "max: axis -3 is out of range");
 }
 
+// As in PyTorch: a NaN propagates through max and argmax (it counts as the
+// largest value; the first NaN wins), and on ties argmax is the first.
+TEST(max_and_argmax_propagate_nan_and_take_the_first_tie) {
+    const float nan = std::nanf("");
+    Tensor x({3}, {1, nan, 2});
+    CHECK(std::isnan(max(x).item()));
+    CHECK_EQ(argmax(x).item(), 1);
+    Tensor rows({3, 3}, {1, nan, 2, 3, 3, 1, nan, 0, nan});
+    const std::vector<float> m = max(rows, 1).to_vector();
+    CHECK(std::isnan(m[0]) && m[1] == 3 && std::isnan(m[2]));
+    CHECK_VALUES(argmax(rows, 1), 0, {1, 0, 0});                // the first NaN; the first of the tied 3s
+    CHECK_VALUES(argmax(rows.T(), 0), 0, {1, 0, 0});            // the same, read through a transposed view
+    const std::vector<float> columns = max(rows, 0).to_vector(); // [nan, nan, nan]: a NaN in each column
+    CHECK(std::isnan(columns[0]) && std::isnan(columns[1]) && std::isnan(columns[2]));
+    CHECK_VALUES(argmax(rows, 0), 0, {2, 0, 2});
+    CHECK_VALUES(max(Tensor({4}, {-1, -5, -1, -3})), 0, {-1});
+}
+
 TEST(reshape_and_slice_errors) {
     Tensor a = Tensor::arange(6);
     CHECK_EQ(a.reshape({-1, 2}).shape(), (Shape{3, 2}));
@@ -171,6 +202,20 @@ TEST(matmul_2d_batched_and_broadcast) {
     Tensor other = Tensor::ones({3, 3, 5});
     CHECK_EQ(matmul(four, other).shape(), (Shape{2, 3, 4, 5}));
     CHECK_VALUES(sum(matmul(four, other)), 0, {2 * 3 * 4 * 5 * 3});
+    // any number of batch axes: 5-d @ 4-d, broadcast to [2,4,3] batches of [2,4]@[4,5]
+    Tensor five = Tensor::arange(2 * 3 * 2 * 4).reshape({2, 1, 3, 2, 4}) * 0.5f;
+    Tensor rhs = Tensor::arange(4 * 4 * 5).reshape({4, 1, 4, 5}) - 30.0f;
+    Tensor product = matmul(five, rhs);
+    CHECK_EQ(product.shape(), (Shape{2, 4, 3, 2, 5}));
+    for (int64_t p = 0; p < 2; p++)
+        for (int64_t q = 0; q < 4; q++)
+            for (int64_t r = 0; r < 3; r++)
+                for (int64_t i = 0; i < 2; i++)
+                    for (int64_t j = 0; j < 5; j++) {
+                        float want = 0;
+                        for (int64_t k = 0; k < 4; k++) want += five.at({p, 0, r, i, k}) * rhs.at({q, 0, k, j});
+                        CHECK_EQ(product.at({p, q, r, i, j}), want);
+                    }
     CHECK_THROWS(matmul(a, a), "matmul: inner sizes differ: [2,3] @ [2,3]");
     CHECK_THROWS(matmul(Tensor::ones({3}), a), "matmul: both operands need at least 2 axes");
     CHECK_THROWS(matmul(Tensor::ones({2, 2, 3}), Tensor::ones({3, 3, 2})), "matmul: shapes [2] and [3] cannot be broadcast");

@@ -60,6 +60,68 @@ TEST(grad_reductions) {
     CHECK_GRAD([](const Inputs& v) { return max(v[0], 1); }, x, 1e-2);
     CHECK_GRAD([](const Inputs& v) { return max(v[0], 0, true); }, x, 1e-2);
     CHECK_GRAD([](const Inputs& v) { return max(v[0]); }, x, 1e-2);
+    CHECK_GRAD([](const Inputs& v) { return max(v[0].T()); }, x, 1e-2);
+}
+
+// Ties and NaN, as in PyTorch: max over everything shares dy evenly among
+// the elements equal to the max (the NaNs, when it is NaN); max along an
+// axis gives it to the index argmax returns (the first max, or first NaN).
+TEST(max_gradient_at_ties_and_nan) {
+    Tensor x = make_parameter(Tensor({2, 2}, {1, 3, 3, 0}));
+    (max(x) * 4.0f).backward();
+    CHECK_VALUES(x.grad(), 0, {0, 2, 2, 0});
+    x.zero_grad();
+    sum(max(x, 0)).backward();                // columns [1,3] and [3,0]: rows 1 and 0
+    CHECK_VALUES(x.grad(), 0, {0, 1, 1, 0});
+    Tensor row = make_parameter(Tensor({4}, {5, 5, 1, 5}));
+    sum(max(row, 0)).backward();              // along an axis: all to the first 5
+    CHECK_VALUES(row.grad(), 0, {1, 0, 0, 0});
+    const float nan = std::nanf("");
+    Tensor y = make_parameter(Tensor({4}, {1, nan, 2, nan}));
+    max(y).backward();
+    CHECK_VALUES(y.grad(), 0, {0, 0.5f, 0, 0.5f});
+    y.zero_grad();
+    max(y, 0).backward();
+    CHECK_VALUES(y.grad(), 0, {0, 1, 0, 0});
+}
+
+// relu at NaN: the value passes (NaN), and so does the gradient, since
+// PyTorch zeroes dy only where relu's output is <= 0 (NaN <= 0 is false).
+TEST(relu_at_nan_passes_value_and_gradient) {
+    Tensor x = make_parameter(Tensor({4}, {-1, 0, std::nanf(""), 2}));
+    Tensor y = relu(x);
+    CHECK(std::isnan(y.to_vector()[2]));
+    y.backward(Tensor({4}, {1, 1, 3, 1}));
+    CHECK_VALUES(x.grad(), 0, {0, 0, 3, 1});
+}
+
+// x^0 = 1 is flat, 0 included: PyTorch's gradient 0, where p*x^(p-1) reads 0*inf.
+TEST(pow_zero_has_zero_gradient_at_zero) {
+    Tensor x = make_parameter(Tensor({3}, {0, 2, -1}));
+    Tensor y = pow(x, 0.0f);
+    CHECK_VALUES(y, 0, {1, 1, 1});
+    sum(y).backward();
+    CHECK_VALUES(x.grad(), 0, {0, 0, 0});
+    x.zero_grad();
+    sum(pow(x, 1.0f)).backward();             // 1 * x^0 = 1 at x = 0 too
+    CHECK_VALUES(x.grad(), 0, {1, 1, 1});
+}
+
+// Soft targets that are themselves learned get dL/dt = -z / n, as in PyTorch.
+TEST(bce_with_logits_gradient_for_the_targets) {
+    Tensor z = make_parameter(Tensor({2}, {2, -1}));
+    Tensor t = make_parameter(Tensor({2}, {0.25f, 0.5f}));
+    binary_cross_entropy_with_logits(z, t).backward();
+    CHECK_VALUES(t.grad(), 1e-7, {-1, 0.5f});
+    CHECK_VALUES(z.grad(), 1e-6, {(1 / (1 + std::exp(-2.0f)) - 0.25f) / 2, (1 / (1 + std::exp(1.0f)) - 0.5f) / 2});
+    Tensor fixed = Tensor({2}, {0.25f, 0.5f});
+    z.zero_grad();
+    binary_cross_entropy_with_logits(z, fixed).backward(); // a target that does not require grad gets none
+    CHECK(!fixed.grad().defined() && z.grad().defined());
+    CHECK_GRAD([](const Inputs& v) { return binary_cross_entropy_with_logits(v[0], v[1]); },
+               (Inputs{rnd({3, 2}, 28, -3, 3), rnd({3, 2}, 29, 0.2f, 0.8f)}), 1e-2);
+    CHECK_GRAD([](const Inputs& v) { return binary_cross_entropy_with_logits(v[0].T(), v[1].T()); }, // both transposed views
+               (Inputs{rnd({2, 3}, 30, -3, 3), rnd({2, 3}, 31, 0.2f, 0.8f)}), 1e-2);
 }
 
 TEST(grad_matmul_batched_broadcast_transposed) {
@@ -67,6 +129,7 @@ TEST(grad_matmul_batched_broadcast_transposed) {
     CHECK_GRAD([](const Inputs& v) { return matmul(v[0], v[1]); }, (Inputs{rnd({2, 3, 4}, 13), rnd({4, 5}, 14)}), 1e-2);
     CHECK_GRAD([](const Inputs& v) { return matmul(v[0], v[1]); }, (Inputs{rnd({2, 1, 3, 4}, 15), rnd({3, 4, 2}, 16)}), 1e-2);
     CHECK_GRAD([](const Inputs& v) { return matmul(v[0].T(), v[1].T()); }, (Inputs{rnd({4, 3}, 17), rnd({2, 4}, 18)}), 1e-2);
+    CHECK_GRAD([](const Inputs& v) { return matmul(v[0], v[1]); }, (Inputs{rnd({2, 1, 2, 3, 4}, 32), rnd({3, 1, 4, 2}, 33)}), 1e-2);
 }
 
 TEST(grad_activations) {

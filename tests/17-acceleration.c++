@@ -150,6 +150,17 @@ TEST(results_do_not_depend_on_the_thread_count) {
     for (size_t i = 0; i < one.size(); i++) CHECK(same_bits(one[i], two[i]) && same_bits(one[i], three[i]));
 }
 
+// TT_THREADS's value: 1..1024, or unset (the hardware's threads); junk is an
+// Error naming it (./tt and the test runner stop with exit status 2).
+TEST_GIVEN(malformed_TT_THREADS_is_an_error_naming_it) {
+    CHECK(threads_setting(nullptr) >= 1);
+    CHECK_EQ(threads_setting(""), threads_setting(nullptr));
+    CHECK_EQ(threads_setting("3"), 3);
+    CHECK_EQ(threads_setting("1024"), 1024);
+    for (const char* bad : {"abc", "0", "-5", "4x", " 4", "+4", "1025", "99999999999999999999"})
+        CHECK_THROWS(threads_setting(bad), "TT_THREADS='" + std::string(bad) + "' is not a number of threads");
+}
+
 TEST(thread_pool_counts_and_nesting) {
     CHECK(get_num_threads() >= 1);
     CHECK_THROWS(set_num_threads(0), "set_num_threads: want 1 to 1024 threads, got 0");

@@ -7,6 +7,12 @@
 #include "test.h"
 
 int main(int argc, char** argv) {
+    try {
+        tt::check_environment(); // a malformed TT_MEM_LIMIT or TT_THREADS: no test could trust its run
+    } catch (const tt::Error& e) {
+        std::fprintf(stderr, "run-tests: %s\n", e.what());
+        return 2;
+    }
     const char* filter = argc > 1 ? argv[1] : "";
     int passed = 0, failed = 0;
     for (const test::Case& c : test::registry()) {

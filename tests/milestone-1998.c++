@@ -18,6 +18,13 @@ TEST(milestone_1998_quick_tinydigits_cnn) {
     CHECK_EQ(r.size(), 4);
     CHECK(r[0].pass && !r[0].skipped && r[0].metrics[0].second >= 0.92);
     for (size_t i = 1; i < r.size(); i++) CHECK(r[i].skipped && r[i].note.find("--quick") != std::string::npos);
+    // the verdict (the last line of --json) passes although three parts were skipped
+    lessons::MilestoneRun run;
+    run.milestone = "1998";
+    run.parts = r;
+    const std::string verdict = lessons::milestone_json(run).str();
+    CHECK(verdict.find("\"pass\": true, \"parts_run\": 1, \"parts_skipped\": 3") != std::string::npos);
+    CHECK(lessons::to_json(r[3]).find("\"pass\": null, \"skipped\": true") != std::string::npos);
     // the first-layer filters, 16 of 3x3 enlarged 13 times, as a binary PGM
     const char* out = std::getenv("TT_OUT");
     const std::string dir = out && *out ? out : (std::filesystem::temp_directory_path() / "tt-1998").string();

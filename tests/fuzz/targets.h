@@ -71,8 +71,24 @@ inline void safetensors(const std::string& bytes) {
 
 // The command line's numbers: TT_MEM_LIMIT's sizes and ./tt's lesson and
 // milestone numbers. Accepted => in range, and printing the value back
-// parses to the same value.
+// parses to the same value. As environment values (up to a NUL, as getenv
+// gives them): accepted => a budget or thread count in range, refused =>
+// an error that names the variable.
 inline void numbers(const std::string& text) {
+    const std::string value = text.c_str();
+    try {
+        const int64_t budget = tt::memory_limit_setting(value.c_str());
+        check(budget > 0 || value.empty(), "memory_limit_setting took junk for no budget");
+    } catch (const tt::Error& e) {
+        check(std::string(e.what()).rfind("TT_MEM_LIMIT='", 0) == 0, "memory_limit_setting's error does not name TT_MEM_LIMIT");
+    }
+    try {
+        const int threads = tt::threads_setting(value.c_str());
+        check(threads >= 1 && (value.empty() || threads <= 1024), "threads_setting accepted a count out of 1..1024");
+        if (!value.empty()) check(tt::threads_setting(std::to_string(threads).c_str()) == threads, "threads_setting does not read back its value");
+    } catch (const tt::Error& e) {
+        check(std::string(e.what()).rfind("TT_THREADS='", 0) == 0, "threads_setting's error does not name TT_THREADS");
+    }
     try {
         const int64_t b = tt::parse_bytes(text);
         check(b >= 0, "parse_bytes gave a negative size");
