@@ -2794,10 +2794,55 @@ float get_le32(const unsigned char* in) {
     std::memcpy(&v, &u, 4);
     return v;
 }
+// An unsigned little-endian integer of `bytes` bytes (2, 4 or 8).
+uint64_t get_le(const unsigned char* in, int bytes) {
+    uint64_t u = 0;
+    for (int k = 0; k < bytes; k++) u |= (uint64_t)in[k] << (8 * k);
+    return u;
+}
+
+// The dtypes the reader takes, with their sizes in bytes.
+struct DtypeSize {
+    const char* name;
+    unsigned bytes;
+};
+constexpr DtypeSize kDtypes[] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8}, {"I64", 8}, {"I32", 4}, {"I8", 1}};
+constexpr double kExactIntegers = 16777216.0; // 2^24: past it, float32 skips whole numbers
 } // namespace
 
-void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+// half: (-1)^s * 2^(e-15) * 1.m for e in 1..30; (-1)^s * 2^-14 * 0.m for e = 0
+// (subnormal); infinity or NaN for e = 31. float32 has a wider exponent and
+// 13 more mantissa bits, so each case maps exactly: rebias the exponent
+// (+112), shift the mantissa up; a subnormal half is m * 2^-24, a normal float.
+float float16_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h >> 15) << 31, exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu;
+    uint32_t bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | mantissa << 13; // infinity (m = 0) or NaN, payload kept
+    } else if (exponent != 0) {
+        bits = sign | (exponent + 112) << 23 | mantissa << 13;
+    } else {
+        const float magnitude = (float)mantissa * 0x1p-24f; // zero or subnormal: exact (m < 2^10)
+        std::memcpy(&bits, &magnitude, 4);
+        bits |= sign;
+    }
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+}
+float bfloat16_to_float(uint16_t h) {
+    const uint32_t bits = (uint32_t)h << 16;
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+}
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata,
+                      const std::vector<std::string>& dtypes) {
     const std::string where = "save_safetensors: '" + path + "': ";
+    if (!dtypes.empty() && dtypes.size() != tensors.size())
+        throw Error(where + "got " + std::to_string(dtypes.size()) + " dtypes for " + std::to_string(tensors.size()) + " tensors");
+    auto dtype_of = [&](size_t k) { return dtypes.empty() ? std::string("F32") : dtypes[k]; };
     std::string header = "{";
     if (!metadata.empty()) {
         header += "\"__metadata__\":{";
@@ -2812,10 +2857,17 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
         if (name == "__metadata__") throw Error(where + "a tensor cannot be named __metadata__");
         for (size_t j = 0; j < k; j++)
             if (tensors[j].first == name) throw Error(where + "two tensors are named '" + name + "'");
+        const std::string dtype = dtype_of(k);
+        if (dtype != "F32" && dtype != "I64") throw Error(where + "tensor '" + name + "': dtype '" + dtype + "' is not F32 or I64, the dtypes tt writes");
+        if (dtype == "I64")
+            for (float v : t.to_vector())
+                if (!(v == std::floor(v) && std::fabs(v) <= kExactIntegers))
+                    throw Error(where + "tensor '" + name + "' is to be I64 but holds " + format_float(v) +
+                                ", not a whole number of at most 2^24");
         std::string shape;
         for (int64_t d : t.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-        const uint64_t bytes = (uint64_t)t.numel() * 4;
-        header += std::string(header.size() > 1 ? "," : "") + json_quote(name) + ":{\"dtype\":\"F32\",\"shape\":[" + shape +
+        const uint64_t bytes = (uint64_t)t.numel() * (dtype == "I64" ? 8 : 4);
+        header += std::string(header.size() > 1 ? "," : "") + json_quote(name) + ":{\"dtype\":\"" + dtype + "\",\"shape\":[" + shape +
                   "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
         offset += bytes;
     }
@@ -2832,10 +2884,16 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
         file.write((const char*)length, 8);
         file.write(header.data(), (std::streamsize)header.size());
         std::vector<unsigned char> chunk;
-        for (const auto& [name, t] : tensors) {
-            const Tensor d = dense(t);
-            chunk.resize((size_t)d.numel() * 4);
-            for (int64_t k = 0; k < d.numel(); k++) put_le32(d.data()[k], chunk.data() + 4 * k);
+        for (size_t k = 0; k < tensors.size(); k++) {
+            const Tensor d = dense(tensors[k].second);
+            if (dtype_of(k) == "I64") { // two's complement, little-endian
+                chunk.resize((size_t)d.numel() * 8);
+                for (int64_t i = 0; i < d.numel(); i++)
+                    for (int b = 0; b < 8; b++) chunk[8 * i + b] = (unsigned char)((uint64_t)(int64_t)d.data()[i] >> (8 * b));
+            } else {
+                chunk.resize((size_t)d.numel() * 4);
+                for (int64_t i = 0; i < d.numel(); i++) put_le32(d.data()[i], chunk.data() + 4 * i);
+            }
             file.write((const char*)chunk.data(), (std::streamsize)chunk.size());
         }
         if (!file.flush()) throw Error(where + "write failed (disk full?)");
@@ -2881,7 +2939,8 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         std::string name;
         Shape shape;
         uint64_t begin, end;
-        unsigned element_bytes; // 4 for F32, 1 for I8
+        std::string dtype;
+        unsigned element_bytes; // 4 for F32, 2 for F16, ...
     };
     std::vector<Entry> entries;
     for (size_t k = 0; k < doc.keys.size(); k++) {
@@ -2900,11 +2959,14 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         const Json *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
         if (!dtype || !shape || !offsets || v.keys.size() != 3)
             throw Error(what + "the entry must hold exactly dtype, shape and data_offsets");
-        if (dtype->kind != Json::String || (dtype->text != "F32" && dtype->text != "I8"))
+        const DtypeSize* known = nullptr;
+        for (const DtypeSize& d : kDtypes)
+            if (dtype->kind == Json::String && dtype->text == d.name) known = &d;
+        if (!known)
             throw Error(what + "dtype " + (dtype->kind == Json::String ? "'" + dtype->text + "'" : "(not a string)") +
-                        " is not F32 or I8 (Lesson 15's int8 weights), the dtypes tt reads");
+                        " is not one tt reads (F32, F16, BF16, F64, I64, I32, and I8 for Lesson 15's int8 weights)");
         if (shape->kind != Json::Array) throw Error(what + "shape is not an array");
-        Entry e{name, {}, 0, 0, dtype->text == "I8" ? 1u : 4u};
+        Entry e{name, {}, 0, 0, known->name, known->bytes};
         uint64_t count = 1;
         for (const Json& d : shape->items) {
             if (d.kind != Json::Integer) throw Error(what + "shape holds something other than whole numbers");
@@ -2953,12 +3015,42 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         file.seekg((std::streamoff)(8 + header_size + e.begin));
         file.read((char*)bytes.data(), (std::streamsize)bytes.size());
         if (!file) throw Error(where + "could not read the data of tensor '" + e.name + "'");
-        if (e.element_bytes == 1) // an int8 is exactly a float
-            for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = (float)(int8_t)bytes[(size_t)k];
-        else
-            for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = get_le32(bytes.data() + 4 * k);
+        const unsigned char* at = bytes.data();
+        float* to = t.data();
+        const int64_t n = t.numel();
+        const std::string what = where + "tensor '" + e.name + "' (" + e.dtype + "): ";
+        if (e.dtype == "F32") {
+            for (int64_t k = 0; k < n; k++) to[k] = get_le32(at + 4 * k);
+        } else if (e.dtype == "F16" || e.dtype == "BF16") {
+            const bool half = e.dtype == "F16";
+            for (int64_t k = 0; k < n; k++) {
+                const uint16_t h = (uint16_t)get_le(at + 2 * k, 2);
+                to[k] = half ? float16_to_float(h) : bfloat16_to_float(h);
+            }
+        } else if (e.dtype == "F64") {
+            for (int64_t k = 0; k < n; k++) {
+                const uint64_t u = get_le(at + 8 * k, 8);
+                double v;
+                std::memcpy(&v, &u, 8);
+                to[k] = (float)v; // to the nearest float32
+                if (std::isfinite(v) && !std::isfinite(to[k]))
+                    throw Error(what + "value " + std::to_string(v) + " at index " + std::to_string(k) + " is past float32's range");
+            }
+        } else if (e.dtype == "I8") {
+            for (int64_t k = 0; k < n; k++) to[k] = (float)(int8_t)at[k]; // an int8 is exactly a float
+        } else { // I64, I32: two's complement
+            const int size = (int)e.element_bytes;
+            for (int64_t k = 0; k < n; k++) {
+                const uint64_t u = get_le(at + size * k, size);
+                const int64_t v = size == 8 ? (int64_t)u : (int64_t)(int32_t)(uint32_t)u;
+                if (std::fabs((double)v) > kExactIntegers)
+                    throw Error(what + "value " + std::to_string(v) + " at index " + std::to_string(k) +
+                                " is past 2^24, where float32 stops holding every whole number");
+                to[k] = (float)v;
+            }
+        }
         out.tensors.push_back({e.name, t});
-        out.dtypes.push_back(e.element_bytes == 1 ? "I8" : "F32");
+        out.dtypes.push_back(e.dtype);
     }
     return out;
 }
@@ -3032,7 +3124,9 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
         throw Error(where + "holds no valid generator state ('" + metadata_value(file.metadata, "generator") + "')");
     for (size_t k = 0; k < file.tensors.size(); k++)
         if (file.dtypes[k] != "F32")
-            throw Error(where + "tensor '" + file.tensors[k].first + "' is I8, a quantized model's (Lesson 15's load_quantized reads it)");
+            throw Error(where + "tensor '" + file.tensors[k].first + "' is " + file.dtypes[k] +
+                        (file.dtypes[k] == "I8" ? ", a quantized model's (Lesson 15's load_quantized reads it)"
+                                                : ", not F32 as tt's checkpoints are (load_state_dict reads PyTorch's dtypes)"));
     for (const auto& [name, t] : file.tensors) {
         if (name.rfind("model.", 0) == 0) {
             const std::string pname = name.substr(6);
@@ -3059,7 +3153,7 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
                             to_string(opt->slot_shape(i, s)));
             state.push_back({{i, s}, &t});
         } else {
-            throw Error(where + "tensor '" + name + "' is neither model.* nor optimizer.*");
+            throw Error(where + "tensor '" + name + "' is neither model.* nor optimizer.* (a PyTorch state_dict? load_state_dict reads those)");
         }
     }
     for (size_t k = 0; k < params.size(); k++)

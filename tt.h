@@ -705,19 +705,33 @@ void save_curves_svg(const std::string& path, const History& history, const std:
 // --- Checkpoints in the safetensors format -------------------------------------
 // File layout: 8 bytes, the header length n as a little-endian uint64; n bytes
 // of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
-// ..., "__metadata__": {"key": "value"}}; then the data, each tensor's floats
+// ..., "__metadata__": {"key": "value"}}; then the data, each tensor's values
 // little-endian at [begin, end) counted from the end of the header. Offsets are
 // 64-bit throughout, so a 32-bit machine reads the same files.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 using Metadata = std::vector<std::pair<std::string, std::string>>;
-void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
+// dtypes: one per tensor, "F32" (the default when empty) or "I64" (whole
+// numbers, e.g. a counter; anything else is an Error).
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {},
+                      const std::vector<std::string>& dtypes = {});
 // Reads and checks the whole file (header, every entry, offsets that tile the
 // data exactly); any problem is an Error naming the file and what is wrong.
+// Every dtype PyTorch writes for these models becomes float32:
+//   F32, F16, BF16, I8   exactly (every value of those is a float32)
+//   F64                  rounded to the nearest float32 (a finite value past
+//                        float32's range is an Error)
+//   I64, I32             exactly, up to 2^24 = 16777216 in size, where float32
+//                        stops holding every whole number (larger is an Error)
 struct SafeTensors {
     NamedTensors tensors; // in file order, counted under Scratch
     Metadata metadata;
-    std::vector<std::string> dtypes; // each tensor's: "F32", or "I8" (read into floats exactly)
+    std::vector<std::string> dtypes; // each tensor's dtype in the file: "F32", "F16", "I64", ...
 };
+// The two 16-bit float formats, bit for bit: IEEE half (1 sign, 5 exponent,
+// 10 mantissa bits; subnormals, infinities and NaN payloads kept) and
+// bfloat16 (float32's upper half).
+float float16_to_float(uint16_t bits);
+float bfloat16_to_float(uint16_t bits);
 SafeTensors load_safetensors(const std::string& path);
 // The same from a seekable stream holding the whole file (what the fuzz
 // target feeds it); `name` stands for the path in the messages.
