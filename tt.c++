@@ -1591,6 +1591,12 @@ std::vector<std::pair<std::string, Tensor>> Sequential::named_parameters() {
         for (auto& [name, p] : layers[i]->named_parameters()) out.push_back({std::to_string(i) + "." + name, p});
     return out;
 }
+std::vector<std::pair<std::string, int64_t*>> Sequential::named_counters() {
+    std::vector<std::pair<std::string, int64_t*>> out;
+    for (size_t i = 0; i < layers.size(); i++)
+        for (auto& [name, c] : layers[i]->named_counters()) out.push_back({std::to_string(i) + "." + name, c});
+    return out;
+}
 std::string Sequential::name() const {
     std::string out = "Sequential(\n";
     for (size_t i = 0; i < layers.size(); i++) out += "  (" + std::to_string(i) + ") " + layers[i]->name() + "\n";
@@ -3176,6 +3182,145 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
     if (rng) *rng = generator;
 }
 
+// PyTorch's state_dicts. The names are module paths on both sides, so the
+// work is in the checks: which names match (after at most one shared prefix),
+// which shapes and dtypes agree, and what to say about the rest.
+
+namespace {
+std::string quoted_list(const std::vector<std::string>& names) {
+    std::string out;
+    for (const std::string& n : names) out += (out.empty() ? "'" : ", '") + n + "'";
+    return out;
+}
+bool is_integer_dtype(const std::string& dtype) { return dtype == "I64" || dtype == "I32"; }
+} // namespace
+
+std::string LoadReport::str() const {
+    std::string out = std::to_string(loaded) + " tensors loaded\n";
+    if (!missing.empty()) out += "missing (kept as they were): " + quoted_list(missing) + "\n";
+    if (!unexpected.empty()) out += "unexpected (ignored): " + quoted_list(unexpected) + "\n";
+    for (const std::string& n : notes) out += n + "\n";
+    return out;
+}
+
+LoadReport load_state_dict(Module& model, const std::string& path, bool strict) {
+    const std::string where = "load_state_dict: '" + path + "': ";
+    const SafeTensors file = load_safetensors(path);
+    const NamedTensors params = model.named_parameters();
+    const std::vector<std::pair<std::string, int64_t*>> counters = model.named_counters();
+    LoadReport report;
+    auto param_index = [&](const std::string& n) {
+        size_t k = 0;
+        while (k < params.size() && params[k].first != n) k++;
+        return k;
+    };
+    auto counter_index = [&](const std::string& n) {
+        size_t k = 0;
+        while (k < counters.size() && counters[k].first != n) k++;
+        return k;
+    };
+    auto known = [&](const std::string& n) { return param_index(n) < params.size() || counter_index(n) < counters.size(); };
+
+    // The file's tensors that are the model's candidates: all of them, but a tt checkpoint's optimizer state.
+    const bool tt_checkpoint = metadata_value(file.metadata, "format") == "tt checkpoint";
+    std::vector<size_t> keys;
+    size_t optimizer_tensors = 0;
+    for (size_t k = 0; k < file.tensors.size(); k++) {
+        if (tt_checkpoint && file.tensors[k].first.rfind("optimizer.", 0) == 0) optimizer_tensors++;
+        else keys.push_back(k);
+    }
+    if (optimizer_tensors)
+        report.notes.push_back("skipped the " + std::to_string(optimizer_tensors) + " optimizer state tensors of this tt checkpoint (load_checkpoint resumes them)");
+    // One shared prefix up to a dot, dropped when no name matches as it is and dropping it makes some match.
+    std::string prefix;
+    if (!keys.empty() && std::none_of(keys.begin(), keys.end(), [&](size_t k) { return known(file.tensors[k].first); })) {
+        const std::string& first = file.tensors[keys[0]].first;
+        const std::string candidate = first.substr(0, first.find('.') + 1);
+        const auto shares = [&](size_t k) { return file.tensors[k].first.rfind(candidate, 0) == 0; };
+        const auto matches = [&](size_t k) { return known(file.tensors[k].first.substr(candidate.size())); };
+        if (!candidate.empty() && std::all_of(keys.begin(), keys.end(), shares) && std::any_of(keys.begin(), keys.end(), matches)) {
+            prefix = candidate;
+            report.notes.push_back("dropped the prefix '" + prefix + "' every name in the file has");
+        }
+    }
+
+    // Pass 1: match and check everything, change nothing.
+    std::vector<const Tensor*> param_source(params.size(), nullptr), counter_source(counters.size(), nullptr);
+    std::vector<std::string> problems, rounded;
+    for (size_t k : keys) {
+        const std::string& key = file.tensors[k].first;
+        const std::string name = key.substr(prefix.size()), dtype = file.dtypes[k];
+        const Tensor& t = file.tensors[k].second;
+        const size_t p = param_index(name), c = counter_index(name);
+        if (p < params.size()) {
+            if (is_integer_dtype(dtype) || dtype == "I8")
+                problems.push_back("'" + key + "' is " + dtype + " but the model's '" + name + "' is a float parameter" +
+                                   (dtype == "I8" ? " (a quantized model's? load_quantized reads those)" : ""));
+            else if (t.shape() != params[p].second.shape())
+                problems.push_back("size mismatch for '" + name + "': the file's is " + to_string(t.shape()) + ", the model's " +
+                                   to_string(params[p].second.shape()));
+            else param_source[p] = &t;
+            if (dtype == "F64") rounded.push_back(name);
+        } else if (c < counters.size()) {
+            if (!is_integer_dtype(dtype))
+                problems.push_back("'" + key + "' is " + dtype + " but the model's '" + name + "' is a counter (I64 or I32)");
+            else if (t.shape() != Shape{})
+                problems.push_back("size mismatch for '" + name + "': the file's is " + to_string(t.shape()) + ", the model's counter is a scalar []");
+            else counter_source[c] = &t;
+        } else {
+            report.unexpected.push_back(key);
+        }
+    }
+    for (size_t p = 0; p < params.size(); p++)
+        if (!param_source[p]) {
+            const std::string& name = params[p].first;
+            const bool refused = std::any_of(keys.begin(), keys.end(), [&](size_t k) { return file.tensors[k].first.substr(prefix.size()) == name; });
+            if (!refused) report.missing.push_back(name);
+        }
+    if (strict && !report.missing.empty())
+        problems.push_back("missing from the file (strict): " + quoted_list(report.missing));
+    if (strict && !report.unexpected.empty())
+        problems.push_back("not in the model (strict): " + quoted_list(report.unexpected));
+    if (!problems.empty()) {
+        std::string text;
+        for (const std::string& p : problems) text += (text.empty() ? "" : "; ") + p;
+        throw Error(where + text + " (nothing was loaded)");
+    }
+    // Pass 2: copy.
+    for (size_t p = 0; p < params.size(); p++)
+        if (param_source[p]) {
+            std::copy(param_source[p]->data(), param_source[p]->data() + param_source[p]->numel(), params[p].second.data());
+            report.loaded++;
+        }
+    for (size_t c = 0; c < counters.size(); c++) {
+        if (counter_source[c]) {
+            *counters[c].second = (int64_t)counter_source[c]->item();
+            report.loaded++;
+        } else {
+            report.notes.push_back("'" + counters[c].first + "' is not in the file: kept at " + std::to_string(*counters[c].second));
+        }
+    }
+    if (!rounded.empty())
+        report.notes.push_back("F64 rounded to the nearest float32 (a relative change of at most 2^-24): " + quoted_list(rounded));
+    return report;
+}
+
+void save_state_dict(Module& model, const std::string& path, const Metadata& metadata) {
+    NamedTensors tensors = model.named_parameters();
+    std::vector<std::string> dtypes(tensors.size(), "F32");
+    MemoryCategory scratch(Category::Scratch);
+    for (auto& [name, c] : model.named_counters()) {
+        if (std::llabs(*c) > (1 << 24))
+            throw Error("save_state_dict: '" + path + "': counter '" + name + "' = " + std::to_string(*c) +
+                        " is past 2^24, where tt's float32 tensors stop holding every whole number");
+        tensors.push_back({name, Tensor::scalar((float)*c)});
+        dtypes.push_back("I64");
+    }
+    Metadata all{{"format", "pt"}};
+    all.insert(all.end(), metadata.begin(), metadata.end());
+    save_safetensors(path, tensors, all, dtypes);
+}
+
 // ===== Lesson 09 · Convolutions ==============================================
 // First the definition, as a loop nest a reader can check against the math
 // line. Then the way frameworks run it: im2col lays every input patch out as
@@ -3736,7 +3881,9 @@ BatchNorm2d::BatchNorm2d(int64_t c, float momentum_, float eps_, bool affine) : 
     running_var = Tensor::ones({c});
 }
 Tensor BatchNorm2d::forward(const Tensor& x) {
-    return batch_norm2d_op(x, running_mean, running_var, weight, bias, training, momentum, eps, name());
+    Tensor y = batch_norm2d_op(x, running_mean, running_var, weight, bias, training, momentum, eps, name());
+    if (training) num_batches_tracked++;
+    return y;
 }
 std::vector<Tensor> BatchNorm2d::parameters() {
     if (weight.defined()) return {weight, bias};
@@ -3751,6 +3898,7 @@ std::vector<std::pair<std::string, Tensor>> BatchNorm2d::named_parameters() {
     out.push_back({"running_var", running_var});
     return out;
 }
+std::vector<std::pair<std::string, int64_t*>> BatchNorm2d::named_counters() { return {{"num_batches_tracked", &num_batches_tracked}}; }
 std::string BatchNorm2d::name() const {
     char buf[96];
     std::snprintf(buf, sizeof buf, "BatchNorm2d(%lld, momentum=%g, eps=%g%s)", (long long)channels, momentum, eps,

@@ -350,6 +350,9 @@ struct Module {
     Tensor operator()(const Tensor& x) { return forward(x); }
     virtual std::vector<Tensor> parameters() { return {}; }
     virtual std::vector<std::pair<std::string, Tensor>> named_parameters();
+    // Whole-number state that is counted, not learned (BatchNorm2d's
+    // num_batches_tracked, as PyTorch keeps it): what a state_dict holds as I64.
+    virtual std::vector<std::pair<std::string, int64_t*>> named_counters() { return {}; }
     virtual std::string name() const = 0;    // "Linear(784, 128)"
     virtual void train(bool on = true) { training = on; }
     void eval() { train(false); }
@@ -409,6 +412,7 @@ struct Sequential : Module {
     Tensor forward(const Tensor& x) override;
     std::vector<Tensor> parameters() override;
     std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::vector<std::pair<std::string, int64_t*>> named_counters() override;
     std::string name() const override; // one line per layer
     void train(bool on = true) override;
     std::vector<std::shared_ptr<Module>> layers;
@@ -747,6 +751,42 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer* op
 // untouched. Without `opt`, only the model's weights are read.
 void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nullptr, Generator* rng = nullptr);
 
+// --- PyTorch's state_dicts ------------------------------------------------------
+// A state_dict is a model's tensors by module path, as PyTorch names them:
+// "0.weight" for layer 0 of a Sequential, "3.running_var", "3.num_batches_tracked"
+// (I64). tt's named_parameters use the same paths, so a file written from
+// torch's model.state_dict() (by the safetensors package, or any writer that
+// follows its spec) maps onto the tt model with the same layers, and back.
+//
+// load_state_dict reads the file (any dtype load_safetensors takes) and
+// copies each tensor to the parameter or counter of the same name, like
+// PyTorch's model.load_state_dict(sd, strict):
+// - names: when no name matches as it is, a prefix every name shares up to
+//   its first dot is dropped if that makes them match ("model." of tt's
+//   checkpoints, "layers." of a Sequential kept as self.layers, "module.");
+//   a tt checkpoint's optimizer.* state is skipped (load_checkpoint resumes it);
+// - a tensor whose shape differs from the model's is always an Error (PyTorch
+//   too), as is a float tensor for a counter or an integer one for a parameter;
+// - strict: a parameter the file lacks (missing) or a tensor the model lacks
+//   (unexpected) is an Error listing all of them; not strict: they are
+//   reported and the missing ones keep their values. A counter the file lacks
+//   keeps its value either way, as PyTorch's BatchNorm fills in a missing
+//   num_batches_tracked (older checkpoints have none).
+// Everything is checked before anything is copied: a refused file leaves the
+// model untouched. The report says what was missing, unexpected or converted.
+struct LoadReport {
+    std::vector<std::string> missing;    // the model's names the file lacks (kept as they were)
+    std::vector<std::string> unexpected; // the file's names the model lacks (ignored)
+    std::vector<std::string> notes;      // a prefix dropped, F64 rounded, a counter kept, ...
+    int64_t loaded = 0;                  // tensors copied into the model
+    std::string str() const;             // one line per item, for people
+};
+LoadReport load_state_dict(Module& model, const std::string& path, bool strict = true);
+// The model's parameters as F32 and its counters as I64 scalars, under their
+// paths (no prefix): what torch's model.load_state_dict(sd, strict=True) takes.
+// metadata adds to {"format": "pt"}, the safetensors package's mark for PyTorch.
+void save_state_dict(Module& model, const std::string& path, const Metadata& metadata = {});
+
 // ===== Lesson 09 · Convolutions ==============================================
 // A convolution slides one small filter over the whole image, so a layer
 // that sees a 28x28 picture needs 5x5 weights per channel pair instead of
@@ -818,11 +858,13 @@ struct BatchNorm2d : Module {
     Tensor forward(const Tensor& x) override;
     std::vector<Tensor> parameters() override;                                 // weight, bias: what an optimizer updates
     std::vector<std::pair<std::string, Tensor>> named_parameters() override;   // those and the running statistics (for checkpoints)
+    std::vector<std::pair<std::string, int64_t*>> named_counters() override;   // num_batches_tracked
     std::string name() const override;
     int64_t channels;
     float momentum, eps;
     Tensor weight, bias;                // [C] ones and zeros (undefined unless affine)
     Tensor running_mean, running_var;   // [C] zeros and ones; state, not parameters
+    int64_t num_batches_tracked = 0;    // forward passes in train mode (PyTorch's counter; kept for its state_dict)
 };
 // [B, ...] -> [B, product of the rest]: from feature maps to a Linear's input.
 struct Flatten : Module {

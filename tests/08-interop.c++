@@ -131,3 +131,140 @@ TEST_GIVEN(safetensors_writes_i64) {
     CHECK_THROWS(save_safetensors(f, {{"c", Tensor::scalar(0.5f)}}, {}, {"F16"}), "dtype 'F16' is not F32 or I64");
     CHECK_THROWS(save_safetensors(f, {{"c", Tensor::scalar(1)}}, {}, {"F32", "F32"}), "got 2 dtypes for 1 tensors");
 }
+
+namespace {
+Sequential mlp(uint64_t seed) {
+    Generator g(seed);
+    return Sequential{Linear(4, 8, true, Init::Kaiming, g), ReLU(), Linear(8, 3, true, Init::Kaiming, g)};
+}
+std::vector<std::vector<float>> weights_of(Module& m) {
+    std::vector<std::vector<float>> out;
+    for (Tensor& p : m.parameters()) out.push_back(p.to_vector());
+    return out;
+}
+// The model's tensors under `prefix` + their paths, as a PyTorch state_dict would hold them.
+NamedTensors state_of(Module& m, const std::string& prefix = "") {
+    NamedTensors out;
+    for (auto& [name, p] : m.named_parameters()) out.push_back({prefix + name, p});
+    return out;
+}
+} // namespace
+
+TEST_GIVEN(load_state_dict_takes_pytorch_names) {
+    TempDir dir;
+    Sequential source = mlp(1), target = mlp(2);
+    const Tensor x = test::rnd({5, 4}, 3);
+    // "0.weight" ...: the names torch's nn.Sequential state_dict() has
+    save_safetensors(dir / "plain", state_of(source));
+    LoadReport r = load_state_dict(target, dir / "plain");
+    CHECK(r.loaded == 4 && r.missing.empty() && r.unexpected.empty() && r.notes.empty());
+    CHECK_EQ(weights_of(target), weights_of(source));
+    CHECK_EQ(target(x).to_vector(), source(x).to_vector());
+    CHECK(r.str().find("4 tensors loaded") == 0);
+    // "layers.0.weight": a Sequential kept as self.layers; the shared prefix is dropped
+    Sequential other = mlp(3);
+    save_safetensors(dir / "layers", state_of(source, "layers."));
+    r = load_state_dict(other, dir / "layers");
+    CHECK_EQ(weights_of(other), weights_of(source));
+    CHECK(r.notes.size() == 1 && r.notes[0].find("dropped the prefix 'layers.'") != std::string::npos);
+    // tt's own checkpoint: "model." dropped, the optimizer's state skipped
+    Adam adam(source.parameters());
+    source.zero_grad();
+    cross_entropy(source(x), Tensor({5}, {0, 1, 2, 0, 1})).backward();
+    adam.step();
+    save_checkpoint(dir / "ckpt", source, &adam);
+    Sequential resumed = mlp(4);
+    r = load_state_dict(resumed, dir / "ckpt");
+    CHECK_EQ(weights_of(resumed), weights_of(source));
+    CHECK(r.loaded == 4 && r.notes.size() == 2 && r.notes[0].find("skipped the 12 optimizer state tensors") != std::string::npos);
+    // and tt's writer: no prefix, {"format": "pt"} in the metadata
+    save_state_dict(source, dir / "sd", {{"architecture", "x"}});
+    const SafeTensors written = load_safetensors(dir / "sd");
+    CHECK(written.tensors.size() == 4 && written.tensors[0].first == "0.weight" && written.tensors[3].first == "2.bias");
+    CHECK(written.metadata == (Metadata{{"format", "pt"}, {"architecture", "x"}}));
+}
+
+TEST_GIVEN(load_state_dict_converts_and_reports) {
+    TempDir dir;
+    Sequential target = mlp(5);
+    // 0.weight as F16 and 2.bias as F64, written by hand: both become the floats they hold
+    const std::string f = dir / "mixed";
+    NamedTensors state = state_of(target);
+    std::string json = "{\"__metadata__\":{\"format\":\"pt\"}", data;
+    std::vector<float> want_w0, want_b2;
+    for (auto& [name, t] : state) {
+        const size_t begin = data.size();
+        std::string dtype = "F32";
+        for (int64_t k = 0; k < t.numel(); k++) {
+            const float v = (float)(k % 7) * 0.25f - 0.5f; // exact in half
+            if (name == "0.weight") {
+                dtype = "F16";
+                const uint16_t h = v == 0 ? 0 : (uint16_t)((v < 0 ? 0x8000 : 0) | (uint16_t)((std::ilogb(v) + 15) << 10) |
+                                                          (uint16_t)((std::fabs(v) / std::ldexp(1.0f, std::ilogb(v)) - 1) * 1024));
+                data += le(h, 2);
+                want_w0.push_back(v);
+            } else if (name == "2.bias") {
+                dtype = "F64";
+                const double d = 0.1 * (double)(k + 1);
+                uint64_t u;
+                std::memcpy(&u, &d, 8);
+                data += le(u, 8);
+                want_b2.push_back((float)d);
+            } else {
+                data += le(bits_of(v), 4);
+            }
+        }
+        std::string shape;
+        for (int64_t d : t.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+        json += "," + entry(name, dtype, "[" + shape + "]", begin, data.size());
+    }
+    write_file(f, json + "}", data);
+    LoadReport r = load_state_dict(target, f);
+    CHECK_EQ(target.named_parameters()[0].second.to_vector(), want_w0);
+    CHECK_EQ(target.named_parameters()[3].second.to_vector(), want_b2);
+    CHECK(r.notes.size() == 1 && r.notes[0].find("F64 rounded to the nearest float32") != std::string::npos &&
+          r.notes[0].find("'2.bias'") != std::string::npos);
+}
+
+TEST_GIVEN(load_state_dict_refuses_clearly_and_touches_nothing) {
+    TempDir dir;
+    Sequential source = mlp(6), target = mlp(7);
+    const auto before = weights_of(target);
+    auto refused = [&](const std::string& path, bool strict, const std::string& text) {
+        CHECK_THROWS(load_state_dict(target, path, strict), text);
+        CHECK_EQ(weights_of(target), before);
+    };
+    // a mis-shaped key, strict or not, naming it and both shapes
+    NamedTensors state = state_of(source);
+    state[2].second = Tensor::zeros({3, 9});
+    save_safetensors(dir / "shape", state);
+    refused(dir / "shape", true, "load_state_dict: '" + dir / "shape" + "': size mismatch for '2.weight': the file's is [3,9], the model's [3,8]");
+    refused(dir / "shape", false, "size mismatch for '2.weight'");
+    // missing and unexpected: errors when strict, a report when not
+    NamedTensors partial = state_of(source);
+    partial.erase(partial.begin() + 1);                          // no 0.bias
+    partial.push_back({"4.weight", Tensor::zeros({2, 2})});      // nothing of the model's
+    save_safetensors(dir / "partial", partial);
+    refused(dir / "partial", true, "missing from the file (strict): '0.bias'; not in the model (strict): '4.weight' (nothing was loaded)");
+    const std::vector<float> bias_before = target.named_parameters()[1].second.to_vector();
+    LoadReport r = load_state_dict(target, dir / "partial", false);
+    CHECK(r.loaded == 3 && r.missing == std::vector<std::string>{"0.bias"} && r.unexpected == std::vector<std::string>{"4.weight"});
+    CHECK_EQ(target.named_parameters()[1].second.to_vector(), bias_before); // kept
+    CHECK_EQ(target.named_parameters()[0].second.to_vector(), source.named_parameters()[0].second.to_vector());
+    CHECK(r.str().find("missing (kept as they were): '0.bias'\nunexpected (ignored): '4.weight'") != std::string::npos);
+    Sequential t2 = mlp(7);
+    // an integer tensor for a parameter
+    write_file(dir / "int", "{" + entry("0.weight", "I64", "[8,4]", 0, 256) + "}", std::string(256, '\0'));
+    CHECK_THROWS(load_state_dict(t2, dir / "int", false), "'0.weight' is I64 but the model's '0.weight' is a float parameter");
+    // the reader's own refusals pass through, naming the file and the tensor
+    write_file(dir / "trunc", "{" + entry("0.weight", "F32", "[8,4]", 0, 128) + "}", std::string(100, '\0'));
+    CHECK_THROWS(load_state_dict(t2, dir / "trunc"), "tensor '0.weight': data_offsets end at byte 128 but the file holds 100 bytes of data (truncated?)");
+    write_file(dir / "json", "{\"0.weight\":{\"dtype\":\"F32\",", "");
+    CHECK_THROWS(load_state_dict(t2, dir / "json"), "load_safetensors: '" + dir / "json" + "': bad JSON header at byte");
+    write_file(dir / "dtype", "{" + entry("0.weight", "U8", "[8,4]", 0, 32) + "}", std::string(32, '\0'));
+    CHECK_THROWS(load_state_dict(t2, dir / "dtype"), "tensor '0.weight': dtype 'U8' is not one tt reads");
+    write_file(dir / "range", "{" + entry("0.weight", "F32", "[8,4]", 0, 128) + "," + entry("0.bias", "F32", "[8]", 128, 160) + "}",
+               std::string(128, '\0'));
+    CHECK_THROWS(load_state_dict(t2, dir / "range"), "tensor '0.bias': data_offsets end at byte 160 but the file holds 128 bytes");
+    CHECK_EQ(weights_of(t2), before);
+}
