@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "test.h"
+#include "../lessons/lessons.h"
 
 using namespace tt;
 using test::TempDir;
@@ -267,4 +268,39 @@ TEST_GIVEN(load_state_dict_refuses_clearly_and_touches_nothing) {
                std::string(128, '\0'));
     CHECK_THROWS(load_state_dict(t2, dir / "range"), "tensor '0.bias': data_offsets end at byte 160 but the file holds 128 bytes");
     CHECK_EQ(weights_of(t2), before);
+}
+
+// The architecture text (lessons/interop.c++) and the PyTorch module ./tt export writes.
+TEST_GIVEN(architecture_text_round_trips_and_exports) {
+    const std::string lenet = "Conv2d(1, 6, kernel_size=5, padding=2) BatchNorm2d(6) ReLU() MaxPool2d(kernel_size=2); "
+                              "Flatten()\nLinear(1176, 10, bias=false)";
+    Generator g(1);
+    std::shared_ptr<Module> m = lessons::build_model(lenet, g);
+    auto& seq = dynamic_cast<Sequential&>(*m);
+    CHECK_EQ(seq.layers.size(), (size_t)6);
+    const std::string text = lessons::architecture_of(*m);
+    CHECK_EQ(text, std::string("Conv2d(1, 6, kernel_size=5, padding=2)\nBatchNorm2d(6, momentum=0.1, eps=1e-05)\nReLU()\n"
+                               "MaxPool2d(kernel_size=2)\nFlatten()\nLinear(1176, 10, bias=false)"));
+    CHECK_EQ(lessons::architecture_of(*lessons::build_model(text, g)), text);
+    const std::string py = lessons::pytorch_module(*m, "w.safetensors", "lenet");
+    for (const char* line : {"nn.Conv2d(1, 6, kernel_size=5, stride=1, padding=2),", "nn.BatchNorm2d(6, eps=1e-05, momentum=0.1),",
+                             "nn.MaxPool2d(2, stride=2),", "nn.Linear(1176, 10, bias=False),", "import lenet", "def load(path=WEIGHTS):"})
+        CHECK(py.find(line) != std::string::npos);
+    const std::string gpt = "GPT(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8, bias=false, tied)";
+    std::shared_ptr<Module> tiny = lessons::build_model(gpt, g);
+    CHECK_EQ(lessons::architecture_of(*tiny), gpt);
+    CHECK(dynamic_cast<GPT&>(*tiny).config.tie_weights && !dynamic_cast<GPT&>(*tiny).config.bias);
+    CHECK(lessons::pytorch_module(*tiny, "g", "g").find("return GPT(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8, "
+                                                        "dropout=0, bias=False, tied=True)") != std::string::npos);
+    // mistakes are named
+    CHECK_THROWS(lessons::build_model("Linear(4, 2) Relu()", g), "no layer 'Relu' (in Relu())");
+    CHECK_THROWS(lessons::build_model("Linear(4)", g), "Linear(4) needs out_features");
+    CHECK_THROWS(lessons::build_model("Linear(4, 2, bais=false)", g), "has no argument 'bais'");
+    CHECK_THROWS(lessons::build_model("Linear(4, two)", g), "out_features=two is not a whole number");
+    CHECK_THROWS(lessons::build_model("Linear(4, 2", g), "no ')' closes Linear(");
+    CHECK_THROWS(lessons::build_model("  ", g), "names no layer");
+    CHECK_THROWS(lessons::build_model("Linear(4, 2) " + gpt, g), "a GPT is a model of its own");
+    Sequential odd{Linear(2, 2)};
+    odd.add(std::make_shared<MultiHeadAttention>(2, 1));
+    CHECK_THROWS(lessons::architecture_of(odd), "layer 1, MultiHeadAttention");
 }
