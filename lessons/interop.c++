@@ -335,12 +335,15 @@ DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F
 
 def read_safetensors(path):
     """{name: tensor} of a safetensors file, read by its spec (no torch.load, no pickle):
-    8 bytes little-endian header size n, n bytes of JSON, then the data."""
+    8 bytes little-endian header size n, n bytes of JSON, then the data. A tt
+    checkpoint (save_checkpoint) gives its model.* tensors without the prefix."""
     with open(path, "rb") as f:
         data = f.read()
     (n,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8:8 + n])
-    header.pop("__metadata__", None)
+    metadata = header.pop("__metadata__", {})
+    if metadata.get("format") == "tt checkpoint":
+        header = {k[len("model."):]: v for k, v in header.items() if k.startswith("model.")}
     state = {}
     for name, entry in header.items():
         begin, end = entry["data_offsets"]
