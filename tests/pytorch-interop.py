@@ -3,7 +3,8 @@
 
     make tt && python3 tests/pytorch-interop.py
 
-For the MLP (784-128-64-10), LeNet-5 with BatchNorm and a small GPT:
+For the MLP (784-128-64-10), LeNet-5 with BatchNorm and two small GPTs (one
+with its head tied to the token embedding and no biases):
 
   torch -> tt   a PyTorch model (its own initialisation; BatchNorm's running
                 statistics moved by three batches in train mode) writes its
@@ -51,6 +52,7 @@ LENET = ("Conv2d(1, 6, kernel_size=5, padding=2) BatchNorm2d(6) ReLU() MaxPool2d
          "Conv2d(6, 16, kernel_size=5) BatchNorm2d(16) ReLU() MaxPool2d(kernel_size=2) Flatten() "
          "Linear(400, 120) ReLU() Linear(120, 84) ReLU() Linear(84, 10)")
 GPT = "GPT(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_embd=32)"
+GPT_TIED = "GPT(vocab_size=32, block_size=16, n_layer=1, n_head=4, n_embd=32, bias=false, tied)"
 
 DTYPE_NAMES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64",
                torch.int64: "I64", torch.int32: "I32"}
@@ -195,7 +197,7 @@ RESULTS = []
 def report(label, direction, note, diff, logits):
     ok = diff <= TOLERANCE
     RESULTS.append(ok)
-    print("  %-16s %-12s %-28s max |logit diff| %-9.3g (logits up to %.3g)  %s" %
+    print("  %-18s %-12s %-28s max |logit diff| %-9.3g (logits up to %.3g)  %s" %
           (label, direction, note, diff, logits.abs().max().item(), "ok" if ok else "FAIL (> 1e-4)"))
     return ok
 
@@ -228,6 +230,8 @@ def main():
     tt_to_torch("LeNet+BatchNorm", LENET, images, False)
     torch_to_tt("GPT", GPT, ids, True, init=gpt_init)
     tt_to_torch("GPT", GPT, ids, True)
+    torch_to_tt("GPT tied, no bias", GPT_TIED, ids, True, init=gpt_init)
+    tt_to_torch("GPT tied, no bias", GPT_TIED, ids, True)
     print("pytorch-interop: %d of %d agree to 1e-4" % (sum(RESULTS), len(RESULTS)))
     return 0 if all(RESULTS) else 1
 
