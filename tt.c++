@@ -2342,9 +2342,10 @@ AdamW::AdamW(std::vector<Tensor> params, float lr, float beta1, float beta2, flo
 // ===== Lesson 08 · Training ==================================================
 // Everything here is bookkeeping around Lesson 07's step: it decides the
 // learning rate, guards the step (clip, NaN stop), reports (progress line,
-// curves) and makes a run restartable (checkpoints). None of it records on
-// the tape; the loop's memory is the model's, the optimizer's and one batch's
-// activations.
+// curves) and makes a run restartable (checkpoints) and portable (PyTorch's
+// state_dicts, read and written under the same module paths). None of it
+// records on the tape; the loop's memory is the model's, the optimizer's and
+// one batch's activations.
 
 CosineSchedule::CosineSchedule(float max_lr_, int64_t total_, int64_t warmup_, float min_lr_)
     : max_lr(max_lr_), min_lr(min_lr_), total(total_), warmup(warmup_) {

@@ -32,7 +32,7 @@
 //   05 DataLoader    datasets, batching, IDX and CIFAR readers, augmentation
 //   06 Autograd      the tape, backward(), gradient checking
 //   07 Optimizers    SGD, Adam, AdamW
-//   08 Training      loops, schedules, clipping, checkpoints, curves
+//   08 Training      loops, schedules, clipping, checkpoints, PyTorch state_dicts, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
 //   10 Tokenization  UTF-8 text, character and byte-level BPE tokenizers
 //   11 Embeddings    the lookup table, learned and sinusoidal positions

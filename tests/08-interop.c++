@@ -304,3 +304,23 @@ TEST_GIVEN(architecture_text_round_trips_and_exports) {
     odd.add(std::make_shared<MultiHeadAttention>(2, 1));
     CHECK_THROWS(lessons::architecture_of(odd), "layer 1, MultiHeadAttention");
 }
+
+// ./tt init and ./tt predict: the model comes back from its file alone (the
+// architecture in the metadata) and computes what the tt model computes.
+TEST_GIVEN(init_and_predict_commands) {
+    TempDir dir;
+    const std::string arch = "Linear(3, 4) Tanh() Linear(4, 2)";
+    const Tensor x = test::rnd({5, 3}, 8);
+    save_safetensors(dir / "x", {{"input", x}});
+    CHECK_EQ(lessons::interop_command({"init", dir / "m", "--arch", arch, "--seed", "5"}), 0);
+    CHECK_EQ(lessons::interop_command({"predict", dir / "m", dir / "x", dir / "y"}), 0);
+    Generator g(5);
+    std::shared_ptr<Module> model = lessons::build_model(arch, g);
+    model->eval();
+    CHECK_EQ(load_safetensors(dir / "y").tensors[0].second.to_vector(), model->forward(x).to_vector());
+    CHECK_EQ(lessons::interop_command({"export", dir / "m", "--pytorch", dir / "m.py"}), 0);
+    CHECK_EQ(lessons::interop_command({"predict", dir / "m", dir / "x"}), 2);
+    save_safetensors(dir / "bare", model->named_parameters());
+    CHECK_THROWS(lessons::interop_command({"predict", dir / "bare", dir / "x", dir / "y"}), "does not record its architecture");
+    CHECK_EQ(lessons::interop_command({"predict", dir / "bare", dir / "x", dir / "y", "--arch", arch}), 0);
+}
