@@ -361,8 +361,10 @@ def load(path=WEIGHTS):
     return model.eval()
 )PY";
 
-std::shared_ptr<Module> model_for(const std::string& model_path, const std::string& arch_option, std::string& arch) {
-    arch = arch_option;
+// The model a file holds the weights of: its architecture from --arch, else
+// from the file's metadata (what ./tt init writes), made with any weights.
+std::shared_ptr<Module> model_for(const std::string& model_path, const std::string& arch_option) {
+    std::string arch = arch_option;
     if (arch.empty()) {
         for (const auto& [k, v] : load_safetensors(model_path).metadata)
             if (k == "architecture") arch = v;
@@ -477,7 +479,7 @@ int interop_command(const std::vector<std::string>& args) {
     }
     if (command == "predict") {
         if (files.size() != 3 || !pytorch.empty() || !train_on.empty()) return interop_usage("'predict' takes MODEL INPUT OUTPUT");
-        std::shared_ptr<Module> model = model_for(files[0], arch, arch);
+        std::shared_ptr<Module> model = model_for(files[0], arch);
         const LoadReport report = load_state_dict(*model, files[0]);
         std::fprintf(stderr, "%s", report.str().c_str());
         model->eval();
@@ -489,7 +491,7 @@ int interop_command(const std::vector<std::string>& args) {
     }
     if (command == "export") {
         if (files.size() != 1 || pytorch.empty()) return interop_usage("'export' takes MODEL and --pytorch FILE.py");
-        std::shared_ptr<Module> model = model_for(files[0], arch, arch);
+        std::shared_ptr<Module> model = model_for(files[0], arch);
         load_state_dict(*model, files[0]); // the file must be this model's, strictly: the Python side will load it so
         std::ofstream out(pytorch, std::ios::binary);
         const size_t slash = pytorch.find_last_of('/') + 1, dot = pytorch.rfind('.');
