@@ -3302,7 +3302,7 @@ LoadReport load_state_dict(Module& model, const std::string& path, bool strict) 
         }
     }
     if (!rounded.empty())
-        report.notes.push_back("F64 rounded to the nearest float32 (a relative change of at most 2^-24): " + quoted_list(rounded));
+        report.notes.push_back("F64 rounded to the nearest float32 (a relative change of at most 2^-24 in float32's normal range): " + quoted_list(rounded));
     return report;
 }
 
