@@ -184,13 +184,18 @@ data/tinyshakespeare/input.txt:
 # "<!-- output of CMD -->" and "<!-- end of output -->". CHAPTER=lessons/11-embeddings.md
 # re-runs one.
 CHAPTER ?= lessons/*.md
+# A chapter may quote several commands: block n gets the output of the n-th.
 chapters: tt data
 	@for f in $(CHAPTER); do \
-	  cmd=$$(sed -n 's/^<!-- output of \(.*\) -->$$/\1/p' $$f); \
-	  [ -n "$$cmd" ] || continue; \
-	  echo "$$f: $$cmd"; \
-	  $$cmd > $(BUILD)/chapter.out 2> $(BUILD)/chapter.err || { echo "  failed:"; cat $(BUILD)/chapter.err; }; \
-	  awk -v out=$(BUILD)/chapter.out '/^<!-- output of /{print; print "```"; while ((getline l < out) > 0) print l; print "```"; skip=1; next} /^<!-- end of output -->/{skip=0} !skip' $$f > $$f.tmp && mv $$f.tmp $$f; \
+	  sed -n 's/^<!-- output of \(.*\) -->$$/\1/p' $$f > $(BUILD)/chapter.commands; \
+	  [ -s $(BUILD)/chapter.commands ] || continue; \
+	  n=0; \
+	  while IFS= read -r cmd; do \
+	    n=$$((n + 1)); \
+	    echo "$$f: $$cmd"; \
+	    $$cmd > $(BUILD)/chapter.out.$$n 2> $(BUILD)/chapter.err < /dev/null || { echo "  failed:"; cat $(BUILD)/chapter.err; }; \
+	  done < $(BUILD)/chapter.commands; \
+	  awk -v out=$(BUILD)/chapter.out. '/^<!-- output of /{n++; print; print "```"; while ((getline l < (out n)) > 0) print l; print "```"; skip=1; next} /^<!-- end of output -->/{skip=0} !skip' $$f > $$f.tmp && mv $$f.tmp $$f; \
 	done
 
 # Other boards. Debian's cross compilers build the tests, qemu's user mode

@@ -1632,6 +1632,12 @@ std::vector<std::pair<std::string, Tensor>> Sequential::named_parameters() {
         for (auto& [name, p] : layers[i]->named_parameters()) out.push_back({std::to_string(i) + "." + name, p});
     return out;
 }
+std::vector<std::pair<std::string, int64_t*>> Sequential::named_counters() {
+    std::vector<std::pair<std::string, int64_t*>> out;
+    for (size_t i = 0; i < layers.size(); i++)
+        for (auto& [name, c] : layers[i]->named_counters()) out.push_back({std::to_string(i) + "." + name, c});
+    return out;
+}
 std::string Sequential::name() const {
     std::string out = "Sequential(\n";
     for (size_t i = 0; i < layers.size(); i++) out += "  (" + std::to_string(i) + ") " + layers[i]->name() + "\n";
@@ -2525,9 +2531,10 @@ AdamW::AdamW(std::vector<Tensor> params, float lr, float beta1, float beta2, flo
 // ===== Lesson 08 · Training ==================================================
 // Everything here is bookkeeping around Lesson 07's step: it decides the
 // learning rate, guards the step (clip, NaN stop), reports (progress line,
-// curves) and makes a run restartable (checkpoints). None of it records on
-// the tape; the loop's memory is the model's, the optimizer's and one batch's
-// activations.
+// curves) and makes a run restartable (checkpoints) and portable (PyTorch's
+// state_dicts, read and written under the same module paths). None of it
+// records on the tape; the loop's memory is the model's, the optimizer's and
+// one batch's activations.
 
 CosineSchedule::CosineSchedule(float max_lr_, int64_t total_, int64_t warmup_, float min_lr_)
     : max_lr(max_lr_), min_lr(min_lr_), total(total_), warmup(warmup_) {
@@ -2983,10 +2990,55 @@ float get_le32(const unsigned char* in) {
     std::memcpy(&v, &u, 4);
     return v;
 }
+// An unsigned little-endian integer of `bytes` bytes (2, 4 or 8).
+uint64_t get_le(const unsigned char* in, int bytes) {
+    uint64_t u = 0;
+    for (int k = 0; k < bytes; k++) u |= (uint64_t)in[k] << (8 * k);
+    return u;
+}
+
+// The dtypes the reader takes, with their sizes in bytes.
+struct DtypeSize {
+    const char* name;
+    unsigned bytes;
+};
+constexpr DtypeSize kDtypes[] = {{"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8}, {"I64", 8}, {"I32", 4}, {"I8", 1}};
+constexpr double kExactIntegers = 16777216.0; // 2^24: past it, float32 skips whole numbers
 } // namespace
 
-void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
+// half: (-1)^s * 2^(e-15) * 1.m for e in 1..30; (-1)^s * 2^-14 * 0.m for e = 0
+// (subnormal); infinity or NaN for e = 31. float32 has a wider exponent and
+// 13 more mantissa bits, so each case maps exactly: rebias the exponent
+// (+112), shift the mantissa up; a subnormal half is m * 2^-24, a normal float.
+float float16_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h >> 15) << 31, exponent = (h >> 10) & 0x1Fu, mantissa = h & 0x3FFu;
+    uint32_t bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000u | mantissa << 13; // infinity (m = 0) or NaN, payload kept
+    } else if (exponent != 0) {
+        bits = sign | (exponent + 112) << 23 | mantissa << 13;
+    } else {
+        const float magnitude = (float)mantissa * 0x1p-24f; // zero or subnormal: exact (m < 2^10)
+        std::memcpy(&bits, &magnitude, 4);
+        bits |= sign;
+    }
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+}
+float bfloat16_to_float(uint16_t h) {
+    const uint32_t bits = (uint32_t)h << 16;
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+}
+
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata,
+                      const std::vector<std::string>& dtypes) {
     const std::string where = "save_safetensors: '" + path + "': ";
+    if (!dtypes.empty() && dtypes.size() != tensors.size())
+        throw Error(where + "got " + std::to_string(dtypes.size()) + " dtypes for " + std::to_string(tensors.size()) + " tensors");
+    auto dtype_of = [&](size_t k) { return dtypes.empty() ? std::string("F32") : dtypes[k]; };
     std::string header = "{";
     if (!metadata.empty()) {
         header += "\"__metadata__\":{";
@@ -3001,10 +3053,17 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
         if (name == "__metadata__") throw Error(where + "a tensor cannot be named __metadata__");
         for (size_t j = 0; j < k; j++)
             if (tensors[j].first == name) throw Error(where + "two tensors are named '" + name + "'");
+        const std::string dtype = dtype_of(k);
+        if (dtype != "F32" && dtype != "I64") throw Error(where + "tensor '" + name + "': dtype '" + dtype + "' is not F32 or I64, the dtypes tt writes");
+        if (dtype == "I64")
+            for (float v : t.to_vector())
+                if (!(v == std::floor(v) && std::fabs(v) <= kExactIntegers))
+                    throw Error(where + "tensor '" + name + "' is to be I64 but holds " + format_float(v) +
+                                ", not a whole number of at most 2^24");
         std::string shape;
         for (int64_t d : t.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-        const uint64_t bytes = (uint64_t)t.numel() * 4;
-        header += std::string(header.size() > 1 ? "," : "") + json_quote(name) + ":{\"dtype\":\"F32\",\"shape\":[" + shape +
+        const uint64_t bytes = (uint64_t)t.numel() * (dtype == "I64" ? 8 : 4);
+        header += std::string(header.size() > 1 ? "," : "") + json_quote(name) + ":{\"dtype\":\"" + dtype + "\",\"shape\":[" + shape +
                   "],\"data_offsets\":[" + std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
         offset += bytes;
     }
@@ -3021,10 +3080,16 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors, cons
         file.write((const char*)length, 8);
         file.write(header.data(), (std::streamsize)header.size());
         std::vector<unsigned char> chunk;
-        for (const auto& [name, t] : tensors) {
-            const Tensor d = dense(t);
-            chunk.resize((size_t)d.numel() * 4);
-            for (int64_t k = 0; k < d.numel(); k++) put_le32(d.data()[k], chunk.data() + 4 * k);
+        for (size_t k = 0; k < tensors.size(); k++) {
+            const Tensor d = dense(tensors[k].second);
+            if (dtype_of(k) == "I64") { // two's complement, little-endian
+                chunk.resize((size_t)d.numel() * 8);
+                for (int64_t i = 0; i < d.numel(); i++)
+                    for (int b = 0; b < 8; b++) chunk[8 * i + b] = (unsigned char)((uint64_t)(int64_t)d.data()[i] >> (8 * b));
+            } else {
+                chunk.resize((size_t)d.numel() * 4);
+                for (int64_t i = 0; i < d.numel(); i++) put_le32(d.data()[i], chunk.data() + 4 * i);
+            }
             file.write((const char*)chunk.data(), (std::streamsize)chunk.size());
         }
         if (!file.flush()) throw Error(where + "write failed (disk full?)");
@@ -3070,7 +3135,8 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         std::string name;
         Shape shape;
         uint64_t begin, end;
-        unsigned element_bytes; // 4 for F32, 1 for I8
+        std::string dtype;
+        unsigned element_bytes; // 4 for F32, 2 for F16, ...
     };
     std::vector<Entry> entries;
     for (size_t k = 0; k < doc.keys.size(); k++) {
@@ -3089,11 +3155,14 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         const Json *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
         if (!dtype || !shape || !offsets || v.keys.size() != 3)
             throw Error(what + "the entry must hold exactly dtype, shape and data_offsets");
-        if (dtype->kind != Json::String || (dtype->text != "F32" && dtype->text != "I8"))
+        const DtypeSize* known = nullptr;
+        for (const DtypeSize& d : kDtypes)
+            if (dtype->kind == Json::String && dtype->text == d.name) known = &d;
+        if (!known)
             throw Error(what + "dtype " + (dtype->kind == Json::String ? "'" + dtype->text + "'" : "(not a string)") +
-                        " is not F32 or I8 (Lesson 15's int8 weights), the dtypes tt reads");
+                        " is not one tt reads (F32, F16, BF16, F64, I64, I32, and I8 for Lesson 15's int8 weights)");
         if (shape->kind != Json::Array) throw Error(what + "shape is not an array");
-        Entry e{name, {}, 0, 0, dtype->text == "I8" ? 1u : 4u};
+        Entry e{name, {}, 0, 0, known->name, known->bytes};
         uint64_t count = 1;
         for (const Json& d : shape->items) {
             if (d.kind != Json::Integer) throw Error(what + "shape holds something other than whole numbers");
@@ -3142,12 +3211,42 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
         file.seekg((std::streamoff)(8 + header_size + e.begin));
         file.read((char*)bytes.data(), (std::streamsize)bytes.size());
         if (!file) throw Error(where + "could not read the data of tensor '" + e.name + "'");
-        if (e.element_bytes == 1) // an int8 is exactly a float
-            for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = (float)(int8_t)bytes[(size_t)k];
-        else
-            for (int64_t k = 0; k < t.numel(); k++) t.data()[k] = get_le32(bytes.data() + 4 * k);
+        const unsigned char* at = bytes.data();
+        float* to = t.data();
+        const int64_t n = t.numel();
+        const std::string what = where + "tensor '" + e.name + "' (" + e.dtype + "): ";
+        if (e.dtype == "F32") {
+            for (int64_t k = 0; k < n; k++) to[k] = get_le32(at + 4 * k);
+        } else if (e.dtype == "F16" || e.dtype == "BF16") {
+            const bool half = e.dtype == "F16";
+            for (int64_t k = 0; k < n; k++) {
+                const uint16_t h = (uint16_t)get_le(at + 2 * k, 2);
+                to[k] = half ? float16_to_float(h) : bfloat16_to_float(h);
+            }
+        } else if (e.dtype == "F64") {
+            for (int64_t k = 0; k < n; k++) {
+                const uint64_t u = get_le(at + 8 * k, 8);
+                double v;
+                std::memcpy(&v, &u, 8);
+                to[k] = (float)v; // to the nearest float32
+                if (std::isfinite(v) && !std::isfinite(to[k]))
+                    throw Error(what + "value " + std::to_string(v) + " at index " + std::to_string(k) + " is past float32's range");
+            }
+        } else if (e.dtype == "I8") {
+            for (int64_t k = 0; k < n; k++) to[k] = (float)(int8_t)at[k]; // an int8 is exactly a float
+        } else { // I64, I32: two's complement
+            const int size = (int)e.element_bytes;
+            for (int64_t k = 0; k < n; k++) {
+                const uint64_t u = get_le(at + size * k, size);
+                const int64_t v = size == 8 ? (int64_t)u : (int64_t)(int32_t)(uint32_t)u;
+                if (std::fabs((double)v) > kExactIntegers)
+                    throw Error(what + "value " + std::to_string(v) + " at index " + std::to_string(k) +
+                                " is past 2^24, where float32 stops holding every whole number");
+                to[k] = (float)v;
+            }
+        }
         out.tensors.push_back({e.name, t});
-        out.dtypes.push_back(e.element_bytes == 1 ? "I8" : "F32");
+        out.dtypes.push_back(e.dtype);
     }
     return out;
 }
@@ -3221,7 +3320,9 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
         throw Error(where + "holds no valid generator state ('" + metadata_value(file.metadata, "generator") + "')");
     for (size_t k = 0; k < file.tensors.size(); k++)
         if (file.dtypes[k] != "F32")
-            throw Error(where + "tensor '" + file.tensors[k].first + "' is I8, a quantized model's (Lesson 15's load_quantized reads it)");
+            throw Error(where + "tensor '" + file.tensors[k].first + "' is " + file.dtypes[k] +
+                        (file.dtypes[k] == "I8" ? ", a quantized model's (Lesson 15's load_quantized reads it)"
+                                                : ", not F32 as tt's checkpoints are (load_state_dict reads PyTorch's dtypes)"));
     for (const auto& [name, t] : file.tensors) {
         if (name.rfind("model.", 0) == 0) {
             const std::string pname = name.substr(6);
@@ -3248,7 +3349,7 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
                             to_string(opt->slot_shape(i, s)));
             state.push_back({{i, s}, &t});
         } else {
-            throw Error(where + "tensor '" + name + "' is neither model.* nor optimizer.*");
+            throw Error(where + "tensor '" + name + "' is neither model.* nor optimizer.* (a PyTorch state_dict? load_state_dict reads those)");
         }
     }
     for (size_t k = 0; k < params.size(); k++)
@@ -3269,6 +3370,145 @@ void load_checkpoint(const std::string& path, Module& model, Optimizer* opt, Gen
         opt->steps = steps;
     }
     if (rng) *rng = generator;
+}
+
+// PyTorch's state_dicts. The names are module paths on both sides, so the
+// work is in the checks: which names match (after at most one shared prefix),
+// which shapes and dtypes agree, and what to say about the rest.
+
+namespace {
+std::string quoted_list(const std::vector<std::string>& names) {
+    std::string out;
+    for (const std::string& n : names) out += (out.empty() ? "'" : ", '") + n + "'";
+    return out;
+}
+bool is_integer_dtype(const std::string& dtype) { return dtype == "I64" || dtype == "I32"; }
+} // namespace
+
+std::string LoadReport::str() const {
+    std::string out = std::to_string(loaded) + " tensors loaded\n";
+    if (!missing.empty()) out += "missing (kept as they were): " + quoted_list(missing) + "\n";
+    if (!unexpected.empty()) out += "unexpected (ignored): " + quoted_list(unexpected) + "\n";
+    for (const std::string& n : notes) out += n + "\n";
+    return out;
+}
+
+LoadReport load_state_dict(Module& model, const std::string& path, bool strict) {
+    const std::string where = "load_state_dict: '" + path + "': ";
+    const SafeTensors file = load_safetensors(path);
+    const NamedTensors params = model.named_parameters();
+    const std::vector<std::pair<std::string, int64_t*>> counters = model.named_counters();
+    LoadReport report;
+    auto param_index = [&](const std::string& n) {
+        size_t k = 0;
+        while (k < params.size() && params[k].first != n) k++;
+        return k;
+    };
+    auto counter_index = [&](const std::string& n) {
+        size_t k = 0;
+        while (k < counters.size() && counters[k].first != n) k++;
+        return k;
+    };
+    auto known = [&](const std::string& n) { return param_index(n) < params.size() || counter_index(n) < counters.size(); };
+
+    // The file's tensors that are the model's candidates: all of them, but a tt checkpoint's optimizer state.
+    const bool tt_checkpoint = metadata_value(file.metadata, "format") == "tt checkpoint";
+    std::vector<size_t> keys;
+    size_t optimizer_tensors = 0;
+    for (size_t k = 0; k < file.tensors.size(); k++) {
+        if (tt_checkpoint && file.tensors[k].first.rfind("optimizer.", 0) == 0) optimizer_tensors++;
+        else keys.push_back(k);
+    }
+    if (optimizer_tensors)
+        report.notes.push_back("skipped the " + std::to_string(optimizer_tensors) + " optimizer state tensors of this tt checkpoint (load_checkpoint resumes them)");
+    // One shared prefix up to a dot, dropped when no name matches as it is and dropping it makes some match.
+    std::string prefix;
+    if (!keys.empty() && std::none_of(keys.begin(), keys.end(), [&](size_t k) { return known(file.tensors[k].first); })) {
+        const std::string& first = file.tensors[keys[0]].first;
+        const std::string candidate = first.substr(0, first.find('.') + 1);
+        const auto shares = [&](size_t k) { return file.tensors[k].first.rfind(candidate, 0) == 0; };
+        const auto matches = [&](size_t k) { return known(file.tensors[k].first.substr(candidate.size())); };
+        if (!candidate.empty() && std::all_of(keys.begin(), keys.end(), shares) && std::any_of(keys.begin(), keys.end(), matches)) {
+            prefix = candidate;
+            report.notes.push_back("dropped the prefix '" + prefix + "' every name in the file has");
+        }
+    }
+
+    // Pass 1: match and check everything, change nothing.
+    std::vector<const Tensor*> param_source(params.size(), nullptr), counter_source(counters.size(), nullptr);
+    std::vector<std::string> problems, rounded;
+    for (size_t k : keys) {
+        const std::string& key = file.tensors[k].first;
+        const std::string name = key.substr(prefix.size()), dtype = file.dtypes[k];
+        const Tensor& t = file.tensors[k].second;
+        const size_t p = param_index(name), c = counter_index(name);
+        if (p < params.size()) {
+            if (is_integer_dtype(dtype) || dtype == "I8")
+                problems.push_back("'" + key + "' is " + dtype + " but the model's '" + name + "' is a float parameter" +
+                                   (dtype == "I8" ? " (a quantized model's? load_quantized reads those)" : ""));
+            else if (t.shape() != params[p].second.shape())
+                problems.push_back("size mismatch for '" + name + "': the file's is " + to_string(t.shape()) + ", the model's " +
+                                   to_string(params[p].second.shape()));
+            else param_source[p] = &t;
+            if (dtype == "F64") rounded.push_back(name);
+        } else if (c < counters.size()) {
+            if (!is_integer_dtype(dtype))
+                problems.push_back("'" + key + "' is " + dtype + " but the model's '" + name + "' is a counter (I64 or I32)");
+            else if (t.shape() != Shape{})
+                problems.push_back("size mismatch for '" + name + "': the file's is " + to_string(t.shape()) + ", the model's counter is a scalar []");
+            else counter_source[c] = &t;
+        } else {
+            report.unexpected.push_back(key);
+        }
+    }
+    for (size_t p = 0; p < params.size(); p++)
+        if (!param_source[p]) {
+            const std::string& name = params[p].first;
+            const bool refused = std::any_of(keys.begin(), keys.end(), [&](size_t k) { return file.tensors[k].first.substr(prefix.size()) == name; });
+            if (!refused) report.missing.push_back(name);
+        }
+    if (strict && !report.missing.empty())
+        problems.push_back("missing from the file (strict): " + quoted_list(report.missing));
+    if (strict && !report.unexpected.empty())
+        problems.push_back("not in the model (strict): " + quoted_list(report.unexpected));
+    if (!problems.empty()) {
+        std::string text;
+        for (const std::string& p : problems) text += (text.empty() ? "" : "; ") + p;
+        throw Error(where + text + " (nothing was loaded)");
+    }
+    // Pass 2: copy.
+    for (size_t p = 0; p < params.size(); p++)
+        if (param_source[p]) {
+            std::copy(param_source[p]->data(), param_source[p]->data() + param_source[p]->numel(), params[p].second.data());
+            report.loaded++;
+        }
+    for (size_t c = 0; c < counters.size(); c++) {
+        if (counter_source[c]) {
+            *counters[c].second = (int64_t)counter_source[c]->item();
+            report.loaded++;
+        } else {
+            report.notes.push_back("'" + counters[c].first + "' is not in the file: kept at " + std::to_string(*counters[c].second));
+        }
+    }
+    if (!rounded.empty())
+        report.notes.push_back("F64 rounded to the nearest float32 (a relative change of at most 2^-24 in float32's normal range): " + quoted_list(rounded));
+    return report;
+}
+
+void save_state_dict(Module& model, const std::string& path, const Metadata& metadata) {
+    NamedTensors tensors = model.named_parameters();
+    std::vector<std::string> dtypes(tensors.size(), "F32");
+    MemoryCategory scratch(Category::Scratch);
+    for (auto& [name, c] : model.named_counters()) {
+        if (std::llabs(*c) > (1 << 24))
+            throw Error("save_state_dict: '" + path + "': counter '" + name + "' = " + std::to_string(*c) +
+                        " is past 2^24, where tt's float32 tensors stop holding every whole number");
+        tensors.push_back({name, Tensor::scalar((float)*c)});
+        dtypes.push_back("I64");
+    }
+    Metadata all{{"format", "pt"}};
+    all.insert(all.end(), metadata.begin(), metadata.end());
+    save_safetensors(path, tensors, all, dtypes);
 }
 
 // ===== Lesson 09 · Convolutions ==============================================
@@ -3831,7 +4071,9 @@ BatchNorm2d::BatchNorm2d(int64_t c, float momentum_, float eps_, bool affine) : 
     running_var = Tensor::ones({c});
 }
 Tensor BatchNorm2d::forward(const Tensor& x) {
-    return batch_norm2d_op(x, running_mean, running_var, weight, bias, training, momentum, eps, name());
+    Tensor y = batch_norm2d_op(x, running_mean, running_var, weight, bias, training, momentum, eps, name());
+    if (training) num_batches_tracked++;
+    return y;
 }
 std::vector<Tensor> BatchNorm2d::parameters() {
     if (weight.defined()) return {weight, bias};
@@ -3846,6 +4088,7 @@ std::vector<std::pair<std::string, Tensor>> BatchNorm2d::named_parameters() {
     out.push_back({"running_var", running_var});
     return out;
 }
+std::vector<std::pair<std::string, int64_t*>> BatchNorm2d::named_counters() { return {{"num_batches_tracked", &num_batches_tracked}}; }
 std::string BatchNorm2d::name() const {
     char buf[96];
     std::snprintf(buf, sizeof buf, "BatchNorm2d(%lld, momentum=%g, eps=%g%s)", (long long)channels, momentum, eps,

@@ -32,7 +32,7 @@
 //   05 DataLoader    datasets, batching, IDX and CIFAR readers, augmentation
 //   06 Autograd      the tape, backward(), gradient checking
 //   07 Optimizers    SGD, Adam, AdamW
-//   08 Training      loops, schedules, clipping, checkpoints, curves
+//   08 Training      loops, schedules, clipping, checkpoints, PyTorch state_dicts, curves
 //   09 Convolutions  Conv2d, pooling, BatchNorm2d
 //   10 Tokenization  UTF-8 text, character and byte-level BPE tokenizers
 //   11 Embeddings    the lookup table, learned and sinusoidal positions
@@ -373,6 +373,9 @@ struct Module {
     Tensor operator()(const Tensor& x) { return forward(x); }
     virtual std::vector<Tensor> parameters() { return {}; }
     virtual std::vector<std::pair<std::string, Tensor>> named_parameters();
+    // Whole-number state that is counted, not learned (BatchNorm2d's
+    // num_batches_tracked, as PyTorch keeps it): what a state_dict holds as I64.
+    virtual std::vector<std::pair<std::string, int64_t*>> named_counters() { return {}; }
     virtual std::string name() const = 0;    // "Linear(784, 128)"
     virtual void train(bool on = true) { training = on; }
     void eval() { train(false); }
@@ -432,6 +435,7 @@ struct Sequential : Module {
     Tensor forward(const Tensor& x) override;
     std::vector<Tensor> parameters() override;
     std::vector<std::pair<std::string, Tensor>> named_parameters() override;
+    std::vector<std::pair<std::string, int64_t*>> named_counters() override;
     std::string name() const override; // one line per layer
     void train(bool on = true) override;
     std::vector<std::shared_ptr<Module>> layers;
@@ -801,19 +805,33 @@ void save_curves_svg(const std::string& path, const History& history, const std:
 // --- Checkpoints in the safetensors format -------------------------------------
 // File layout: 8 bytes, the header length n as a little-endian uint64; n bytes
 // of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
-// ..., "__metadata__": {"key": "value"}}; then the data, each tensor's floats
+// ..., "__metadata__": {"key": "value"}}; then the data, each tensor's values
 // little-endian at [begin, end) counted from the end of the header. Offsets are
 // 64-bit throughout, so a 32-bit machine reads the same files.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 using Metadata = std::vector<std::pair<std::string, std::string>>;
-void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
+// dtypes: one per tensor, "F32" (the default when empty) or "I64" (whole
+// numbers, e.g. a counter; anything else is an Error).
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {},
+                      const std::vector<std::string>& dtypes = {});
 // Reads and checks the whole file (header, every entry, offsets that tile the
 // data exactly); any problem is an Error naming the file and what is wrong.
+// Every dtype PyTorch writes for these models becomes float32:
+//   F32, F16, BF16, I8   exactly (every value of those is a float32)
+//   F64                  rounded to the nearest float32 (a finite value past
+//                        float32's range is an Error)
+//   I64, I32             exactly, up to 2^24 = 16777216 in size, where float32
+//                        stops holding every whole number (larger is an Error)
 struct SafeTensors {
     NamedTensors tensors; // in file order, counted under Scratch
     Metadata metadata;
-    std::vector<std::string> dtypes; // each tensor's: "F32", or "I8" (read into floats exactly)
+    std::vector<std::string> dtypes; // each tensor's dtype in the file: "F32", "F16", "I64", ...
 };
+// The two 16-bit float formats, bit for bit: IEEE half (1 sign, 5 exponent,
+// 10 mantissa bits; subnormals, infinities and NaN payloads kept) and
+// bfloat16 (float32's upper half).
+float float16_to_float(uint16_t bits);
+float bfloat16_to_float(uint16_t bits);
 SafeTensors load_safetensors(const std::string& path);
 // The same from a seekable stream holding the whole file (what the fuzz
 // target feeds it); `name` stands for the path in the messages.
@@ -828,6 +846,42 @@ void save_checkpoint(const std::string& path, Module& model, const Optimizer* op
 // copies: a refused checkpoint leaves the model, optimizer and generator
 // untouched. Without `opt`, only the model's weights are read.
 void load_checkpoint(const std::string& path, Module& model, Optimizer* opt = nullptr, Generator* rng = nullptr);
+
+// --- PyTorch's state_dicts ------------------------------------------------------
+// A state_dict is a model's tensors by module path, as PyTorch names them:
+// "0.weight" for layer 0 of a Sequential, "3.running_var", "3.num_batches_tracked"
+// (I64). tt's named_parameters use the same paths, so a file written from
+// torch's model.state_dict() (by the safetensors package, or any writer that
+// follows its spec) maps onto the tt model with the same layers, and back.
+//
+// load_state_dict reads the file (any dtype load_safetensors takes) and
+// copies each tensor to the parameter or counter of the same name, like
+// PyTorch's model.load_state_dict(sd, strict):
+// - names: when no name matches as it is, a prefix every name shares up to
+//   its first dot is dropped if that makes them match ("model." of tt's
+//   checkpoints, "layers." of a Sequential kept as self.layers, "module.");
+//   a tt checkpoint's optimizer.* state is skipped (load_checkpoint resumes it);
+// - a tensor whose shape differs from the model's is always an Error (PyTorch
+//   too), as is a float tensor for a counter or an integer one for a parameter;
+// - strict: a parameter the file lacks (missing) or a tensor the model lacks
+//   (unexpected) is an Error listing all of them; not strict: they are
+//   reported and the missing ones keep their values. A counter the file lacks
+//   keeps its value either way, as PyTorch's BatchNorm fills in a missing
+//   num_batches_tracked (older checkpoints have none).
+// Everything is checked before anything is copied: a refused file leaves the
+// model untouched. The report says what was missing, unexpected or converted.
+struct LoadReport {
+    std::vector<std::string> missing;    // the model's names the file lacks (kept as they were)
+    std::vector<std::string> unexpected; // the file's names the model lacks (ignored)
+    std::vector<std::string> notes;      // a prefix dropped, F64 rounded, a counter kept, ...
+    int64_t loaded = 0;                  // tensors copied into the model
+    std::string str() const;             // one line per item, for people
+};
+LoadReport load_state_dict(Module& model, const std::string& path, bool strict = true);
+// The model's parameters as F32 and its counters as I64 scalars, under their
+// paths (no prefix): what torch's model.load_state_dict(sd, strict=True) takes.
+// metadata adds to {"format": "pt"}, the safetensors package's mark for PyTorch.
+void save_state_dict(Module& model, const std::string& path, const Metadata& metadata = {});
 
 // ===== Lesson 09 · Convolutions ==============================================
 // A convolution slides one small filter over the whole image, so a layer
@@ -900,11 +954,13 @@ struct BatchNorm2d : Module {
     Tensor forward(const Tensor& x) override;
     std::vector<Tensor> parameters() override;                                 // weight, bias: what an optimizer updates
     std::vector<std::pair<std::string, Tensor>> named_parameters() override;   // those and the running statistics (for checkpoints)
+    std::vector<std::pair<std::string, int64_t*>> named_counters() override;   // num_batches_tracked
     std::string name() const override;
     int64_t channels;
     float momentum, eps;
     Tensor weight, bias;                // [C] ones and zeros (undefined unless affine)
     Tensor running_mean, running_var;   // [C] zeros and ones; state, not parameters
+    int64_t num_batches_tracked = 0;    // forward passes in train mode (PyTorch's counter; kept for its state_dict)
 };
 // [B, ...] -> [B, product of the rest]: from feature maps to a Linear's input.
 struct Flatten : Module {

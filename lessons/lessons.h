@@ -169,4 +169,27 @@ struct HistogramSeries {
 void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
                          float lo, float hi, int bins);                // CPU model and core count, from /proc/cpuinfo when present
 
+// tt models as text and as PyTorch code (lessons/interop.c++, chapter 08).
+// The architecture text is a Sequential's layers in order, as tt prints them,
+// separated by spaces, newlines or ';':
+//   Linear(784, 128) ReLU() Linear(128, 10, bias=false)
+//   Conv2d(1, 6, kernel_size=5, padding=2) BatchNorm2d(6) ReLU() MaxPool2d(kernel_size=2) Flatten() ...
+// (arguments by position or key=value: Linear(in_features, out_features, bias),
+// Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias),
+// BatchNorm2d(channels, momentum, eps, affine), MaxPool2d/AvgPool2d(kernel_size,
+// stride), Dropout(p), Softmax(axis), LayerNorm(dim, eps, bias); ReLU(),
+// Sigmoid(), Tanh(), GELU(), Flatten()), or one GPT:
+//   GPT(vocab_size=65, block_size=64, n_layer=2, n_head=4, n_embd=64[, dropout=0.1][, bias=false][, tied])
+// build_model makes it with tt's initialisation from g; architecture_of
+// writes the text back (build_model(architecture_of(m)) has m's layers).
+std::shared_ptr<tt::Module> build_model(const std::string& architecture, tt::Generator& g);
+std::string architecture_of(tt::Module& model);
+// The Python source of the model's PyTorch twin: build() makes it (nn.Sequential
+// of the same layers, or a GPT class whose attributes have tt's names), and
+// load(weights_path) reads a state_dict with its own safetensors reader and
+// loads it strictly. import module_name is how the docstring says to use it.
+std::string pytorch_module(tt::Module& model, const std::string& weights_path, const std::string& module_name);
+// ./tt init, ./tt predict, ./tt export: args[0] is the command. Returns the exit status.
+int interop_command(const std::vector<std::string>& args);
+
 } // namespace lessons

@@ -48,6 +48,14 @@ void usage(FILE* out) {
                  "  milestone YEAR    run a milestone on real data and check its gate\n"
                  "  milestones        the tour: every milestone built so far, then a summary table\n"
                  "  memory            print the memory tracker's report\n"
+                 "  init MODEL.safetensors --arch TEXT [--seed N] [--train-on INPUT.safetensors]\n"
+                 "                    a fresh tt model of that architecture, written as a state_dict\n"
+                 "                    (PyTorch's names; the architecture in its metadata)\n"
+                 "  predict MODEL.safetensors INPUT.safetensors OUTPUT.safetensors [--arch TEXT]\n"
+                 "                    load MODEL (tt's or PyTorch's state_dict), run it in eval mode\n"
+                 "                    on INPUT's tensor 'input', write 'output'\n"
+                 "  export MODEL.safetensors --pytorch FILE.py [--arch TEXT]\n"
+                 "                    write the PyTorch module that loads MODEL (nn.Sequential or GPT)\n"
                  "  grade N           run lesson N's tests (N, a range like 1-5, or all) on this\n"
                  "                    build's tt.c++ and report each with its points (make student)\n"
                  "  --help            this text\n"
@@ -104,6 +112,14 @@ MilestoneRun run_milestone(const MilestoneEntry& m, const Options& options) {
 } // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && (!std::strcmp(argv[1], "init") || !std::strcmp(argv[1], "predict") || !std::strcmp(argv[1], "export"))) {
+        try {
+            return interop_command(std::vector<std::string>(argv + 1, argv + argc)); // their own options (--arch TEXT ...)
+        } catch (const tt::Error& e) {
+            std::fprintf(stderr, "tt: %s\n", e.what());
+            return 1;
+        }
+    }
     Options options;
     std::vector<std::string> words;
     for (int i = 1; i < argc; i++) {

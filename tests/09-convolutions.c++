@@ -210,3 +210,41 @@ TEST(conv2d_does_not_depend_on_the_thread_count) {
     set_num_threads(before);
     CHECK(one == two && one == three);
 }
+
+// BatchNorm2d's counter, as PyTorch keeps it: num_batches_tracked counts the
+// forward passes in train mode, and a state_dict carries it as an I64 scalar.
+TEST_GIVEN(batch_norm_state_dict_keeps_num_batches_tracked) {
+    test::TempDir dir;
+    Generator g(3);
+    Sequential source{Conv2d(1, 2, 3, 1, 1, true, g), BatchNorm2d(2), ReLU()}, target{Conv2d(1, 2, 3, 1, 1, true, g), BatchNorm2d(2), ReLU()};
+    const Tensor x = test::rnd({4, 1, 5, 5}, 4);
+    for (int k = 0; k < 3; k++) source(x);
+    source.eval();
+    source(x); // eval: not counted
+    auto& bn = dynamic_cast<BatchNorm2d&>(*source.layers[1]);
+    CHECK_EQ(bn.num_batches_tracked, (int64_t)3);
+    CHECK(source.named_counters().size() == 1 && source.named_counters()[0].first == "1.num_batches_tracked");
+    save_state_dict(source, dir / "bn");
+    const SafeTensors file = load_safetensors(dir / "bn");
+    CHECK(file.tensors.back().first == "1.num_batches_tracked" && file.dtypes.back() == "I64" && file.tensors.back().second.item() == 3.0f);
+    LoadReport r = load_state_dict(target, dir / "bn");
+    CHECK(r.loaded == 7 && r.notes.empty());
+    CHECK_EQ(dynamic_cast<BatchNorm2d&>(*target.layers[1]).num_batches_tracked, (int64_t)3);
+    target.eval();
+    CHECK_EQ(target(x).to_vector(), source(x).to_vector()); // the running statistics came too
+    // a file without the counter (tt's checkpoints, older PyTorch ones): kept, and said
+    save_checkpoint(dir / "ckpt", source);
+    dynamic_cast<BatchNorm2d&>(*target.layers[1]).num_batches_tracked = 9;
+    r = load_state_dict(target, dir / "ckpt");
+    CHECK(r.notes.back() == "'1.num_batches_tracked' is not in the file: kept at 9");
+    // a counter of the wrong dtype or shape
+    NamedTensors state = source.named_parameters();
+    state.push_back({"1.num_batches_tracked", Tensor::scalar(3)});
+    save_safetensors(dir / "f32", state);
+    CHECK_THROWS(load_state_dict(target, dir / "f32"), "'1.num_batches_tracked' is F32 but the model's '1.num_batches_tracked' is a counter (I64 or I32)");
+    state.back().second = Tensor({1}, {3});
+    std::vector<std::string> dtypes(state.size(), "F32");
+    dtypes.back() = "I64";
+    save_safetensors(dir / "shape", state, {}, dtypes);
+    CHECK_THROWS(load_state_dict(target, dir / "shape"), "size mismatch for '1.num_batches_tracked': the file's is [1], the model's counter is a scalar []");
+}

@@ -63,7 +63,11 @@ inline void safetensors(const std::string& bytes) {
         uint64_t header = 0;
         for (int k = 0; k < 8; k++) header |= (uint64_t)(unsigned char)bytes[k] << (8 * k);
         uint64_t data = 0;
-        for (const auto& [name, t] : file.tensors) data += 4 * (uint64_t)t.numel();
+        for (size_t k = 0; k < file.tensors.size(); k++) {
+            const std::string& d = file.dtypes[k];
+            const uint64_t size = d == "F64" || d == "I64" ? 8 : d == "F32" || d == "I32" ? 4 : d == "I8" ? 1 : 2;
+            data += size * (uint64_t)file.tensors[k].second.numel();
+        }
         check(8 + header + data == bytes.size(), "safetensors tensors do not fill the data");
     } catch (const tt::Error&) {
     }
