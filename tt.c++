@@ -1990,7 +1990,7 @@ Tensor ImageSet::images(const std::vector<int64_t>& rows) const {
     const std::vector<int64_t>& chosen = rows.empty() ? all : rows;
     Shape shape_out = shape;
     shape_out[0] = (int64_t)chosen.size();
-    Tensor out = new_tensor(shape_out, "ImageSet::images");
+    Tensor out = new_tensor(shape_out, "ImageSet::images", false);
     for (size_t r = 0; r < chosen.size(); r++) {
         if (chosen[r] < 0 || chosen[r] >= size())
             throw Error("ImageSet::images: image " + std::to_string(chosen[r]) + " is out of range for " +
@@ -2247,7 +2247,7 @@ ImageDataset& ImageDataset::augment(int64_t padding, bool flip, Generator& g) {
 Batch ImageDataset::gather(const std::vector<int64_t>& rows) const {
     if (rows.empty()) throw Error("ImageDataset: no rows asked for");
     const int64_t B = (int64_t)rows.size(), C = set.shape[1], H = set.shape[2], W = set.shape[3], plane = H * W;
-    Tensor x = new_tensor({B, C, H, W}, "ImageDataset");
+    Tensor x = new_tensor({B, C, H, W}, "ImageDataset", false); // every element written below
     for (int64_t b = 0; b < B; b++) {
         if (rows[b] < 0 || rows[b] >= size())
             throw Error("ImageDataset: index " + std::to_string(rows[b]) + " is out of range for " + std::to_string(size()) + " images");
@@ -6826,14 +6826,15 @@ void gemm_int8(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, co
 // A C library may give a large freed block's pages back to the operating
 // system (glibc does past 128 KB) and the next step then page-faults them in
 // again, pages the kernel zeroes first: measured 20% of that GPT's training
-// step on one thread. So a freed block of up to 16 MB is kept, under its
-// exact size, for the next request of that size. Costs: a map lookup under a
-// lock per allocation, a memset when a kept block must be zeroed, and memory
+// step on one thread. So a freed block of 64 KB to 16 MB is kept, under its
+// exact size, for the next request of that size (smaller blocks stay with
+// malloc, which keeps them and is faster at them: 3% of an MLP step of
+// many small tensors). Costs: a map lookup under a lock per large allocation, a memset when a kept block must be zeroed, and memory
 // the process holds that no tensor uses: at most kCacheCapacity, and when a
 // block would take the cache past it, every kept block is freed first (a
 // new phase of the program, other sizes: the old ones are not coming back).
 namespace {
-constexpr size_t kLargestKeptBlock = 16 << 20, kCacheCapacity = 64 << 20;
+constexpr size_t kSmallestKeptBlock = 64 << 10, kLargestKeptBlock = 16 << 20, kCacheCapacity = 64 << 20;
 struct BlockCache {
     std::mutex mutex;
     std::unordered_map<size_t, std::vector<void*>> kept; // bytes -> freed blocks of that size
@@ -6849,7 +6850,7 @@ BlockCache& block_cache() {
 void* take_kept_block(size_t bytes, bool zeroed) {
     BlockCache& cache = block_cache();
     void* block = nullptr;
-    {
+    if (bytes >= kSmallestKeptBlock) {
         std::lock_guard<std::mutex> lock(cache.mutex);
         auto it = cache.kept.find(bytes);
         if (it != cache.kept.end() && !it->second.empty()) {
@@ -6864,7 +6865,7 @@ void* take_kept_block(size_t bytes, bool zeroed) {
 }
 
 void keep_block(void* block, size_t bytes) {
-    if (bytes > kLargestKeptBlock) return std::free(block);
+    if (bytes < kSmallestKeptBlock || bytes > kLargestKeptBlock) return std::free(block);
     BlockCache& cache = block_cache();
     std::lock_guard<std::mutex> lock(cache.mutex);
     if (cache.kept_bytes + bytes > kCacheCapacity) {
