@@ -142,6 +142,7 @@ TEST(profile_module_rows) {
     CHECK(!m[3].backward && m[4].backward);
     const double fc1 = 2.0 * 4 * 6 * 5 + 4 * 5, relu = 4 * 5, fc2 = 2.0 * 4 * 5 * 2 + 4 * 2;
     CHECK_EQ(m[1].flops, fc1);
+    CHECK_NEAR(m[1].intensity(), fc1 / (4.0 * (4 * 6 + 5 * 6 + 5) + 4.0 * 4 * 5), 1e-12); // x, W, b read; y written
     CHECK_EQ(m[2].flops, relu);
     CHECK_EQ(m[0].flops, fc1 + relu + fc2);     // the Sequential holds its layers' counts
     CHECK_EQ(m[0].calls, 1);
