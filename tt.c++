@@ -181,6 +181,7 @@ MemoryCategory::MemoryCategory(Category c) : previous(current_category) { curren
 MemoryCategory::~MemoryCategory() { current_category = previous; }
 
 void track_allocation(Category category, int64_t bytes, const char* op) {
+    if (op_listener) op_listener->allocated(category, bytes); // Lesson 14
     Tracker& t = tracker();
     std::lock_guard<std::mutex> lock(t.mutex);
     if (t.budget && t.total.live_bytes + bytes > t.budget)
@@ -441,6 +442,8 @@ float* base_of(const Tensor& t) { return t.impl->storage->data; }
 // their inputs as flat arrays and record their own backward.
 Tensor dense(const Tensor& x) {
     if (x.is_contiguous()) return x;
+    OpScope scope("contiguous");
+    count_op(0, 4.0 * x.numel(), 4.0 * x.numel()); // a copy: no arithmetic
     Tensor out = new_tensor(x.shape(), "contiguous");
     const float* src = base_of(x);
     float* dst = out.data();
@@ -575,6 +578,8 @@ bool Tensor::shares_storage(const Tensor& other) const {
 // Recording costs a Node per op and keeps the op's inputs alive until the
 // backward pass: that is why training needs more memory than inference.
 
+thread_local OpListener* op_listener = nullptr; // the hooks of tt.h; Lesson 14 listens
+
 namespace {
 thread_local bool recording = true;
 size_t next_prune = 1024; // tape length at which to drop unreachable nodes
@@ -611,6 +616,7 @@ void prune_tape() {
 } // namespace
 
 void record(const char* op, std::vector<Tensor> inputs, const Tensor& output, BackwardFn backward) {
+    if (op_listener) backward = op_listener->backward_of(op, std::move(backward)); // timed (Lesson 14)
     output.impl->requires_grad = true;
     output.impl->is_leaf = false;
     tape().push_back(Node{op, std::move(inputs), output.impl, output.shape(), std::move(backward)});
@@ -834,6 +840,8 @@ Tensor binary_map(const Tensor& a, const Tensor& b, const char* op, F f) {
     require_defined(a, op);
     require_defined(b, op);
     const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+    OpScope scope(op);
+    count_op((double)numel(shape), 4.0 * (a.numel() + b.numel()), 4.0 * numel(shape)); // 1 flop per output element
     Tensor out = new_tensor(shape, op);
     const Shape sa = broadcast_strides(a, shape), sb = broadcast_strides(b, shape), so = contiguous_strides(shape);
     const float *pa = base_of(a), *pb = base_of(b);
@@ -847,6 +855,8 @@ Tensor binary_map(const Tensor& a, const Tensor& b, const char* op, F f) {
 template <class F>
 Tensor unary_map(const Tensor& x, const char* op, F f) {
     require_defined(x, op);
+    OpScope scope(op);
+    count_op((double)x.numel(), 4.0 * x.numel(), 4.0 * x.numel()); // 1 flop per element, whatever f is
     const Tensor d = dense(x);
     Tensor out = new_tensor(x.shape(), op);
     // BEGIN SOLUTION Lesson 01: unary_map: y = f(x) for every element
@@ -865,6 +875,7 @@ template <class F>
 Tensor unary_grad(const Tensor& g, const Tensor& x, const Tensor& y, F derivative) {
     const bool sole_owner = g.is_contiguous() && g.impl.use_count() == 1 && g.impl->storage.use_count() == 1;
     const Tensor gd = dense(g), xd = dense(x), yd = dense(y);
+    count_op(2.0 * x.numel(), 12.0 * x.numel(), 4.0 * x.numel()); // the derivative and the product: 2 flops
     Tensor out = sole_owner ? g : new_tensor(x.shape(), "backward");
     const float *pg = gd.data(), *px = xd.data(), *py = yd.data();
     float* o = out.data();
@@ -1026,7 +1037,9 @@ Tensor expand_back(const Tensor& g, const Shape& shape, int64_t axis, bool keepd
 Tensor sum(const Tensor& x, int64_t axis, bool keepdims) {
     require_defined(x, "sum");
     axis = normalize_axis(axis, x.dim(), "sum");
+    OpScope scope("sum");
     Tensor y = new_tensor(reduced_shape(x.shape(), axis, keepdims), "sum");
+    count_op((double)x.numel(), 4.0 * x.numel(), 4.0 * y.numel()); // one add per element
     // BEGIN SOLUTION Lesson 01: sum: add up along one axis
     const Tensor d = dense(x);
     const AxisSplit s = split_at(x.shape(), axis);
@@ -1094,6 +1107,8 @@ Tensor argmax_along(const Tensor& x, int64_t axis, const char* op) {
 Tensor max(const Tensor& x, int64_t axis, bool keepdims) {
     require_defined(x, "max");
     axis = normalize_axis(axis, x.dim(), "max");
+    OpScope scope("max");
+    count_op((double)x.numel(), 4.0 * x.numel(), 4.0 * x.numel() / std::max<int64_t>(1, x.size(axis))); // a compare per element
     const Tensor idx = argmax_along(x, axis, "max");
     const Tensor d = dense(x);
     const AxisSplit s = split_at(x.shape(), axis);
@@ -1193,6 +1208,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     const Shape batch = out_shape;
     out_shape.push_back(M);
     out_shape.push_back(N);
+    OpScope scope("matmul");
+    count_op(2.0 * (double)numel(batch) * M * N * K, 4.0 * (a.numel() + b.numel()), 4.0 * numel(out_shape)); // 2MNK per product
     Tensor y = new_tensor(out_shape, "matmul");
     // batch strides of each operand (0 where broadcast), from a batch-only view
     const Tensor a_batch = make_view(a, batch_a, Shape(a.strides().begin(), a.strides().end() - 2), a.impl->offset);
@@ -1229,6 +1246,8 @@ Tensor index_select(const Tensor& x, int64_t axis, const std::vector<int64_t>& i
                         " of shape " + to_string(x.shape()));
     Shape shape = x.shape();
     shape[axis] = (int64_t)index.size();
+    OpScope scope("index_select");
+    count_op(0, 4.0 * numel(shape), 4.0 * numel(shape)); // a gather: bytes only
     Tensor y = new_tensor(shape, "index_select");
     // BEGIN SOLUTION Lesson 01: index_select: gather the chosen rows along an axis
     const Tensor d = dense(x);
@@ -1277,6 +1296,8 @@ Tensor concat(const std::vector<Tensor>& parts, int64_t axis) {
                         " differ outside axis " + std::to_string(axis));
         shape[axis] += n;
     }
+    OpScope scope("concat");
+    count_op(0, 4.0 * numel(shape), 4.0 * numel(shape)); // a copy: bytes only
     Tensor y = new_tensor(shape, "concat");
     // BEGIN SOLUTION Lesson 01: concat: copy each part into its place along the axis
     const AxisSplit s = split_at(shape, axis);
@@ -1415,12 +1436,15 @@ TT_VECTOR_CLONES void gelu_backward_loop(const float* x, const float* dy, float*
 
 Tensor gelu(const Tensor& x) {
     require_defined(x, "gelu");
+    OpScope scope("gelu");
+    count_op((double)x.numel(), 4.0 * x.numel(), 4.0 * x.numel()); // 1 flop per element, as every element-wise op
     const Tensor xd = dense(x);
     Tensor y = new_tensor(x.shape(), "gelu", false);
     gelu_loop(xd.data(), y.data(), xd.numel());
     if (needs_grad({&x}))
         record("gelu", {x}, y, [x](const Tensor& g) {
             const Tensor gd = dense(g), xd = dense(x);
+            count_op(2.0 * x.numel(), 8.0 * x.numel(), 4.0 * x.numel());
             Tensor gx = new_tensor(x.shape(), "gelu backward", false);
             gelu_backward_loop(xd.data(), gd.data(), gx.data(), xd.numel());
             accumulate_grad(x, std::move(gx));
@@ -1435,6 +1459,8 @@ namespace {
 Tensor softmax_forward(const Tensor& x, int64_t axis, bool take_log, const char* op) {
     require_defined(x, op);
     axis = normalize_axis(axis, x.dim(), op);
+    OpScope scope(op);
+    count_op(5.0 * x.numel(), 4.0 * x.numel(), 4.0 * x.numel()); // max, subtract, exp, sum, normalise: 5 per element
     Tensor y = new_tensor(x.shape(), op);
     // BEGIN SOLUTION Lesson 02: softmax_forward: subtract the max, exponentiate, divide by the sum
     const Tensor d = dense(x);
@@ -1532,6 +1558,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const int64_t rows = x.numel() / std::max<int64_t>(in_f, 1);
     Shape out_shape = x.shape();
     out_shape.back() = out_f;
+    OpScope scope("linear");
+    // 2 flops per multiply-add of the product, and one add per output for the bias
+    count_op(2.0 * rows * out_f * in_f + (bias.defined() ? (double)rows * out_f : 0.0),
+             4.0 * (x.numel() + weight.numel() + (bias.defined() ? out_f : 0)), 4.0 * rows * out_f);
     Tensor y = new_tensor(out_shape, "linear", false); // gemm writes every element
     // BEGIN SOLUTION Lesson 03: linear: y = x @ W^T + b, one gemm and the bias
     const Tensor w = dense(weight);
@@ -1547,6 +1577,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     // END SOLUTION
     if (needs_grad({&x, &weight, &bias}))
         record("linear", {x, weight, bias}, y, [xd, x, weight, bias, rows, in_f, out_f](const Tensor& g) {
+            // one product for dx and one for dW (the bias's sum counts itself)
+            const double products = (x.requires_grad() ? 1.0 : 0.0) + (weight.requires_grad() ? 1.0 : 0.0);
+            count_op(2.0 * products * rows * in_f * out_f, 4.0 * (g.numel() + x.numel() + weight.numel()),
+                     4.0 * ((x.requires_grad() ? x.numel() : 0) + (weight.requires_grad() ? weight.numel() : 0)));
             // BEGIN SOLUTION Lesson 06: backward of linear
             const Tensor gd = dense(g);
             if (x.requires_grad()) {
@@ -1600,6 +1634,7 @@ Dropout::Dropout(float p_, Generator& g) : p(p_), generator(&g) {
 // train: y = x * mask / (1-p), mask ~ Bernoulli(1-p)     eval: y = x
 Tensor Dropout::forward(const Tensor& x) {
     if (!training || p == 0.0f) return x;
+    OpScope scope("dropout"); // the mask's draws; x * mask counts itself
     // BEGIN SOLUTION Lesson 03: Dropout: a mask of 0 (probability p) and 1/(1-p)
     Tensor mask = new_tensor(x.shape(), "dropout");
     const float keep_scale = 1.0f / (1.0f - p);
@@ -1616,7 +1651,7 @@ std::string Dropout::name() const {
 Tensor Sequential::forward(const Tensor& x) {
     // BEGIN SOLUTION Lesson 03: Sequential: each layer's output is the next one's input
     Tensor h = x;
-    for (auto& layer : layers) h = layer->forward(h);
+    for (auto& layer : layers) h = (*layer)(h);
     return h;
     // END SOLUTION
 }
@@ -1701,6 +1736,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
     Tensor loss = Tensor::scalar((float)(total / (double)B));
     if (needs_grad({&logits}))
         record("cross_entropy", {logits}, loss, [logits, log_p, t, B, C](const Tensor& g) {
+            count_op(3.0 * B * C, 4.0 * B * C, 4.0 * B * C); // exp, subtract, scale per logit
             // BEGIN SOLUTION Lesson 06: backward of cross_entropy
             const float scale = g.item() / (float)B;
             Tensor gz = new_tensor({B, C}, "cross_entropy backward");
@@ -2446,6 +2482,7 @@ std::vector<std::pair<std::string, Tensor>> Optimizer::state() const {
 
 void Optimizer::step() {
     NoGrad no_tape; // an update is not part of the model's graph
+    OpScope scope("optimizer step"); // timed by Lesson 14's Profiler (its flops not counted)
     for (size_t i = 0; i < params.size(); i++) {
         const Tensor g = params[i].grad();
         if (!g.defined()) continue; // no gradient reached it: leave it and its state alone
@@ -3700,6 +3737,9 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     const ConvGeometry g = conv_geometry(x, weight, bias, stride, padding, op);
     const int64_t K = g.patch(), L = g.OH * g.OW, image = g.C * g.H * g.W, chunks = ceil_div(g.B, kConvChunk);
     const int64_t frame = g.padding ? g.C * g.PH() * g.PW() : 0;
+    OpScope scope("conv2d");
+    // per image a [O,K] @ [K,L] product that starts from the bias: 2*O*L*K flops
+    count_op(2.0 * g.B * g.O * L * K, 4.0 * (x.numel() + weight.numel() + g.O), 4.0 * g.B * g.O * L);
     const Tensor xd = dense(x), w = dense(weight), bd = bias.defined() ? dense(bias) : Tensor::zeros({g.O});
     Tensor y = new_tensor({g.B, g.O, g.OH, g.OW}, "conv2d");
     {
@@ -3723,6 +3763,10 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     }
     if (needs_grad({&x, &weight, &bias}))
         record("conv2d", {x, weight, bias}, y, [x, xd, weight, bias, g, K, L, image, chunks, frame](const Tensor& dy) {
+            // a product per image for dW and one for dx (2*O*L*K each), a sum over pixels for db
+            count_op(2.0 * g.B * g.O * L * K * ((x.requires_grad() ? 1 : 0) + (weight.requires_grad() ? 1 : 0)) +
+                         (bias.requires_grad() ? (double)g.B * g.O * L : 0.0),
+                     4.0 * (dy.numel() + x.numel() + weight.numel()), 4.0 * (x.numel() + weight.numel() + g.O));
             // BEGIN SOLUTION Lesson 09: backward of conv2d_im2col: dW from im2row, dx through row2im, db
             const Tensor gd = dense(dy), w = dense(weight);
             Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "conv2d backward") : Tensor();
@@ -3793,6 +3837,8 @@ void for_each_in_window(const ConvGeometry& g, int64_t plane, int64_t i, int64_t
 // float holds exactly for planes up to 2^24 pixels.
 Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std::string& op) {
     const ConvGeometry g = window_geometry(x, kernel, kernel, stride ? stride : kernel, 0, op);
+    OpScope scope("max_pool2d");
+    count_op((double)g.B * g.C * g.OH * g.OW * g.kh * g.kw, 4.0 * x.numel(), 4.0 * g.B * g.C * g.OH * g.OW); // one per window element
     const Tensor xd = dense(x);
     Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "max_pool2d");
     Tensor winner = new_tensor(y.shape(), "max_pool2d");
@@ -3834,6 +3880,8 @@ Tensor max_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std:
 // y = sum of the window / (k*k)     dx += dy / (k*k) over the window
 Tensor avg_pool2d_op(const Tensor& x, int64_t kernel, int64_t stride, const std::string& op) {
     const ConvGeometry g = window_geometry(x, kernel, kernel, stride ? stride : kernel, 0, op);
+    OpScope scope("avg_pool2d");
+    count_op((double)g.B * g.C * g.OH * g.OW * g.kh * g.kw, 4.0 * x.numel(), 4.0 * g.B * g.C * g.OH * g.OW); // one per window element
     const Tensor xd = dense(x);
     Tensor y = new_tensor({g.B, g.C, g.OH, g.OW}, "avg_pool2d");
     const float scale = 1.0f / (float)(kernel * kernel);
@@ -3889,6 +3937,8 @@ Tensor batch_norm2d_op(const Tensor& x, const Tensor& running_mean, const Tensor
     const Tensor beta_t = bias.defined() ? dense(bias) : Tensor::zeros({C});
     float* rm = running_mean.data(); // updated in place: must be contiguous
     float* rv = running_var.data();
+    OpScope scope("batch_norm2d");
+    count_op(8.0 * x.numel(), 4.0 * x.numel(), 8.0 * x.numel()); // statistics 3, normalise 3, scale and shift 2; y and xhat
     Tensor xhat = new_tensor(x.shape(), "batch_norm2d"), inv_std_t = new_tensor({C}, "batch_norm2d");
     Tensor y = new_tensor(x.shape(), "batch_norm2d");
     // channel c of sample b is the contiguous run [(b*C + c)*L, (b*C + c + 1)*L)
@@ -4677,6 +4727,19 @@ struct AttentionShape {
     float scale; // 1/sqrt(D)
 };
 
+// The scores the blocks below compute, over every head: B*H*Tq*Tk, less the
+// key blocks a causal mask skips. The ops count their flops from it (Lesson 14):
+// forward, per score 2D (q.k), 5 (softmax) and 2Dv (P v); backward 2Dv (dP),
+// 5 (dS), and 2D, 2D, 2Dv for each of dq, dk, dv it computes.
+double attention_scores(const AttentionShape& a) {
+    double scores = 0;
+    for (int64_t r0 = 0; r0 < a.Tq; r0 += kAttentionRows) {
+        const int64_t rows = std::min(kAttentionRows, a.Tq - r0);
+        scores += (double)rows * (double)visible_keys(a.causal, r0 + rows - 1, a.Tq, a.Tk);
+    }
+    return scores * (double)(a.B * a.H);
+}
+
 // The forward of every head: P [B,H,Tq,Tk] (zero-filled on entry) and y.
 void attention_forward(const AttentionShape& a, const HeadView& qv, const HeadView& kv, const HeadView& vv,
                        const float* pmask, float* pp, const HeadOut& y) {
@@ -4764,6 +4827,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
         throw Error(std::string(op) + ": shapes do not fit q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv]: " + shapes);
     const Tensor mask = checked_mask(key_padding_mask, B, Tk, op, shapes);
     const AttentionShape a{B, H, Tq, Tk, D, Dv, causal, 1.0f / std::sqrt((float)std::max<int64_t>(D, 1))};
+    OpScope scope(op);
+    count_op(attention_scores(a) * (2.0 * D + 5 + 2.0 * Dv), 4.0 * (q.numel() + k.numel() + v.numel()),
+             4.0 * (B * H * Tq * (Tk + Dv)));
     Tensor P = new_tensor({B, H, Tq, Tk}, op);                // the weights, kept for the backward
     Tensor y = new_tensor({B, Tq, H, Dv}, op).transpose(1, 2); // [B,H,Tq,Dv] seen through [B,Tq,H,Dv] memory
     attention_forward(a, head_view(q), head_view(k), head_view(v), mask.defined() ? mask.data() : nullptr, P.data(),
@@ -4771,6 +4837,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     if (weights) *weights = P;
     if (needs_grad({&q, &k, &v}))
         record(op, {q, k, v}, y, [q, k, v, P, a](const Tensor& dy) {
+            count_op(attention_scores(a) * (2.0 * a.Dv + 5 + (q.requires_grad() ? 2.0 * a.D : 0) +
+                                            (k.requires_grad() ? 2.0 * a.D : 0) + (v.requires_grad() ? 2.0 * a.Dv : 0)),
+                     4.0 * (q.numel() + k.numel() + v.numel() + dy.numel() + P.numel()), 4.0 * (q.numel() + k.numel() + v.numel()));
             Tensor gq = q.requires_grad() ? new_tensor(q.shape(), "scaled_dot_product_attention backward") : Tensor();
             Tensor gk = k.requires_grad() ? new_tensor(k.shape(), "scaled_dot_product_attention backward") : Tensor();
             Tensor gv = v.requires_grad() ? new_tensor(v.shape(), "scaled_dot_product_attention backward") : Tensor();
@@ -4796,6 +4865,8 @@ Tensor multi_head_attention(const Tensor& qkv, int64_t heads, bool causal, const
     const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / heads;
     const Tensor mask = checked_mask(key_padding_mask, B, T, op, "qkv " + to_string(qkv.shape()));
     const AttentionShape a{B, heads, T, T, D, D, causal, 1.0f / std::sqrt((float)D)};
+    OpScope scope(op);
+    count_op(attention_scores(a) * (4.0 * D + 5), 4.0 * qkv.numel(), 4.0 * (B * heads * T * T + B * T * C));
     const Tensor dense_qkv = dense(qkv);
     // head h of q is columns h*D.. of the first C; of k, of the next C; of v, of the last C
     auto third = [&](int64_t which) { return HeadView{dense_qkv.data() + which * C, T * 3 * C, D, 3 * C, 1}; };
@@ -4805,6 +4876,7 @@ Tensor multi_head_attention(const Tensor& qkv, int64_t heads, bool causal, const
     if (weights) *weights = P;
     if (needs_grad({&qkv}))
         record(op, {qkv}, y, [qkv, dense_qkv, P, a, C](const Tensor& dy) {
+            count_op(attention_scores(a) * (8.0 * a.D + 5), 4.0 * (qkv.numel() + dy.numel() + P.numel()), 4.0 * qkv.numel());
             Tensor g = new_tensor(qkv.shape(), "multi_head_attention backward");
             auto third = [&](const Tensor& t, int64_t which) { return HeadView{t.data() + which * C, a.Tq * 3 * C, a.D, 3 * C, 1}; };
             auto grad_third = [&](int64_t which) { return HeadOut{g.data() + which * C, a.Tq * 3 * C, a.D, 3 * C}; };
@@ -4889,6 +4961,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
     if (bias.defined() && bias.shape() != Shape{C})
         throw Error("layer_norm: bias " + to_string(bias.shape()) + " should be [" + std::to_string(C) + "] for x " + to_string(x.shape()));
     if (!(eps > 0)) throw Error("layer_norm: eps must be > 0, got " + std::to_string(eps));
+    OpScope scope(op);
+    count_op(8.0 * x.numel(), 4.0 * (x.numel() + 2 * C), 4.0 * (x.numel() + 3 * rows)); // mean 1, variance 3, y 4 per element
     const Tensor xd = dense(x), wd = weight.defined() ? dense(weight) : Tensor(), bd = bias.defined() ? dense(bias) : Tensor();
     Tensor y = new_tensor(x.shape(), op);
     Tensor stats = new_tensor({rows, 3}, op); // per row: the mean as hi + lo, rstd = 1/sqrt(var + eps)
@@ -4919,6 +4993,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, flo
     // END SOLUTION
     if (needs_grad({&x, &weight, &bias}))
         record(op, {x, weight, bias}, y, [x, xd, weight, bias, stats, C, rows, tasks](const Tensor& g) {
+            count_op(10.0 * x.numel(), 8.0 * x.numel(), 4.0 * x.numel()); // xhat, the two row means, dx; dweight, dbias
             const Tensor gd = dense(g);
             Tensor gx = x.requires_grad() ? new_tensor(x.shape(), "layer_norm backward") : Tensor();
             MemoryCategory scratch(Category::Scratch);
@@ -5163,6 +5238,368 @@ std::vector<int64_t> GPT::generate(const std::vector<int64_t>& prompt, int64_t m
     }
     train(was_training);
     return out;
+}
+
+// ===== Lesson 14 · Profiling =================================================
+// The Profiler listens to the hooks every op has called since Lesson 01 (an
+// OpScope, count_op, record's backward, the tracker). It keeps a stack of open
+// frames, one per op in progress: when a frame closes, its time is added to
+// its row as total time and, less the time of the frames it opened, as self
+// time; its flops, bytes and allocations go to its row and to the modules it
+// ran in. Self times never overlap, so the rows' self times add up to the
+// wall time. Cost: two clock reads and a hash lookup per op.
+
+namespace {
+using ProfileClock = std::chrono::steady_clock;
+double seconds_between(ProfileClock::time_point a, ProfileClock::time_point b) {
+    return std::chrono::duration<double>(b - a).count();
+}
+// What one frame (an op in progress) counted so far of its own.
+struct Counted {
+    double flops = 0, bytes_read = 0, bytes_written = 0;
+    int64_t allocated[kCategories] = {};
+    void add_to(ProfileRow& row) const {
+        row.flops += flops;
+        row.bytes_read += bytes_read;
+        row.bytes_written += bytes_written;
+        for (int c = 0; c < kCategories; c++) row.allocated[c] += allocated[c];
+    }
+};
+} // namespace
+
+struct ProfilerState : OpListener, std::enable_shared_from_this<ProfilerState> {
+    struct Frame {
+        int row;                     // into op_rows
+        int module;                  // into modules, -1 outside any
+        ProfileClock::time_point start;
+        double children = 0;         // seconds in the frames it opened
+        Counted counted;
+    };
+    std::vector<ProfileRow> op_rows;          // one per (op name pointer, pass)
+    std::unordered_map<const char*, int> forward_row, backward_row;
+    struct ModuleEntry {
+        int parent;                           // -1 for the outermost
+        const Module* module;
+        ProfileRow pass[2];                   // forward, backward
+    };
+    std::vector<ModuleEntry> modules;
+    std::vector<Frame> frames;
+    std::vector<int> module_stack;            // the modules entered, innermost last
+    int current_module = -1;
+    bool in_backward = false;
+    Counted outside;                          // allocations made outside any op
+    double top_level_seconds = 0;             // time in ops no op called
+    int64_t events = 0;
+    ProfileClock::time_point started, stopped;
+    bool running = false;
+    OpListener* previous = nullptr;
+
+    int row_of(const char* op) {
+        auto& ids = in_backward ? backward_row : forward_row;
+        auto found = ids.find(op);
+        if (found != ids.end()) return found->second;
+        ProfileRow row;
+        row.name = op;
+        row.backward = in_backward;
+        op_rows.push_back(row);
+        return ids[op] = (int)op_rows.size() - 1;
+    }
+    void op_begin(const char* op) override {
+        events++;
+        const int row = row_of(op);
+        frames.push_back(Frame{row, current_module, ProfileClock::now(), 0, {}});
+    }
+    void op_end() override {
+        const ProfileClock::time_point now = ProfileClock::now();
+        const Frame f = std::move(frames.back());
+        frames.pop_back();
+        const double seconds = seconds_between(f.start, now);
+        ProfileRow& row = op_rows[f.row];
+        row.calls++;
+        row.total_seconds += seconds;
+        row.self_seconds += seconds - f.children;
+        f.counted.add_to(row);
+        if (frames.empty()) top_level_seconds += seconds;
+        else frames.back().children += seconds;
+        // the modules it ran in: self time to the innermost, total to each
+        for (int m = f.module; m >= 0; m = modules[m].parent) {
+            ProfileRow& mr = modules[m].pass[in_backward];
+            mr.total_seconds += seconds - f.children;
+            if (m == f.module) mr.self_seconds += seconds - f.children;
+            f.counted.add_to(mr);
+        }
+    }
+    void op_count(double flops, double bytes_read, double bytes_written) override {
+        if (frames.empty()) return; // an op without a scope: nothing to count it in
+        Counted& c = frames.back().counted;
+        c.flops += flops;
+        c.bytes_read += bytes_read;
+        c.bytes_written += bytes_written;
+    }
+    void allocated(Category c, int64_t bytes) override {
+        (frames.empty() ? outside : frames.back().counted).allocated[(int)c] += bytes;
+    }
+    void module_begin(const Module& m) override {
+        events++;
+        int id = -1;
+        for (size_t i = 0; i < modules.size() && id < 0; i++) // few modules: a scan is enough
+            if (modules[i].module == &m && modules[i].parent == current_module) id = (int)i;
+        if (id < 0) {
+            ModuleEntry e{current_module, &m, {}};
+            std::string name = m.name();
+            name = name.substr(0, name.find('\n')); // a Sequential's is one line per layer
+            if (!name.empty() && name.back() == '(') name.pop_back(); // "Sequential(" -> "Sequential"
+            if (name.size() > 30) name = name.substr(0, 27) + "...";
+            for (int pass = 0; pass < 2; pass++) {
+                e.pass[pass].name = name;
+                e.pass[pass].backward = pass == 1;
+                e.pass[pass].depth = (int)module_stack.size();
+                e.pass[pass].module = true;
+            }
+            modules.push_back(e);
+            id = (int)modules.size() - 1;
+        }
+        modules[id].pass[0].calls++;
+        module_stack.push_back(current_module);
+        current_module = id;
+    }
+    void module_end() override {
+        current_module = module_stack.back();
+        module_stack.pop_back();
+    }
+    // The backward is timed as a frame named after the op, in the module the
+    // forward ran in; the ops it calls are the backward pass's too.
+    BackwardFn backward_of(const char* op, BackwardFn backward) override {
+        std::weak_ptr<ProfilerState> self = shared_from_this();
+        const int module = current_module;
+        return [self, op, module, backward = std::move(backward)](const Tensor& g) {
+            std::shared_ptr<ProfilerState> s = self.lock();
+            if (!s || op_listener != s.get()) return backward(g); // stopped since: untimed
+            struct Pass { // restores the forward's state even if the backward throws
+                ProfilerState& s;
+                bool was_backward;
+                int was_module;
+                ~Pass() { s.op_end(), s.in_backward = was_backward, s.current_module = was_module; }
+            } pass{*s, s->in_backward, s->current_module};
+            s->in_backward = true;
+            s->current_module = module;
+            s->op_begin(op);
+            backward(g);
+        };
+    }
+};
+
+namespace {
+// One op_begin / op_end pair, measured once on a scratch profiler.
+double seconds_per_event() {
+    static const double cost = [] {
+        auto scratch = std::make_shared<ProfilerState>();
+        const int n = 20000;
+        const ProfileClock::time_point start = ProfileClock::now();
+        for (int i = 0; i < n; i++) scratch->op_begin("overhead"), scratch->op_end();
+        return seconds_between(start, ProfileClock::now()) / n;
+    }();
+    return cost;
+}
+} // namespace
+
+int64_t ProfileRow::allocated_bytes() const {
+    int64_t total = 0;
+    for (int64_t b : allocated) total += b;
+    return total;
+}
+double ProfileRow::intensity() const {
+    double result = 0;
+    // BEGIN SOLUTION Lesson 14: ProfileRow::intensity: flops per byte moved
+    const double bytes = bytes_read + bytes_written;
+    result = bytes > 0 ? flops / bytes : 0.0;
+    // END SOLUTION
+    return result;
+}
+double ProfileRow::gflops_per_second() const {
+    const double seconds = module ? total_seconds : self_seconds;
+    return seconds > 0 ? flops / seconds * 1e-9 : 0.0;
+}
+
+Profiler::Profiler() : state(std::make_shared<ProfilerState>()) {
+    seconds_per_event(); // measured now, not inside the first profiled op
+    if (op_listener) throw Error("Profiler: another Profiler is already recording on this thread");
+    state->previous = op_listener;
+    state->running = true;
+    state->started = ProfileClock::now();
+    op_listener = state.get();
+}
+Profiler::~Profiler() { stop(); }
+void Profiler::stop() {
+    if (!state->running) return;
+    state->stopped = ProfileClock::now();
+    state->running = false;
+    op_listener = state->previous;
+}
+
+std::vector<ProfileRow> Profiler::ops() const {
+    const ProfilerState& s = *state;
+    std::vector<ProfileRow> rows;
+    // BEGIN SOLUTION Lesson 14: Profiler::ops: rows of the same name and pass merged, the time outside ops, by self time
+    for (const ProfileRow& r : s.op_rows) { // two string literals may spell the same op
+        auto same = std::find_if(rows.begin(), rows.end(), [&](const ProfileRow& o) { return o.name == r.name && o.backward == r.backward; });
+        if (same == rows.end()) {
+            rows.push_back(r);
+            continue;
+        }
+        same->calls += r.calls;
+        same->total_seconds += r.total_seconds;
+        same->self_seconds += r.self_seconds;
+        Counted c{r.flops, r.bytes_read, r.bytes_written, {}};
+        std::copy(r.allocated, r.allocated + kCategories, c.allocated);
+        c.add_to(*same);
+    }
+    ProfileRow outside;
+    outside.name = "(outside ops)";
+    outside.calls = 1;
+    outside.total_seconds = outside.self_seconds = total().total_seconds - s.top_level_seconds;
+    s.outside.add_to(outside);
+    rows.push_back(outside);
+    std::stable_sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) { return a.self_seconds > b.self_seconds; });
+    // END SOLUTION
+    return rows;
+}
+
+std::vector<ProfileRow> Profiler::modules() const {
+    std::vector<ProfileRow> rows;
+    for (int pass = 0; pass < 2; pass++) {
+        // depth first: each module followed by its children, in the order first entered
+        std::function<void(int)> visit = [&](int parent) {
+            for (size_t i = 0; i < state->modules.size(); i++)
+                if (state->modules[i].parent == parent) {
+                    rows.push_back(state->modules[i].pass[pass]);
+                    rows.back().calls = state->modules[i].pass[0].calls; // a backward per forward
+                    visit((int)i);
+                }
+        };
+        visit(-1);
+    }
+    return rows;
+}
+
+ProfileRow Profiler::total() const {
+    const ProfilerState& s = *state;
+    ProfileRow t;
+    t.name = "total";
+    t.calls = 1;
+    t.total_seconds = t.self_seconds = seconds_between(s.started, s.running ? ProfileClock::now() : s.stopped);
+    for (const ProfileRow& r : s.op_rows) {
+        Counted c{r.flops, r.bytes_read, r.bytes_written, {}};
+        std::copy(r.allocated, r.allocated + kCategories, c.allocated);
+        c.add_to(t);
+    }
+    s.outside.add_to(t);
+    return t;
+}
+int64_t Profiler::events() const { return state->events; }
+double Profiler::overhead_seconds() const { return (double)state->events * seconds_per_event(); }
+
+namespace {
+std::string si(double v, const char* unit) { // 1.23 G, 456 M ...
+    const char* prefixes[] = {"", "k", "M", "G", "T"};
+    int p = 0;
+    while (std::fabs(v) >= 1000 && p < 4) v /= 1000, p++;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, v == 0 ? "0" : std::fabs(v) < 10 ? "%.2f %s%s" : "%.0f %s%s", v, prefixes[p], unit);
+    return buf;
+}
+std::string profile_line(const ProfileRow& r, double wall, const std::string& roof) {
+    char buf[320];
+    const std::string name = std::string(2 * r.depth, ' ') + r.name + (r.backward ? " (bwd)" : "");
+    std::snprintf(buf, sizeof buf, "%-40s %6lld %10.3f %10.3f %5.1f%% %9s %8.2f %10s %7.2f %10s%s\n", name.c_str(),
+                  (long long)r.calls, 1e3 * r.total_seconds, 1e3 * r.self_seconds, wall > 0 ? 100 * r.self_seconds / wall : 0.0,
+                  si(r.flops, "").c_str(), r.gflops_per_second(), si(r.bytes_read + r.bytes_written, "B").c_str(),
+                  r.intensity(), si((double)r.allocated_bytes(), "B").c_str(), roof.c_str());
+    return buf;
+}
+const char* kProfileHeader = "%-40s %6s %10s %10s %6s %9s %8s %10s %7s %10s%s\n";
+} // namespace
+
+std::string Profiler::table(int max_rows, double peak_gflops, double bandwidth_gb_per_s) const {
+    const std::vector<ProfileRow> rows = ops();
+    const ProfileRow t = total();
+    const bool roof = peak_gflops > 0 && bandwidth_gb_per_s > 0;
+    char buf[320];
+    std::snprintf(buf, sizeof buf, kProfileHeader, "op", "calls", "total ms", "self ms", "self", "flops", "GFLOP/s",
+                  "moved", "flop/B", "allocated", roof ? "   roof" : "");
+    std::string out = buf;
+    for (int i = 0; i < (int)rows.size() && i < max_rows; i++) {
+        std::string fraction;
+        if (roof && rows[i].flops > 0) {
+            char f[32];
+            std::snprintf(f, sizeof f, " %5.0f%%", 100 * rows[i].gflops_per_second() /
+                                                        roofline_gflops(rows[i].intensity(), peak_gflops, bandwidth_gb_per_s));
+            fraction = f;
+        }
+        out += profile_line(rows[i], t.total_seconds, fraction);
+    }
+    if ((int)rows.size() > max_rows)
+        out += "(" + std::to_string(rows.size() - max_rows) + (rows.size() - max_rows > 1 ? " more rows)\n" : " more row)\n");
+    out += profile_line(t, t.total_seconds, "");
+    return out;
+}
+
+std::string Profiler::module_table(int max_depth) const {
+    const ProfileRow t = total();
+    char buf[320];
+    std::snprintf(buf, sizeof buf, kProfileHeader, "module (time of its ops)", "calls", "total ms", "self ms", "self",
+                  "flops", "GFLOP/s", "moved", "flop/B", "allocated", "");
+    std::string out = buf;
+    for (const ProfileRow& r : modules())
+        if (r.depth <= max_depth) out += profile_line(r, t.total_seconds, "");
+    return out;
+}
+
+double roofline_gflops(double intensity, double peak_gflops, double bandwidth_gb_per_s) {
+    double result = 0;
+    // BEGIN SOLUTION Lesson 14: roofline_gflops: the lower of the two roofs
+    result = std::min(peak_gflops, bandwidth_gb_per_s * intensity);
+    // END SOLUTION
+    return result;
+}
+
+Latency measure_latency(const std::function<void()>& f, int runs, int warmup) {
+    if (runs < 1 || warmup < 0)
+        throw Error("measure_latency: needs runs >= 1 and warmup >= 0, got runs=" + std::to_string(runs) + " warmup=" + std::to_string(warmup));
+    for (int i = 0; i < warmup; i++) f();
+    std::vector<double> seconds;
+    for (int i = 0; i < runs; i++) {
+        const ProfileClock::time_point start = ProfileClock::now();
+        f();
+        seconds.push_back(seconds_between(start, ProfileClock::now()));
+    }
+    Latency l;
+    l.runs = runs;
+    // BEGIN SOLUTION Lesson 14: measure_latency: the median, the quartiles and the extremes of the runs
+    std::sort(seconds.begin(), seconds.end());
+    // the value at fraction p of the sorted runs, interpolated between neighbours
+    auto quantile = [&](double p) {
+        const double at = p * (double)(runs - 1);
+        const size_t lo = (size_t)at, hi = std::min(lo + 1, seconds.size() - 1);
+        return seconds[lo] + (at - (double)lo) * (seconds[hi] - seconds[lo]);
+    };
+    l.min = seconds.front();
+    l.max = seconds.back();
+    l.median = quantile(0.5);
+    l.q1 = quantile(0.25);
+    l.q3 = quantile(0.75);
+    // END SOLUTION
+    return l;
+}
+
+double amdahl_speedup(double fraction, double speedup) {
+    if (!(fraction >= 0 && fraction <= 1) || !(speedup > 0))
+        throw Error("amdahl_speedup: needs a fraction in [0, 1] and a speed-up > 0, got " + std::to_string(fraction) + " and " + std::to_string(speedup));
+    double result = 1;
+    // BEGIN SOLUTION Lesson 14: amdahl_speedup: the part that is not sped up bounds the whole
+    result = 1.0 / ((1.0 - fraction) + fraction / speedup);
+    // END SOLUTION
+    return result;
 }
 
 // ===== Lesson 15 · Quantization ==============================================

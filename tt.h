@@ -38,6 +38,7 @@
 //   11 Embeddings    the lookup table, learned and sinusoidal positions
 //   12 Attention     scaled dot-product attention, MultiHeadAttention
 //   13 Transformers  LayerNorm, the pre-LN block, GPT, sampling
+//   14 Profiling     time, flops and bytes per op and module, the roofline, latency
 //   15 Quantization  int8 storage, the int8 gemm, quantized Linear and Conv2d
 //   16 Compression   pruning (masks, CSR, neurons), low-rank SVD, distillation
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
@@ -291,6 +292,43 @@ void accumulate_grad(const Tensor& input, const Tensor& g);
 void accumulate_grad(const Tensor& input, Tensor&& g);
 Tensor sum_to_shape(const Tensor& g, const Shape& shape);
 
+// --- Hooks for the profiler (Lesson 14) --------------------------------------
+// Each op opens an OpScope naming itself and says what it did with count_op
+// (flops, and the bytes it read and wrote if each operand crossed memory
+// once); Module::operator() opens a ModuleScope; record() and the tracker
+// report too. Nothing listens until a Profiler (Lesson 14) installs itself in
+// `op_listener`, for its own thread only: until then each hook costs one test
+// of a null pointer.
+struct Module;
+struct OpListener {
+    virtual ~OpListener() = default;
+    virtual void op_begin(const char* op) = 0;
+    virtual void op_end() = 0;
+    virtual void op_count(double flops, double bytes_read, double bytes_written) = 0;
+    virtual void module_begin(const Module& m) = 0;
+    virtual void module_end() = 0;
+    virtual void allocated(Category c, int64_t bytes) = 0;
+    virtual BackwardFn backward_of(const char* op, BackwardFn backward) = 0; // the same, timed as op's backward
+};
+extern thread_local OpListener* op_listener;
+struct OpScope {
+    explicit OpScope(const char* op) : listener(op_listener) { if (listener) listener->op_begin(op); }
+    ~OpScope() { if (listener) listener->op_end(); }
+    OpScope(const OpScope&) = delete;
+    OpScope& operator=(const OpScope&) = delete;
+    OpListener* listener;
+};
+struct ModuleScope {
+    explicit ModuleScope(const Module& m) : listener(op_listener) { if (listener) listener->module_begin(m); }
+    ~ModuleScope() { if (listener) listener->module_end(); }
+    ModuleScope(const ModuleScope&) = delete;
+    ModuleScope& operator=(const ModuleScope&) = delete;
+    OpListener* listener;
+};
+inline void count_op(double flops, double bytes_read, double bytes_written) {
+    if (op_listener) op_listener->op_count(flops, bytes_read, bytes_written);
+}
+
 
 // Element-wise arithmetic with NumPy broadcasting: shapes are aligned at the
 // right; a size-1 axis (or a missing one) stretches to the other's size.
@@ -370,7 +408,7 @@ Tensor log_softmax(const Tensor& x, int64_t axis = -1);
 struct Module {
     virtual ~Module() = default;
     virtual Tensor forward(const Tensor& x) = 0;
-    Tensor operator()(const Tensor& x) { return forward(x); }
+    Tensor operator()(const Tensor& x) { ModuleScope scope(*this); return forward(x); } // scope: Lesson 14
     virtual std::vector<Tensor> parameters() { return {}; }
     virtual std::vector<std::pair<std::string, Tensor>> named_parameters();
     // Whole-number state that is counted, not learned (BatchNorm2d's
@@ -1285,6 +1323,80 @@ struct GPT : Module {
     Tensor head;               // [V,C]: logits = x @ head^T (no bias); the token embedding itself if tied
     Dropout dropout;           // on the embeddings' sum
 };
+
+// ===== Lesson 14 · Profiling =================================================
+// Where does a training step's time go? Measure, do not estimate: a Profiler
+// is a scope (like torch.profiler.profile) during which every op on its thread
+// reports, through the hooks of Lesson 01, its wall time, the flops and bytes
+// it counts itself and the bytes it allocates, by op and by module, forward
+// and backward apart. Flops divided by bytes is the op's arithmetic
+// intensity, which places it under the roofline of Lesson 17: is it waiting
+// on memory or on arithmetic? Cost while on: two clock reads and a table
+// update per op (the demo measures it); while off, one test of a null
+// pointer per op.
+
+// One line of a profile: an op (in one pass) or a module.
+struct ProfileRow {
+    std::string name;          // "matmul", "(outside ops)", or a module's name
+    bool backward = false;     // the backward pass's share
+    bool module = false;       // a module's row: its ops' self times and counts, child modules included
+    int depth = 0;             // a module's nesting depth (0: outermost)
+    int64_t calls = 0;
+    double total_seconds = 0;  // wall time inside it, what it called included
+    double self_seconds = 0;   // less the time in the ops it called (a module: in its child modules)
+    double flops = 0;          // as the ops counted them (for an op row: its own, not its callees')
+    double bytes_read = 0, bytes_written = 0; // each operand crossing memory once
+    int64_t allocated[kCategories] = {};      // new tensor bytes, by Category
+    int64_t allocated_bytes() const;          // their sum
+    double intensity() const;                 // flops per byte read or written (0 without bytes)
+    double gflops_per_second() const;         // flops / self seconds (a module: / total)
+};
+
+// Profiler p; ... one training step ...; p.stop(); std::puts(p.table().c_str());
+// The scope must hold the forward and the backward: an op recorded on the tape
+// while a Profiler is on is timed in the backward too. One Profiler at a time
+// per thread; ops on other threads (gemm's workers) count in the op that
+// started them.
+class Profiler {
+public:
+    Profiler();
+    ~Profiler();
+    Profiler(const Profiler&) = delete;
+    Profiler& operator=(const Profiler&) = delete;
+    void stop();                              // stop recording; the results stay
+    std::vector<ProfileRow> ops() const;      // by self time, largest first; "(outside ops)" among them
+    std::vector<ProfileRow> modules() const;  // as first entered, each followed by its children; forward, then backward
+    ProfileRow total() const;                 // wall time, every op's flops, bytes and allocations
+    int64_t events() const;                   // ops and modules entered
+    // The bookkeeping's cost: events() times the cost of one event measured
+    // on this machine. The rows' self times add up to the wall time exactly;
+    // this is how much of it the profiler itself spent.
+    double overhead_seconds() const;
+    // The ops as a table sorted by time (the first `rows`), and the modules'
+    // table. With a roofline (peak GFLOP/s, bandwidth GB/s) each op's column
+    // "roof" is its GFLOP/s as a fraction of what the roofline allows at its intensity.
+    std::string table(int rows = 15, double peak_gflops = 0, double bandwidth_gb_per_s = 0) const;
+    std::string module_table(int max_depth = 1 << 20) const; // modules nested deeper are left out
+    std::shared_ptr<struct ProfilerState> state;
+};
+
+// The roofline: what a kernel of `intensity` flops per byte can reach,
+// min(peak, bandwidth * intensity), in GFLOP/s.
+double roofline_gflops(double intensity, double peak_gflops, double bandwidth_gb_per_s);
+
+// Latency of f: `warmup` calls not timed, then `runs` timed ones (runs >= 1).
+// Report the median, and the spread as the interquartile range: a run
+// disturbed by the machine moves the mean, not these.
+struct Latency {
+    int runs = 0;
+    double median = 0, min = 0, max = 0, q1 = 0, q3 = 0; // seconds
+    double spread() const { return median > 0 ? (q3 - q1) / median : 0; } // (q3 - q1) / median
+};
+Latency measure_latency(const std::function<void()>& f, int runs = 10, int warmup = 2);
+
+// Amdahl's law: the whole's speed-up when a part taking `fraction` of the
+// time is made `speedup` times faster: 1 / ((1 - fraction) + fraction / speedup).
+double amdahl_speedup(double fraction, double speedup);
 
 // ===== Lesson 15 · Quantization ==============================================
 // A trained network's weights, stored in 8-bit integers instead of 32-bit

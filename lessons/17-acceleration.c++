@@ -48,64 +48,6 @@ TT_VECTOR_CLONES void matmul_blocked(int64_t n, const float* A, const float* B, 
         }
 }
 
-struct Point {
-    std::string name;
-    double intensity; // flops per byte of the minimal traffic
-    double gflops;
-};
-
-// A log-log plot: GFLOP/s against flops per byte, the two roofs, the kernels.
-void write_roofline_svg(const std::string& path, double peak1, double peak_all, double bandwidth, int threads,
-                        const std::vector<Point>& points) {
-    const double W = 760, H = 480, left = 70, right = 20, top = 40, bottom = 60;
-    const double x_lo = 1.0 / 16, x_hi = 1024, y_lo = 0.1, y_hi = std::pow(10, std::ceil(std::log10(peak_all * 1.5)));
-    auto X = [&](double v) { return left + (W - left - right) * std::log(v / x_lo) / std::log(x_hi / x_lo); };
-    auto Y = [&](double v) { return H - bottom - (H - top - bottom) * std::log(v / y_lo) / std::log(y_hi / y_lo); };
-    std::ofstream f(path);
-    if (!f) throw Error("lesson 17: cannot write " + path);
-    char buf[512];
-    f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='12'>\n"
-      << "<rect width='100%' height='100%' fill='white'/>\n";
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>Roofline of %s</text>\n", left, machine_name().c_str());
-    f << buf;
-    for (double v = x_lo; v <= x_hi * 1.01; v *= 4) { // grid and tick labels
-        std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%g' x2='%.1f' y2='%g' stroke='#ddd'/><text x='%.1f' y='%g' text-anchor='middle'>%g</text>\n",
-                      X(v), top, X(v), H - bottom, X(v), H - bottom + 16, v);
-        f << buf;
-    }
-    for (double v = y_lo; v <= y_hi * 1.01; v *= 10) {
-        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#ddd'/><text x='%g' y='%.1f' text-anchor='end'>%g</text>\n",
-                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, v);
-        f << buf;
-    }
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>arithmetic intensity (flops per byte of memory traffic)</text>\n"
-                  "<text transform='translate(18,%g) rotate(-90)' text-anchor='middle'>GFLOP/s</text>\n",
-                  (left + W - right) / 2, H - 18, (top + H - bottom) / 2);
-    f << buf;
-    auto roof = [&](double peak, const char* colour, const std::string& label) {
-        const double ridge = peak / bandwidth;
-        std::snprintf(buf, sizeof buf, "<polyline fill='none' stroke='%s' stroke-width='2' points='%.1f,%.1f %.1f,%.1f %.1f,%.1f'/>"
-                      "<text x='%.1f' y='%.1f' fill='%s'>%s</text>\n", colour, X(x_lo), Y(bandwidth * x_lo), X(ridge), Y(peak),
-                      X(x_hi), Y(peak), X(ridge) + 6, Y(peak) - 6, colour, label.c_str());
-        f << buf;
-    };
-    roof(peak_all, "#c33", "peak, " + std::to_string(threads) + " threads");
-    roof(peak1, "#e90", "peak, 1 thread");
-    for (size_t i = 0; i < points.size(); i++) {
-        const Point& p = points[i];
-        std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='4' fill='#36c'/><text x='%.1f' y='%.1f'>%s</text>\n",
-                      X(p.intensity), Y(p.gflops), X(p.intensity) + (i % 2 ? -8 : 8), Y(p.gflops) + 4, p.name.c_str());
-        if (i % 2) { // odd labels to the left of their point, so neighbours do not overlap
-            std::string line = buf;
-            line.insert(line.find("<text") + 5, " text-anchor='end'");
-            f << line;
-        } else {
-            f << buf;
-        }
-    }
-    f << "</svg>\n";
-}
-
 } // namespace
 
 Json lesson_17(const Options& options) {
@@ -200,7 +142,7 @@ Json lesson_17(const Options& options) {
     measured.number("n", (double)n).objects("gemm_path", steps_json);
 
     // 3. Where they sit on the roofline.
-    std::vector<Point> points = {{"triad", 2.0 / 12.0, 2.0 * (double)n_triad / std::min(triad1, triad_all) * 1e-9}};
+    std::vector<RooflinePoint> points = {{"triad", 2.0 / 12.0, 2.0 * (double)n_triad / std::min(triad1, triad_all) * 1e-9}};
     const double intensity = flops / (3.0 * 4.0 * (double)(n * n)); // each matrix moved once: n/6 flops per byte
     for (const Step& s : path) points.push_back({s.name, intensity, s.gflops});
     std::printf("\n3. On the roofline (intensity = flops / bytes if each operand crossed the memory bus once):\n");
@@ -228,7 +170,8 @@ Json lesson_17(const Options& options) {
     set_num_threads(threads);
     measured.objects("tiles", tiles_json);
     const std::string svg = output_path("tt-lesson-17-roofline.svg");
-    write_roofline_svg(svg, peak1, peak_all, bandwidth, threads, points);
+    write_roofline_svg(svg, "Roofline of " + machine_name(), {{"peak, " + std::to_string(threads) + " threads", peak_all, "#c33"}, {"peak, 1 thread", peak1, "#e90"}},
+                       bandwidth, points);
     std::printf("   plot written to %s (TT_OUT=dir to choose the folder)\n", svg.c_str());
     return measured;
 }

@@ -66,6 +66,55 @@ std::string output_path(const std::string& name) {
     return (base / name).string();
 }
 
+void write_roofline_svg(const std::string& path, const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
+                        const std::vector<RooflinePoint>& points) {
+    if (roofs.empty() || !(bandwidth > 0)) throw tt::Error("write_roofline_svg: needs a roof and a bandwidth > 0");
+    double highest = 0, lowest = 0.1;
+    for (const Roof& r : roofs) highest = std::max(highest, r.peak_gflops);
+    for (const RooflinePoint& p : points) lowest = std::min(lowest, p.gflops);
+    const double W = 760, H = 480, left = 70, right = 20, top = 40, bottom = 60;
+    const double x_lo = 1.0 / 16, x_hi = 1024, y_hi = std::pow(10, std::ceil(std::log10(highest * 1.5)));
+    const double y_lo = std::pow(10, std::floor(std::log10(std::max(lowest, 1e-3))));
+    auto X = [&](double v) { return left + (W - left - right) * std::log(v / x_lo) / std::log(x_hi / x_lo); };
+    auto Y = [&](double v) { return H - bottom - (H - top - bottom) * std::log(v / y_lo) / std::log(y_hi / y_lo); };
+    std::ofstream f(path);
+    if (!f) throw tt::Error("write_roofline_svg: cannot write " + path);
+    char buf[512];
+    f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='12'>\n"
+      << "<rect width='100%' height='100%' fill='white'/>\n";
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>%s</text>\n", left, title.c_str());
+    f << buf;
+    for (double v = x_lo; v <= x_hi * 1.01; v *= 4) { // grid and tick labels
+        std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%g' x2='%.1f' y2='%g' stroke='#ddd'/><text x='%.1f' y='%g' text-anchor='middle'>%g</text>\n",
+                      X(v), top, X(v), H - bottom, X(v), H - bottom + 16, v);
+        f << buf;
+    }
+    for (double v = y_lo; v <= y_hi * 1.01; v *= 10) {
+        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#ddd'/><text x='%g' y='%.1f' text-anchor='end'>%g</text>\n",
+                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, v);
+        f << buf;
+    }
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>arithmetic intensity (flops per byte of memory traffic)</text>\n"
+                  "<text transform='translate(18,%g) rotate(-90)' text-anchor='middle'>GFLOP/s</text>\n",
+                  (left + W - right) / 2, H - 18, (top + H - bottom) / 2);
+    f << buf;
+    for (const Roof& r : roofs) { // the slope bandwidth * intensity up to the ridge, then flat at the peak
+        const double ridge = r.peak_gflops / bandwidth;
+        std::snprintf(buf, sizeof buf, "<polyline fill='none' stroke='%s' stroke-width='2' points='%.1f,%.1f %.1f,%.1f %.1f,%.1f'/>"
+                      "<text x='%.1f' y='%.1f' fill='%s'>%s</text>\n", r.colour.c_str(), X(x_lo), Y(bandwidth * x_lo), X(ridge),
+                      Y(r.peak_gflops), X(x_hi), Y(r.peak_gflops), X(ridge) + 6, Y(r.peak_gflops) - 6, r.colour.c_str(), r.label.c_str());
+        f << buf;
+    }
+    for (size_t i = 0; i < points.size(); i++) {
+        const RooflinePoint& p = points[i];
+        const double x = X(std::max(p.intensity, x_lo)), y = Y(std::max(p.gflops, y_lo));
+        std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='4' fill='#36c'/><text x='%.1f' y='%.1f'%s>%s</text>\n", x, y,
+                      x + (i % 2 ? -8 : 8), y + 4, i % 2 ? " text-anchor='end'" : "", p.name.c_str()); // odd labels to the left
+        f << buf;
+    }
+    f << "</svg>\n";
+}
+
 void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
                          float lo, float hi, int bins) {
     if (!(hi > lo) || bins < 1) throw tt::Error("write_histogram_svg: needs lo < hi and bins >= 1");

@@ -99,6 +99,7 @@ Json lesson_10(const Options&);
 Json lesson_11(const Options&);
 Json lesson_12(const Options&);
 Json lesson_13(const Options&);
+Json lesson_14(const Options&);
 Json lesson_15(const Options&);
 Json lesson_16(const Options&);
 Json lesson_17(const Options&);
@@ -167,7 +168,22 @@ struct HistogramSeries {
     std::vector<float> values;
 };
 void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
-                         float lo, float hi, int bins);                // CPU model and core count, from /proc/cpuinfo when present
+                         float lo, float hi, int bins);
+// The roofline as a log-log plot (Lessons 14 and 17): GFLOP/s against flops
+// per byte, one roof per peak (the slope `bandwidth` GB/s up to the ridge,
+// then flat), and a labelled dot per kernel or op.
+struct Roof {
+    std::string label;
+    double peak_gflops;
+    std::string colour;
+};
+struct RooflinePoint {
+    std::string name;
+    double intensity; // flops per byte of the minimal traffic
+    double gflops;
+};
+void write_roofline_svg(const std::string& path, const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
+                        const std::vector<RooflinePoint>& points);                // CPU model and core count, from /proc/cpuinfo when present
 
 // tt models as text and as PyTorch code (lessons/interop.c++, chapter 08).
 // The architecture text is a Sequential's layers in order, as tt prints them,

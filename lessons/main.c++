@@ -20,7 +20,7 @@ const LessonEntry lesson_table[] = {
     {4, "Losses", lesson_04},        {5, "DataLoader", lesson_05},    {6, "Autograd", lesson_06},
     {7, "Optimizers", lesson_07},    {8, "Training", lesson_08},      {9, "Convolutions", lesson_09},
     {10, "Tokenization", lesson_10}, {11, "Embeddings", lesson_11},   {12, "Attention", lesson_12},
-    {13, "Transformers", lesson_13}, {14, "Profiling", nullptr},      {15, "Quantization", lesson_15},
+    {13, "Transformers", lesson_13}, {14, "Profiling", lesson_14},    {15, "Quantization", lesson_15},
     {16, "Compression", lesson_16},  {17, "Acceleration", lesson_17}, {18, "Memoization", nullptr},
     {19, "Benchmarking", nullptr},   {20, "Capstone", nullptr},
 };
