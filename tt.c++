@@ -6531,7 +6531,6 @@ Tensor step_linear(const Tensor& x, const Tensor& weight, const Tensor& bias = T
     dot_rows(rows, out, in, xd.data(), wd.data(), bd.defined() ? bd.data() : nullptr, y.data());
     return y;
 }
-Tensor step_linear(const Linear& layer, const Tensor& x) { return step_linear(x, layer.weight, layer.bias); }
 
 // One block on T new positions whose attention reads the cache's prefix:
 //   x [B,T,C] -> [B,T,C], the T positions' keys and values appended to `layer`.
@@ -6540,13 +6539,15 @@ Tensor block_forward_cached(Block& block, const Tensor& x, KVCache& cache, int64
     const int64_t B = x.size(0), T = x.size(1), C = x.size(2), H = block.attn.heads, D = C / H;
     Tensor h;
     // BEGIN SOLUTION Lesson 18: block_forward_cached: q, k, v of the new positions, k and v into the cache, attention over all it holds
-    const Tensor qkv = step_linear(block.attn.qkv, block.ln1(x)); // [B,T,3C]: q, k, v side by side, head h at columns h*D..
+    // qkv [B,T,3C]: q, k, v side by side, head h at columns h*D.. of each
+    const Tensor qkv = step_linear(block.ln1(x), block.attn.qkv.weight, block.attn.qkv.bias);
     // q, k or v as [B,H,T,D] seen in place through qkv's memory
     auto part = [&](int64_t which) { return make_view(qkv, {B, H, T, D}, {T * 3 * C, D, 3 * C, 1}, which * C); };
     const auto [keys, values] = cache.append(layer, part(1), part(2)); // [B,H,n,D], n = positions so far
     const Tensor y = scaled_dot_product_attention(part(0), keys, values, /*causal=*/true); // [B,H,T,D] in [B,T,H,D] memory
-    h = x + step_linear(block.attn.proj, y.transpose(1, 2).view({B, T, C}));
-    h = h + step_linear(block.fc2, gelu(step_linear(block.fc1, block.ln2(h))));
+    h = x + step_linear(y.transpose(1, 2).view({B, T, C}), block.attn.proj.weight, block.attn.proj.bias);
+    const Tensor hidden = gelu(step_linear(block.ln2(h), block.fc1.weight, block.fc1.bias)); // [B,T,4C]
+    h = h + step_linear(hidden, block.fc2.weight, block.fc2.bias);
     // END SOLUTION
     return h;
 }
