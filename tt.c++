@@ -6411,11 +6411,12 @@ void gemm_int8(int64_t M, int64_t N, int64_t K, const int8_t* A, int64_t lda, co
 // Category::Cache; a step writes its new keys and values at the next free
 // positions and attends over the filled prefix, read in place as a view
 // [B,H,filled,D] (strides H*T_max*D, T_max*D, D, 1). Everything else is what
-// Lessons 12-13 built: the block's own Linears, layer_norm and gelu, and
+// Lessons 12-13 built: the block's own weights, layer_norm and gelu, and
 // scaled_dot_product_attention with its causal mask aligned at the bottom
 // right (query i of the T new ones sees keys up to filled + i), which is
 // exactly attention over a cached prefix. A step of one token is
-// matrix-vector work: each weight is read once and used once.
+// matrix-vector work, each weight read once and used once, so the step's
+// products are dot products of W's rows (step_linear) rather than gemm's.
 
 KVCache::KVCache(int64_t layers_, int64_t batch_, int64_t heads_, int64_t max_length_, int64_t head_size_)
     : layers(layers_), batch(batch_), heads(heads_), max_length(max_length_), head_size(head_size_) {

@@ -99,7 +99,9 @@ Json lesson_18(const Options& options) {
         NoGrad no_tape;
         std::vector<int64_t> ids((size_t)longest);
         for (int64_t i = 0; i < longest; i++) ids[(size_t)i] = i % gpt.config.vocab_size;
-        std::vector<int64_t> positions = options.quick ? std::vector<int64_t>{1, 8, 32} : std::vector<int64_t>{1, 4, 16, 64, 256, 1024};
+        std::vector<int64_t> positions = options.quick ? std::vector<int64_t>{1, 8, 32} : std::vector<int64_t>{1, 4, 16, 32, 64, 256, 1024};
+        double one_row = 0; // the uncached step at t = 1: one row through gemm's one-row loop
+        int64_t pays_from = 0;
         for (int64_t t : positions) {
             const Tensor prefix = ids_of(ids, 0, t), last = ids_of(ids, t - 1, t);
             const double plain = time_best(5, [&] { gpt.forward(prefix); });
@@ -109,14 +111,21 @@ Json lesson_18(const Options& options) {
                 cache.filled.assign(cache.filled.size(), t - 1); // the same step again: positions 0..t-2 cached
                 forward_cached(gpt, last, cache);
             });
+            if (t == 1) one_row = plain;
+            if (!pays_from && t > 1 && plain > one_row) pays_from = t;
             std::printf("   %10lld %12.3f %12.3f %8.1fx\n", (long long)t, 1e3 * plain, 1e3 * cached, plain / cached);
             steps.push_back(Json().number("t", (double)t).number("uncached_seconds", plain).number("cached_seconds", cached));
         }
+        std::printf("   At t = 1 there is nothing to reuse: both steps feed one token, and the ratio is the kernels'\n"
+                    "   alone (the cached step's dot products, step_linear, against gemm's one-row loop). A cache\n"
+                    "   stepping through gemm's one-row loop would pay %.3f ms a step; the uncached step costs more\n"
+                    "   than that only from %s (a few rows through gemm cost little more than one).\n"
+                    "   Past that the uncached step grows with t (t rows through every matrix, a t x t attention);\n"
+                    "   the cached one only by its attention row over the prefix.\n\n", 1e3 * one_row,
+                    pays_from ? ("t = " + std::to_string(pays_from) + " of these").c_str() : "none of these t");
+        measured.number("uncached_one_row_step_seconds", one_row).number("cache_alone_pays_from_t", (double)pays_from);
     }
     measured.objects("step", steps);
-    std::printf("   At t = 1 there is nothing to reuse: both steps feed one token. Without the cache a step's work\n"
-                "   grows with t (t rows through every matrix, a t x t attention); with it, only the attention row\n"
-                "   over the cached prefix grows.\n\n");
 
     // 3. Memory: the cache's buffers (tracker) against the formula and the model.
     std::printf("3. Memory of a cache for %s (T_max = block_size = %lld), tracker:\n", gpt.name().c_str(), (long long)longest);
