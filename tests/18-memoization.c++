@@ -135,6 +135,14 @@ TEST(forward_cached_gives_forward_s_logits) {
     KVCache two(gpt.config, 2);
     const Tensor head = forward_cached(gpt, pair.slice(1, 0, 9), two), tail = forward_cached(gpt, pair.slice(1, 9, 16), two);
     CHECK(max_difference(concat({head, tail}, 1), gpt.forward(pair)) <= 1e-5);
+    // a width that is no multiple of the step's 16 partial sums (12; fc2 reads 48), one token at a time
+    GPTConfig odd = small_config(6);
+    odd.n_embd = 12;
+    GPT narrow(odd, g);
+    KVCache narrow_cache(narrow.config, 1);
+    std::vector<Tensor> narrow_steps;
+    for (int64_t t = 0; t < 6; t++) narrow_steps.push_back(forward_cached(narrow, ids_tensor(ids, t, t + 1), narrow_cache));
+    CHECK(max_difference(concat(narrow_steps, 1), narrow.forward(ids_tensor(ids, 0, 6))) <= 1e-5);
 }
 
 TEST(forward_cached_records_nothing) {
