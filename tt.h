@@ -42,6 +42,7 @@
 //   15 Quantization  int8 storage, the int8 gemm, quantized Linear and Conv2d
 //   16 Compression   pruning (masks, CSR, neurons), low-rank SVD, distillation
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
+//   18 Memoization   the KV cache: generation that computes each key and value once
 //
 // Shape legend, used in every comment: N samples, B batch, C channels or
 // classes, H height, W width, T time, D features, K inner (reduced) size,
@@ -107,8 +108,9 @@ struct Error : std::runtime_error {
 // category (Activations unless a MemoryCategory scope says otherwise).
 // Data is what a dataset or tokenizer keeps: token streams, vocabularies.
 // Quantized is int8 storage (Lesson 15): 1 byte per element, not 4.
-enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch, Data, Quantized };
-constexpr int kCategories = 7;
+// Cache is what inference keeps from one step to the next (Lesson 18's keys and values).
+enum class Category { Parameters, Gradients, Activations, OptimizerState, Scratch, Data, Quantized, Cache };
+constexpr int kCategories = 8;
 const char* category_name(Category c);
 
 struct MemoryCounts {
@@ -1315,6 +1317,7 @@ struct GPT : Module {
     // temperature 0 is greedy (argmax). Runs in eval mode under NoGrad.
     std::vector<int64_t> generate(const std::vector<int64_t>& prompt, int64_t max_new_tokens, float temperature = 1.0f,
                                   int64_t top_k = 0, uint64_t seed = 42);
+    // (Lesson 18's generate_cached is the same loop, with a KV cache.)
     GPTConfig config;
     Tensor token_embedding;    // [V,C]
     Tensor position_embedding; // [block_size,C]
@@ -1323,6 +1326,12 @@ struct GPT : Module {
     Tensor head;               // [V,C]: logits = x @ head^T (no bias); the token embedding itself if tied
     Dropout dropout;           // on the embeddings' sum
 };
+
+// The choice generate makes from one position's logits: argmax at
+// temperature 0, else a draw from softmax(scores / temperature) over the
+// top_k largest (0: all; ties with the k-th are kept). scores [V] is
+// overwritten; draws one uniform from rng (none when greedy).
+int64_t sample_token(std::vector<float>& scores, float temperature, int64_t top_k, Generator& rng);
 
 // ===== Lesson 14 · Profiling =================================================
 // Where does a training step's time go? Measure, do not estimate: a Profiler
@@ -1648,5 +1657,55 @@ void check_environment();
 // Called from inside a pool task (nested), it simply runs the calls in order.
 // Installed in tt::parallel_for when the program starts.
 void parallel_for_pool(int64_t n, const std::function<void(int64_t)>& f);
+
+// ===== Lesson 18 · Memoization ===============================================
+// Generating n tokens with GPT::generate runs the whole sequence through the
+// model at every step: the keys and values of position t are recomputed at
+// every later step, n^2/2 projections where n would do, and each step's
+// attention is T x T where only its last row is new. A KV cache memoizes them:
+// per layer, buffers [B,H,T_max,D] for keys and values, preallocated, into
+// which each step writes its new positions (O(1) per token, nothing moved),
+// so a step is one token's matrix-vector work plus one attention row over the
+// cached prefix. Cost: 2 L B H T_max D floats of memory, counted under
+// Category::Cache, and inference only: nothing is recorded on the tape (the
+// buffers are written in place, which the tape could not differentiate).
+
+// The keys and values of the positions a GPT has seen, per layer. Each layer
+// fills its own buffers (append); length() is how many positions every layer
+// holds once a step has run through all of them.
+struct KVCache {
+    // L layers of H heads of D features, for batch B, up to max_length positions.
+    KVCache(int64_t layers, int64_t batch, int64_t heads, int64_t max_length, int64_t head_size);
+    // A GPT's shapes: L = n_layer, H = n_head, D = n_embd / n_head; max_length 0 means block_size.
+    explicit KVCache(const GPTConfig& config, int64_t batch = 1, int64_t max_length = 0);
+    // Writes k, v [B,H,T,D] (any strides) at the layer's next T positions and
+    // returns views [B,H,filled+T,D] of all the keys and values it now holds.
+    // An Error if the shapes are not the cache's or T_max would be passed.
+    std::pair<Tensor, Tensor> append(int64_t layer, const Tensor& k, const Tensor& v);
+    int64_t length() const;   // positions held by every layer; an Error if the layers disagree
+    void clear();             // forget every position (the buffers stay allocated)
+    int64_t bytes() const;    // 2 L B H T_max D * 4, the tracker's count of the buffers
+    std::string name() const; // "KVCache(layers=4, batch=1, heads=4, max_length=128, head_size=32)"
+    int64_t layers, batch, heads, max_length, head_size;
+    std::vector<Tensor> keys, values; // per layer [B,H,T_max,D], zeros until written
+    std::vector<int64_t> filled;      // per layer, positions written
+};
+
+// The GPT on T new positions, reading and extending the cache: ids [B,T] are
+// the tokens at positions cache.length() .. cache.length()+T-1 -> logits
+// [B,T,V], what gpt.forward on the whole sequence so far gives for those
+// positions (to rounding). The first call feeds the prompt, each later one a
+// token. Inference only: records nothing (no gradients), no dropout (eval).
+// Errors name forward_cached: a cache of other shapes than the model's
+// (layers, heads, head size), another batch, or T_max or block_size passed.
+Tensor forward_cached(GPT& gpt, const Tensor& ids, KVCache& cache);
+
+// GPT::generate with a cache made for the call: the prompt in one step,
+// then one token per step; the same sampling (sample_token), so the same
+// seed gives the same tokens. Positions are absolute, so the window cannot
+// slide: prompt + max_new_tokens - 1 must fit block_size (generate crops
+// instead). The cache holds exactly those positions.
+std::vector<int64_t> generate_cached(GPT& gpt, const std::vector<int64_t>& prompt, int64_t max_new_tokens,
+                                     float temperature = 1.0f, int64_t top_k = 0, uint64_t seed = 42);
 
 } // namespace tt

@@ -4,6 +4,7 @@
 //   MLP 784-128-64-10 training on MNIST, seconds per epoch,
 //   LeNet-5 training on MNIST 28x28, images per second,
 //   a GPT training step (milestone 2017's model), tokens per second,
+//   GPT generation at batch 1 with and without the KV cache (Lesson 18), tokens per second,
 // each with the tracker's peak memory. Times are the best of several runs
 // (the machine may be shared); the load average is printed with them.
 //
@@ -15,6 +16,8 @@
 //   bench mlp THREADS          (bench/compare.py runs these, alternating
 //   bench lenet THREADS         with PyTorch)
 //   bench gpt T B THREADS
+//   bench gen N CACHED THREADS  generation of N new tokens from a 1-token prompt, CACHED 1 with
+//                              the KV cache (generate_cached), 0 without (GPT::generate)
 //   bench mnist-memory THREADS milestone 1986's MNIST MLP for one epoch: resident peak, MB
 //   bench shapes               the training steps' small products, naive and fast kernel
 //   bench tile 1               the register tile gemm_fast uses here, as key=value
@@ -231,6 +234,38 @@ Measurement gpt(int64_t T, int64_t B, int runs) {
     return best;
 }
 
+// Lesson 18: the same GPT (block_size 512) generating `n` tokens at batch 1
+// from a 1-token prompt, sampled at temperature 1: with the KV cache
+// (generate_cached) or without (GPT::generate, the whole prefix every
+// step). Tokens per second, best of `runs` after a short warm-up generation;
+// peak_bytes is the tracker's peak (the cache's buffers, and the step's
+// activations), allocations_per_step the tracker's allocations per token.
+Measurement generation(int64_t n, bool cached, int runs) {
+    manual_seed(0);
+    GPTConfig c;
+    c.vocab_size = 65;
+    c.block_size = 512;
+    c.n_layer = 4;
+    c.n_head = 4;
+    c.n_embd = 128;
+    c.tie_weights = true;
+    GPT model(c);
+    auto generate = [&](int64_t tokens) { return cached ? generate_cached(model, {0}, tokens) : model.generate({0}, tokens); };
+    generate(std::min<int64_t>(n, 32)); // warm-up: the pool, the allocator's kept blocks
+    Measurement best{0, 0, 0, 0};
+    for (int r = 0; r < runs; r++) {
+        reset_peak();
+        const int64_t live = memory_counts().live_bytes, before = memory_counts().allocations;
+        const double start = now_seconds(), cpu_start = cpu_seconds();
+        generate(n);
+        best.value = std::max(best.value, (double)n / (now_seconds() - start));
+        best.cpu_value = std::max(best.cpu_value, (double)n / std::max(cpu_seconds() - cpu_start, 1e-9));
+        best.peak_bytes = memory_counts().peak_bytes - live;
+        best.allocations_per_step = (memory_counts().allocations - before) / n;
+    }
+    return best;
+}
+
 // The products a training step of the MLP and LeNet-5 (batch 64) is made of,
 // as gemm sees them (M, N, K, and whether A or B is read transposed), timed
 // on one thread through the naive and the fast kernel. Where the fast one
@@ -351,12 +386,26 @@ int whole_table() {
                         lessons::bytes_str(m.peak_bytes).c_str(), (long long)m.allocations_per_step);
             std::fflush(stdout);
         }
+    std::printf("\nGPT generation at batch 1 (Lesson 18: 4 layers, 4 heads, width 128, a 1-token prompt), tokens/s\n"
+                "  %-34s %8s %14s %14s %9s %12s %12s\n", "workload", "threads", "no cache", "KV cache", "speed-up",
+                "cache peak", "allocs/token");
+    for (int64_t n : {127, 511})
+        for (int threads : {1, all}) {
+            set_num_threads(threads);
+            const Measurement plain = generation(n, false, n > 200 ? 1 : 2), cached = generation(n, true, 3);
+            char name[64];
+            std::snprintf(name, sizeof name, "generate %lld new tokens", (long long)n);
+            std::printf("  %-34s %8d %8.0f tok/s %8.0f tok/s %8.1fx %12s %12lld\n", name, threads, plain.value, cached.value,
+                        cached.value / plain.value, lessons::bytes_str(cached.peak_bytes).c_str(),
+                        (long long)cached.allocations_per_step);
+            std::fflush(stdout);
+        }
     std::printf("\nload average %s at the end\n", load_average().c_str());
     return 0;
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: bench [sgemm N THREADS | int8 N THREADS | qmlp THREADS | mlp THREADS | lenet THREADS | gpt T B THREADS | mnist-memory THREADS | shapes | tile 1]\n");
+    std::fprintf(stderr, "usage: bench [sgemm N THREADS | int8 N THREADS | qmlp THREADS | mlp THREADS | lenet THREADS | gpt T B THREADS | gen N CACHED THREADS | mnist-memory THREADS | shapes | tile 1]\n");
     return 2;
 }
 } // namespace
@@ -385,6 +434,10 @@ int main(int argc, char** argv) {
         else if (what == "lenet" && argc == 3) print_line("lenet", 0, threads, lenet(1));
         else if (what == "mnist-memory" && argc == 3) print_line("mnist-memory", 0, threads, mnist_memory());
         else if (what == "gpt" && argc == 5) print_line("gpt", std::atoll(argv[2]), threads, gpt(std::atoll(argv[2]), std::atoll(argv[3]), 1));
+        else if (what == "gen" && argc == 5) {
+            const bool cached = std::atoi(argv[3]) != 0;
+            print_line(cached ? "gen_cached" : "gen", std::atoll(argv[2]), threads, generation(std::atoll(argv[2]), cached, 1));
+        }
         else return usage();
         return 0;
     } catch (const Error& e) {

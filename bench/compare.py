@@ -3,7 +3,7 @@
 
     python3 bench/compare.py            (from the repo root; about three minutes)
     python3 bench/compare.py --quick    (SGEMM at n = 256 and 1024 only, then the models)
-    python3 bench/compare.py --only gpt (one kind of row: sgemm, mlp, lenet, qmlp, gpt, memory; comma-separated)
+    python3 bench/compare.py --only gpt (one kind of row: sgemm, mlp, lenet, qmlp, gpt, gen, memory; comma-separated)
     python3 bench/compare.py --isa x86-64-v3   (tt built for AVX2+FMA only, OpenBLAS's Haswell kernel)
     python3 bench/compare.py --isa x86-64-v4   (tt built for AVX-512, OpenBLAS's SkylakeX kernel)
 
@@ -17,7 +17,9 @@ Runs the workloads of bench/bench.c++ with the same shapes, batch, optimizer and
 thread counts: SGEMM [n,n] @ [n,n] (tt, PyTorch, NumPy), the MLP 784-128-64-10 for
 one MNIST epoch, and LeNet-5 for 200 steps, batch 64, SGD lr 0.01 momentum 0.9
 (tt, PyTorch), and milestone 2017's GPT training step at T=64 B=12 and T=128
-B=32 (tt, PyTorch: the same model, init scales, AdamW, tanh GELU, clipping).
+B=32 (tt, PyTorch: the same model, init scales, AdamW, tanh GELU, clipping),
+and that model generating 127 and 511 tokens at batch 1 from a 1-token prompt
+(Lesson 18), without and with a KV cache (PyTorch's written here by hand).
 The systems alternate within each row (tt, PyTorch, NumPy, and
 again), so a change in the machine's load hits them alike; each keeps its best.
 
@@ -339,6 +341,68 @@ def torch_gpt(T, B, steps=20):
     return steps * B * T / (time.perf_counter() - t0)
 
 
+def torch_generate(n, cached):
+    """Lesson 18's rows, as `bench gen N CACHED` does: TorchGPT with block_size 512
+    generating n tokens at batch 1 from a 1-token prompt, sampled at temperature 1
+    (softmax, torch.multinomial), under torch.no_grad(). Without a cache every step
+    runs the whole prefix (GPT::generate); with one, a KV cache written here by hand:
+    per layer preallocated [1,H,512,D] keys and values, each step's written at its
+    positions, attention over the filled prefix. Tokens/s of one generation after a
+    short warm-up; before timing, the cached logits are checked against the full forward."""
+    torch.manual_seed(0)
+    T_max = 512
+    model = TorchGPT(T=T_max).eval()
+    L, H, C = len(model.blocks), model.blocks[0].H, model.tok.weight.shape[1]
+    D = C // H
+    F = torch.nn.functional
+
+    def cached_forward(ids, pos, keys, values):
+        """ids [1,T] at positions pos..pos+T-1 -> logits [1,T,V]; appends their k, v."""
+        T = ids.shape[1]
+        x = model.tok(ids) + model.pos(torch.arange(pos, pos + T))
+        for b, K, V in zip(model.blocks, keys, values):
+            q, k, v = b.qkv(b.ln1(x)).split(C, dim=2)
+            q, k, v = (t.view(1, T, H, D).transpose(1, 2) for t in (q, k, v))
+            K[:, :, pos:pos + T] = k
+            V[:, :, pos:pos + T] = v
+            att = (q @ K[:, :, :pos + T].transpose(-2, -1)) * (1.0 / D ** 0.5)
+            if T > 1:  # query i sees keys up to pos + i
+                att = att.masked_fill(~torch.ones(T, pos + T, dtype=torch.bool).tril(pos), float("-inf"))
+            y = att.softmax(dim=-1) @ V[:, :, :pos + T]
+            x = x + b.proj(y.transpose(1, 2).reshape(1, T, C))
+            x = x + b.fc2(F.gelu(b.fc1(b.ln2(x)), approximate="tanh"))
+        return model.ln_f(x) @ model.tok.weight.t()
+
+    def new_cache():
+        return [torch.zeros(1, H, T_max, D) for _ in range(L)], [torch.zeros(1, H, T_max, D) for _ in range(L)]
+
+    def generate(n):
+        ids = [0]
+        if cached:
+            keys, values = new_cache()
+            logits = cached_forward(torch.tensor([ids]), 0, keys, values)
+        for i in range(n):
+            if not cached:
+                logits = model(torch.tensor([ids]))
+            ids.append(int(torch.multinomial(F.softmax(logits[0, -1], dim=-1), 1)))
+            if cached and i + 1 < n:
+                logits = cached_forward(torch.tensor([[ids[-1]]]), len(ids) - 1, keys, values)
+        return ids
+
+    with torch.no_grad():
+        seq = torch.randint(0, 65, (1, 16))
+        keys, values = new_cache()
+        steps = [cached_forward(seq[:, :5], 0, keys, values)] + \
+                [cached_forward(seq[:, t:t + 1], t, keys, values) for t in range(5, 16)]
+        difference = (torch.cat(steps, dim=1) - model(seq)).abs().max().item()
+        if difference > 1e-4:
+            raise RuntimeError(f"compare.py: the hand-written KV cache disagrees with the full forward by {difference}")
+        generate(min(n, 32))  # warm-up
+        t0 = time.perf_counter()
+        generate(n)
+        return n / (time.perf_counter() - t0)
+
+
 # ---- the table ---------------------------------------------------------------
 def torch_qmlp():
     """Lesson 15's row: PyTorch's own dynamic int8 quantization of the MLP
@@ -386,9 +450,12 @@ def main():
     only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv[:-1] else None
     rows = [("sgemm", n, t) for n in SIZES for t in THREADS] + [("mlp", 0, t) for t in THREADS] + \
            [("lenet", 0, t) for t in THREADS] + [("qmlp", 0, t) for t in THREADS] + \
-           [("gpt", shape, t) for shape in ((64, 12), (128, 32)) for t in THREADS] + [("memory", 0, 1)]
+           [("gpt", shape, t) for shape in ((64, 12), (128, 32)) for t in THREADS] + \
+           [("gen", (n, cached), t) for n in (127, 511) for t in THREADS for cached in (False, True)] + \
+           [("memory", 0, 1)]
     if only:
         rows = [r for r in rows if r[0] in only]
+    generation = {}  # (n, cached), threads -> best tokens/s of each system
     for what, n, t in rows:
         best = {"tt": None, "torch": None, "numpy": None}
         for _ in range(ROUNDS):
@@ -402,6 +469,8 @@ def main():
                     results = {"tt": float(run_tt(binary, "qmlp", t)["value"]), "torch": torch_qmlp()}
                 elif what == "lenet":
                     results = {"tt": float(run_tt(binary, "lenet", t)["value"]), "torch": torch_lenet()}
+                elif what == "gen":
+                    results = {"tt": float(run_tt(binary, "gen", n[0], int(n[1]), t)["value"]), "torch": torch_generate(*n)}
                 elif what == "memory":
                     torch_peak, torch_import = torch_mnist_memory()
                     results = {"tt": float(run_tt(binary, "mnist-memory", t)["value"]), "torch": torch_peak}
@@ -424,6 +493,9 @@ def main():
             name, unit, ratio = "int8 MLP 784-256-128-10", "images/s", best["tt"] / best["torch"]
         elif what == "lenet":
             name, unit, ratio = "LeNet-5 28x28, 200 steps", "images/s", best["tt"] / best["torch"]
+        elif what == "gen":
+            name, unit, ratio = f"generate {n[0]}, " + ("KV cache" if n[1] else "no cache"), "tokens/s", best["tt"] / best["torch"]
+            generation[(n, t)] = best
         elif what == "memory":
             name, unit, ratio = "MNIST MLP epoch, resident", f"MB peak (PyTorch's import alone: {torch_import:.0f} MB)", \
                 best["torch"] / best["tt"]
@@ -432,6 +504,11 @@ def main():
         numpy_cell = f"{best['numpy']:10.2f}" if best["numpy"] is not None else f"{'-':>10}"
         print(f"{name:<28} {t:>7} {best['tt']:10.2f} {best['torch']:10.2f} {numpy_cell} {ratio:10.2f}x  {unit}",
               flush=True)
+    for (n, cached), t in generation:
+        if cached and ((n, False), t) in generation:
+            with_cache, without = generation[((n, True), t)], generation[((n, False), t)]
+            print(f"generate {n}, {t} thread{'s' if t > 1 else ''}: the KV cache's speed-up: tt "
+                  f"{with_cache['tt'] / without['tt']:.1f}x, PyTorch {with_cache['torch'] / without['torch']:.1f}x")
     print(f"\ntt/PyTorch is a speed ratio: above 1 tt is faster (for the memory row, PyTorch's peak over tt's). "
           f"Load average {load()} at the end.")
     return 0

@@ -103,6 +103,7 @@ Json lesson_14(const Options&);
 Json lesson_15(const Options&);
 Json lesson_16(const Options&);
 Json lesson_17(const Options&);
+Json lesson_18(const Options&);
 
 // `tt grade`: runs the tests of lesson N (which is "N", a range "1-5" or
 // "all") from tests/, linked into ./tt, against the tt.c++ it was built
