@@ -385,8 +385,8 @@ Tensor input_of(const std::string& path) {
     throw Error("'" + path + "' holds " + std::to_string(file.tensors.size()) + " tensors and none is named 'input'");
 }
 
-int interop_usage(const std::string& message) {
-    std::fprintf(stderr,
+int interop_usage(const std::string& message, FILE* err) {
+    std::fprintf(err,
                  "tt: %s\n\n"
                  "usage:\n"
                  "  tt init MODEL.safetensors --arch TEXT [--seed N] [--train-on INPUT.safetensors]\n"
@@ -445,17 +445,17 @@ std::string pytorch_module(Module& model, const std::string& weights_path, const
     return out;
 }
 
-int interop_command(const std::vector<std::string>& args) {
+int interop_command(const std::vector<std::string>& args, FILE* out, FILE* err) {
     std::vector<std::string> files;
     std::string arch, pytorch, train_on, seed_text;
     for (size_t i = 1; i < args.size(); i++) {
         const std::string& a = args[i];
         std::string* value = a == "--arch" ? &arch : a == "--pytorch" ? &pytorch : a == "--train-on" ? &train_on : a == "--seed" ? &seed_text : nullptr;
         if (value) {
-            if (i + 1 == args.size()) return interop_usage(a + " needs a value");
+            if (i + 1 == args.size()) return interop_usage(a + " needs a value", err);
             *value = args[++i];
         } else if (a.size() > 1 && a[0] == '-') {
-            return interop_usage("unknown option '" + a + "' for '" + args[0] + "'");
+            return interop_usage("unknown option '" + a + "' for '" + args[0] + "'", err);
         } else {
             files.push_back(a);
         }
@@ -463,8 +463,8 @@ int interop_command(const std::vector<std::string>& args) {
     const std::string& command = args[0];
     if (command == "init") {
         long seed = 0;
-        if (files.size() != 1 || arch.empty()) return interop_usage("'init' takes one file to write and --arch");
-        if (!seed_text.empty() && !parse_int(seed_text, 0, 2147483647, seed)) return interop_usage("--seed takes a whole number");
+        if (files.size() != 1 || arch.empty()) return interop_usage("'init' takes one file to write and --arch", err);
+        if (!seed_text.empty() && !parse_int(seed_text, 0, 2147483647, seed)) return interop_usage("--seed takes a whole number", err);
         Generator g((uint64_t)seed);
         std::shared_ptr<Module> model = build_model(arch, g);
         if (!train_on.empty()) { // BatchNorm's statistics and counter move; no weight changes
@@ -473,35 +473,35 @@ int interop_command(const std::vector<std::string>& args) {
             for (int k = 0; k < 3; k++) model->forward(x);
         }
         save_state_dict(*model, files[0], {{"architecture", architecture_of(*model)}});
-        std::printf("%s: %lld parameters, tt's initialisation (seed %ld)%s\n", files[0].c_str(), (long long)model->num_parameters(), seed,
+        std::fprintf(out, "%s: %lld parameters, tt's initialisation (seed %ld)%s\n", files[0].c_str(), (long long)model->num_parameters(), seed,
                     train_on.empty() ? "" : ", then 3 forward passes in train mode");
         return 0;
     }
     if (command == "predict") {
-        if (files.size() != 3 || !pytorch.empty() || !train_on.empty()) return interop_usage("'predict' takes MODEL INPUT OUTPUT");
+        if (files.size() != 3 || !pytorch.empty() || !train_on.empty()) return interop_usage("'predict' takes MODEL INPUT OUTPUT", err);
         std::shared_ptr<Module> model = model_for(files[0], arch);
         const LoadReport report = load_state_dict(*model, files[0]);
-        std::fprintf(stderr, "%s", report.str().c_str());
+        std::fprintf(err, "%s", report.str().c_str());
         model->eval();
         NoGrad no_tape;
         const Tensor y = model->forward(input_of(files[1]));
         save_safetensors(files[2], {{"output", y}});
-        std::printf("%s: output %s\n", files[2].c_str(), to_string(y.shape()).c_str());
+        std::fprintf(out, "%s: output %s\n", files[2].c_str(), to_string(y.shape()).c_str());
         return 0;
     }
     if (command == "export") {
-        if (files.size() != 1 || pytorch.empty()) return interop_usage("'export' takes MODEL and --pytorch FILE.py");
+        if (files.size() != 1 || pytorch.empty()) return interop_usage("'export' takes MODEL and --pytorch FILE.py", err);
         std::shared_ptr<Module> model = model_for(files[0], arch);
         load_state_dict(*model, files[0]); // the file must be this model's, strictly: the Python side will load it so
-        std::ofstream out(pytorch, std::ios::binary);
+        std::ofstream file(pytorch, std::ios::binary);
         const size_t slash = pytorch.find_last_of('/') + 1, dot = pytorch.rfind('.');
         const std::string module_name = pytorch.substr(slash, dot == std::string::npos || dot < slash ? std::string::npos : dot - slash);
-        out << pytorch_module(*model, files[0], module_name);
-        if (!out.flush()) throw Error("export: cannot write '" + pytorch + "'");
-        std::printf("%s: the PyTorch module for %s (%lld parameters)\n", pytorch.c_str(), files[0].c_str(), (long long)model->num_parameters());
+        file << pytorch_module(*model, files[0], module_name);
+        if (!file.flush()) throw Error("export: cannot write '" + pytorch + "'");
+        std::fprintf(out, "%s: the PyTorch module for %s (%lld parameters)\n", pytorch.c_str(), files[0].c_str(), (long long)model->num_parameters());
         return 0;
     }
-    return interop_usage("unknown command '" + command + "'");
+    return interop_usage("unknown command '" + command + "'", err);
 }
 
 } // namespace lessons

@@ -1,6 +1,7 @@
 // lessons/lessons.h — what the binary ./tt can run: one demo per lesson and
 // one function per milestone. Each prints what it measures on this machine.
 #pragma once
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <string>
@@ -206,7 +207,9 @@ std::string architecture_of(tt::Module& model);
 // load(weights_path) reads a state_dict with its own safetensors reader and
 // loads it strictly. import module_name is how the docstring says to use it.
 std::string pytorch_module(tt::Module& model, const std::string& weights_path, const std::string& module_name);
-// ./tt init, ./tt predict, ./tt export: args[0] is the command. Returns the exit status.
-int interop_command(const std::vector<std::string>& args);
+// ./tt init, ./tt predict, ./tt export: args[0] is the command. Returns the
+// exit status; what it says goes to out, errors and usage to err (a test
+// passes files it reads back).
+int interop_command(const std::vector<std::string>& args, FILE* out = stdout, FILE* err = stderr);
 
 } // namespace lessons

@@ -312,15 +312,30 @@ TEST_GIVEN(init_and_predict_commands) {
     const std::string arch = "Linear(3, 4) Tanh() Linear(4, 2)";
     const Tensor x = test::rnd({5, 3}, 8);
     save_safetensors(dir / "x", {{"input", x}});
-    CHECK_EQ(lessons::interop_command({"init", dir / "m", "--arch", arch, "--seed", "5"}), 0);
-    CHECK_EQ(lessons::interop_command({"predict", dir / "m", dir / "x", dir / "y"}), 0);
+    // what the commands say is read back from files, not printed among the tests' lines
+    std::FILE* out = std::tmpfile();
+    std::FILE* err = std::tmpfile();
+    auto said = [](std::FILE* f) {
+        std::string text(4096, '\0');
+        std::rewind(f);
+        text.resize(std::fread(&text[0], 1, text.size(), f));
+        return text;
+    };
+    auto run = [&](const std::vector<std::string>& args) { return lessons::interop_command(args, out, err); };
+    CHECK_EQ(run({"init", dir / "m", "--arch", arch, "--seed", "5"}), 0);
+    CHECK_EQ(run({"predict", dir / "m", dir / "x", dir / "y"}), 0);
     Generator g(5);
     std::shared_ptr<Module> model = lessons::build_model(arch, g);
     model->eval();
     CHECK_EQ(load_safetensors(dir / "y").tensors[0].second.to_vector(), model->forward(x).to_vector());
-    CHECK_EQ(lessons::interop_command({"export", dir / "m", "--pytorch", dir / "m.py"}), 0);
-    CHECK_EQ(lessons::interop_command({"predict", dir / "m", dir / "x"}), 2);
+    CHECK_EQ(run({"export", dir / "m", "--pytorch", dir / "m.py"}), 0);
+    CHECK(said(out).find("26 parameters, tt's initialisation (seed 5)") != std::string::npos);
+    CHECK(said(out).find("output [5,2]") != std::string::npos);
+    CHECK_EQ(run({"predict", dir / "m", dir / "x"}), 2);
+    CHECK(said(err).find("tt: 'predict' takes MODEL INPUT OUTPUT") != std::string::npos);
     save_safetensors(dir / "bare", model->named_parameters());
-    CHECK_THROWS(lessons::interop_command({"predict", dir / "bare", dir / "x", dir / "y"}), "does not record its architecture");
-    CHECK_EQ(lessons::interop_command({"predict", dir / "bare", dir / "x", dir / "y", "--arch", arch}), 0);
+    CHECK_THROWS(run({"predict", dir / "bare", dir / "x", dir / "y"}), "does not record its architecture");
+    CHECK_EQ(run({"predict", dir / "bare", dir / "x", dir / "y", "--arch", arch}), 0);
+    std::fclose(out);
+    std::fclose(err);
 }
