@@ -186,6 +186,19 @@ Measurement lenet(int runs) {
     return {images / best.value, images / best.cpu_value, m.peak_bytes, m.allocations_per_step};
 }
 
+// Milestone 2017's model: 4 layers, 4 heads, width 128, vocabulary 65, the
+// head tied to the token table, biases; a context of block_size.
+GPTConfig bench_gpt_config(int64_t block_size) {
+    GPTConfig c;
+    c.vocab_size = 65;
+    c.block_size = block_size;
+    c.n_layer = 4;
+    c.n_head = 4;
+    c.n_embd = 128;
+    c.tie_weights = true;
+    return c;
+}
+
 // Milestone 2017's GPT (4 layers, 4 heads, width 128, vocabulary 65, tied
 // head, biases) trained on random windows of random ids, batch B of context
 // T: AdamW, the gradient norm clipped to 1, as part (c) does. 3 warm-up steps,
@@ -195,14 +208,7 @@ Measurement gpt(int64_t T, int64_t B, int runs) {
     Measurement best{0, 0, 0, 0};
     for (int r = 0; r < runs; r++) {
         manual_seed(0);
-        GPTConfig c;
-        c.vocab_size = 65;
-        c.block_size = T;
-        c.n_layer = 4;
-        c.n_head = 4;
-        c.n_embd = 128;
-        c.tie_weights = true;
-        GPT model(c);
+        GPT model(bench_gpt_config(T));
         AdamW opt(model.parameters(), 1e-3f, 0.9f, 0.99f, 1e-8f, 0.1f);
         Generator g(1);
         reset_peak();
@@ -242,14 +248,7 @@ Measurement gpt(int64_t T, int64_t B, int runs) {
 // activations), allocations_per_step the tracker's allocations per token.
 Measurement generation(int64_t n, bool cached, int runs) {
     manual_seed(0);
-    GPTConfig c;
-    c.vocab_size = 65;
-    c.block_size = 512;
-    c.n_layer = 4;
-    c.n_head = 4;
-    c.n_embd = 128;
-    c.tie_weights = true;
-    GPT model(c);
+    GPT model(bench_gpt_config(512));
     auto generate = [&](int64_t tokens) { return cached ? generate_cached(model, {0}, tokens) : model.generate({0}, tokens); };
     generate(std::min<int64_t>(n, 32)); // warm-up: the pool, the allocator's kept blocks
     Measurement best{0, 0, 0, 0};
