@@ -43,6 +43,8 @@
 //   16 Compression   pruning (masks, CSR, neurons), low-rank SVD, distillation
 //   17 Acceleration  blocked, packed, threaded matmul; a register tile per instruction set
 //   18 Memoization   the KV cache: generation that computes each key and value once
+//   19 Benchmarking  repeated runs with confidence intervals, scenarios, paired comparisons, Pareto
+//   20 Capstone      the Olympics: events with eligibility rules, submissions validated on write and read
 //
 // Shape legend, used in every comment: N samples, B batch, C channels or
 // classes, H height, W width, T time, D features, K inner (reduced) size,
@@ -1707,5 +1709,136 @@ Tensor forward_cached(GPT& gpt, const Tensor& ids, KVCache& cache);
 // instead). The cache holds exactly those positions.
 std::vector<int64_t> generate_cached(GPT& gpt, const std::vector<int64_t>& prompt, int64_t max_new_tokens,
                                      float temperature = 1.0f, int64_t top_k = 0, uint64_t seed = 42);
+
+
+// ===== Lesson 19 · Benchmarking ==============================================
+// One timing is an anecdote. A benchmark warms up (caches, the thread pool,
+// the allocator's free blocks), then repeats the timed run until the 95%
+// confidence interval of the mean is narrow enough, or a cap on runs or time
+// is reached; it reports the distribution (median and percentiles, which a
+// disturbed run cannot move far), the interval, the coefficient of variation
+// and the outliers, with the machine that measured it. Two configurations
+// are compared in alternating pairs, so the machine's drift hits both
+// alike, and "A is faster" is said only when the interval of the ratio
+// excludes 1. Cost: the runs themselves (seconds per benchmark), and the
+// honesty to report "no difference shown".
+
+// The statistics of a sample (seconds, or any measure), n >= 1.
+struct Summary {
+    int64_t n = 0;
+    double mean = 0, median = 0, stddev = 0, min = 0, max = 0; // stddev with n - 1 (0 when n == 1)
+    double p50 = 0, p90 = 0, p99 = 0;  // percentiles, linear between the sorted samples
+    double ci_low = 0, ci_high = 0;    // the 95% confidence interval of the mean: mean -+ t(n-1) stddev / sqrt(n)
+    std::vector<int64_t> outliers;     // indices of the samples beyond Tukey's fences (1.5 IQR outside the quartiles)
+    double cv() const;                 // coefficient of variation: stddev / mean
+    double relative_ci() const;        // half the interval's width as a fraction of the mean
+};
+// The p-th percentile (p in [0,100]) of values (not empty), linear between
+// the sorted values as numpy.percentile does by default.
+double percentile(std::vector<double> values, double p);
+// Student's t: the two-sided critical value for `confidence` (0.90, 0.95 or
+// 0.99) with that many degrees of freedom (>= 1); 1.96 for 0.95 at infinity.
+double student_t(int64_t degrees_of_freedom, double confidence = 0.95);
+// An Error naming summarize when samples is empty or holds a NaN or infinity.
+Summary summarize(const std::vector<double>& samples);
+
+struct Interval {
+    double low = 0, high = 0;
+    bool contains(double x) const { return low <= x && x <= high; }
+};
+// The percentile bootstrap of the median: `resamples` resamples with
+// replacement from a seeded generator, the interval between their medians'
+// (1-confidence)/2 and (1+confidence)/2 percentiles. For skewed timings,
+// where the t interval of the mean is too optimistic.
+Interval bootstrap_median(const std::vector<double>& samples, int64_t resamples = 2000, uint64_t seed = 42,
+                          double confidence = 0.95);
+// How many runs bring the t interval's half-width under `precision` (a
+// fraction of the mean, e.g. 0.02) when the runs vary by `cv`: the smallest
+// n >= 2 with t(n-1) cv / sqrt(n) <= precision.
+int64_t runs_needed(double cv, double precision, double confidence = 0.95);
+
+struct BenchmarkOptions {
+    int64_t warmup = 3;             // calls not timed, after the cold one
+    int64_t min_runs = 5, max_runs = 1000;
+    double max_seconds = 2.0;       // stop once the timed runs add up to this much
+    double target_ci = 0.02;        // stop once relative_ci() is at most this (after min_runs)
+    bool bootstrap = false;         // also the bootstrap interval of the median
+};
+struct Benchmark {
+    std::string name;
+    double cold_seconds = 0;        // the first call of all, before the warm-up: caches and allocator cold
+    std::vector<double> samples;    // seconds of each timed call, in order
+    Summary stats;                  // of samples
+    Interval median_ci;             // the bootstrap's, when asked (else 0, 0)
+    std::string stopped_by;         // "ci", "runs" or "time": which condition ended it
+    double items = 1;               // items each call processes (samples, tokens)
+    double throughput() const;      // items / mean seconds
+};
+// f called 1 + warmup + n times; an Error naming benchmark for bad options
+// (negative warm-up, min_runs < 2, max_runs < min_runs, caps not positive).
+Benchmark benchmark(const std::string& name, const std::function<void()>& f, const BenchmarkOptions& options = {},
+                    double items_per_call = 1);
+
+// MLPerf Inference's two scenarios for one model. run(batch) infers `batch`
+// samples. Single-stream: one sample at a time, the latency percentiles
+// count. Offline: all the samples at once, only throughput counts, at the
+// batch size that gives the most.
+Benchmark single_stream(const std::string& name, const std::function<void(int64_t)>& run,
+                        const BenchmarkOptions& options = {});
+struct Offline {
+    std::vector<Benchmark> batches;   // one per batch size tried, items = the batch size
+    int64_t best_batch = 0;
+    double samples_per_second = 0;    // at the best batch
+    Interval samples_per_second_ci;   // from the best batch's interval of the mean
+};
+Offline offline(const std::string& name, const std::function<void(int64_t)>& run, const std::vector<int64_t>& batch_sizes,
+                const BenchmarkOptions& options = {});
+
+// A paired comparison: a and b timed alternately (a, b, b, a, ...), the
+// ratio of each pair's times b/a, and the t interval of their mean log,
+// back-transformed: `speedup` is the geometric mean of how many times a is
+// faster than b. a_faster() only when the whole interval is above 1.
+struct Comparison {
+    std::string a, b;
+    int64_t pairs = 0;
+    double speedup = 1;  // time of b / time of a
+    Interval ci;         // 95% interval of speedup
+    bool a_faster() const { return ci.low > 1; }
+    bool b_faster() const { return ci.high < 1; }
+    std::string verdict() const; // "A is 1.83x faster than B (95% CI 1.79-1.87)", or "no difference shown ..."
+};
+Comparison compare(const std::string& name_a, const std::function<void()>& a, const std::string& name_b,
+                   const std::function<void()>& b, const BenchmarkOptions& options = {});
+// The same from timings already paired: seconds_a[i] and seconds_b[i] ran together.
+Comparison compare_paired(const std::string& name_a, const std::vector<double>& seconds_a, const std::string& name_b,
+                          const std::vector<double>& seconds_b);
+
+// A model variant on the three axes a deployment trades.
+struct Variant {
+    std::string name;
+    double accuracy = 0;        // higher is better
+    double latency_seconds = 0; // lower is better
+    int64_t size_bytes = 0;     // lower is better
+};
+// frontier[i] is true when no other variant is at least as good on all
+// three axes and better on one (ties on all three: both stay).
+std::vector<bool> pareto_frontier(const std::vector<Variant>& variants);
+
+// The machine and build a result was measured on, recorded with every result.
+struct Platform {
+    std::string cpu;       // the model name in /proc/cpuinfo (or the architecture's name)
+    int64_t cores = 0;     // hardware threads
+    int64_t threads = 0;   // tt's thread pool
+    std::string arch;      // "x86_64", "aarch64", "armv7l" ...
+    std::string compiler;  // "g++ 12.2.0", "clang++ 14.0.6"
+    std::string flags;     // the flags tt.c++ was built with
+    std::string build;     // "portable" (per-CPU clones picked at start-up) or "native (-march=...)"
+    std::string gemm_isa;  // gemm_tile().isa, what this CPU runs
+    std::string commit;    // `git describe --always --dirty` of the source; "unknown" outside a checkout
+};
+Platform platform();
+
+// ===== Lesson 20 · Capstone ==================================================
+// (Lesson 20's declarations follow here.)
 
 } // namespace tt

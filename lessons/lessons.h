@@ -16,6 +16,7 @@ struct Options {
     bool json = false;  // end with one JSON object of what was measured
     bool quick = false; // smaller runs (the tests use this)
     bool long_run = false; // --long: a milestone's bigger budget (2017's part d), never in the tour
+    std::string html;      // --html FILE: also write the report as one self-contained page (milestones)
 };
 
 // One JSON object, its fields in the order they were added: what a demo or a
@@ -35,6 +36,20 @@ struct Json {
     std::vector<std::pair<std::string, std::string>> fields; // key, value already written as JSON
 };
 
+// What a part shows beyond its numbers, for the report page (--html).
+struct Figure {
+    std::string title;
+    std::string svg;   // one whole <svg ...>...</svg> element, inline in the page
+};
+struct Table {
+    std::string title;
+    std::vector<std::string> header;
+    std::vector<std::vector<std::string>> rows; // each as long as header
+};
+struct Sample {
+    std::string title, text; // generated text, shown as written
+};
+
 // What a milestone reports: the tour's table and --json are made from this.
 struct Result {
     std::string milestone;                 // "1958"
@@ -48,6 +63,9 @@ struct Result {
     bool pass = false;
     bool skipped = false;
     std::string note;                      // why skipped, what comes next
+    std::vector<Figure> figures;           // for the report page: curves, confusion matrices, plots
+    std::vector<Table> tables;
+    std::vector<Sample> samples;
 };
 // A part as JSON: {"milestone", "part", "dataset", "model", "params",
 // "seconds", "peak_bytes", "metrics": {"test_accuracy": 0.97, ...}, "gate",
@@ -105,6 +123,8 @@ Json lesson_15(const Options&);
 Json lesson_16(const Options&);
 Json lesson_17(const Options&);
 Json lesson_18(const Options&);
+Json lesson_19(const Options&);
+Json lesson_20(const Options&);
 
 // `tt grade`: runs the tests of lesson N (which is "N", a range "1-5" or
 // "all") from tests/, linked into ./tt, against the tt.c++ it was built
@@ -122,7 +142,25 @@ std::vector<Result> milestone_2017(const Options&);
 // batch 64 to copy (or reverse) 8 random digits; the fraction of `trials`
 // new strings it then answers right, greedily.
 double digit_task_accuracy(bool reverse, int64_t steps, int trials = 200);
+std::vector<Result> milestone_2018(const Options&);
 std::vector<Result> milestone_2024(const Options&);
+
+// The platform as JSON (Lesson 19): {"cpu", "cores", "threads", "arch",
+// "compiler", "flags", "build", "gemm_isa", "commit"}; every benchmark's
+// and submission's record carries it.
+Json platform_json(const tt::Platform& p);
+
+// The report page (lessons/report.c++): one self-contained HTML file (inline
+// SVG and CSS, no script, nothing fetched) with the platform, each
+// milestone's verdict, its parts' metrics, tables, figures and samples.
+// `./tt milestone YEAR --html FILE` and `./tt milestones --html FILE`.
+std::string html_report(const std::string& title, const std::vector<MilestoneRun>& runs, const tt::Platform& platform);
+void write_html_report(const std::string& path, const std::string& title, const std::vector<MilestoneRun>& runs,
+                       const tt::Platform& platform); // an Error naming the path when it cannot be written
+
+// ./tt capstone (lessons/20-capstone.c++, chapter 20): args[0] is "capstone".
+// Returns the exit status; output to out, errors and usage to err.
+int capstone_command(const std::vector<std::string>& args, FILE* out = stdout, FILE* err = stderr);
 
 // Rosenblatt's perceptron (1958): y = step(x . w + b), where step(s) = 1 if s > 0
 // else 0. It learns by his rule, no gradients: for each sample,
