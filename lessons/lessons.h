@@ -145,6 +145,11 @@ double digit_task_accuracy(bool reverse, int64_t steps, int trials = 200);
 std::vector<Result> milestone_2018(const Options&);
 std::vector<Result> milestone_2024(const Options&);
 
+// The Pareto plot (Lesson 19): one dot per variant, latency (log scale)
+// across, accuracy up, the dot's area by its size in bytes, the frontier
+// (tt::pareto_frontier) joined by a line and labelled; the SVG's text.
+std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>& variants);
+
 // The platform as JSON (Lesson 19): {"cpu", "cores", "threads", "arch",
 // "compiler", "flags", "build", "gemm_isa", "commit"}; every benchmark's
 // and submission's record carries it.
