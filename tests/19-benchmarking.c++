@@ -8,6 +8,8 @@
 
 #include <chrono>
 
+#include "../lessons/lessons.h"
+
 using namespace tt;
 
 namespace {
@@ -294,4 +296,22 @@ TEST_GIVEN(benchmark_errors_name_the_function) {
     negative.warmup = -1;
     CHECK_THROWS(benchmark("x", f, negative), "benchmark");
     CHECK_THROWS(benchmark("x", f, {}, 0), "benchmark: items_per_call");
+}
+
+TEST(pareto_plot_and_platform_json) {
+    const std::string svg = lessons::pareto_svg("variants <&>", {{"fp32", 0.98, 2e-3, 400000}, {"int8 'q'", 0.97, 1e-3, 100000},
+                                                                 {"pruned", 0.96, 1.5e-3, 150000}});
+    CHECK(svg.rfind("<svg ", 0) == 0);
+    CHECK(svg.find("</svg>") != std::string::npos);
+    CHECK(svg.find("variants &lt;&amp;&gt;") != std::string::npos); // the title escaped
+    CHECK(svg.find("int8 &#39;q&#39;") != std::string::npos);
+    CHECK(svg.find("<polyline") != std::string::npos);          // the frontier's line
+    CHECK(svg.find("font-weight='bold'>pruned") == std::string::npos); // not on the frontier
+    CHECK(svg.find("font-weight='bold'>fp32") != std::string::npos);
+    CHECK(svg.find("http://www.w3.org/2000/svg") != std::string::npos && svg.find("<link") == std::string::npos);
+    CHECK_THROWS(lessons::pareto_svg("none", {}), "pareto_svg");
+    CHECK_THROWS(lessons::pareto_svg("zero", {{"z", 0.5, 0, 1}}), "pareto_svg: variant 'z'");
+    const std::string json = lessons::platform_json(platform()).str();
+    for (const char* key : {"cpu", "cores", "threads", "arch", "compiler", "flags", "build", "gemm_isa", "commit"})
+        CHECK(json.find("\"" + std::string(key) + "\": ") != std::string::npos);
 }
