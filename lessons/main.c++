@@ -22,7 +22,7 @@ const LessonEntry lesson_table[] = {
     {10, "Tokenization", lesson_10}, {11, "Embeddings", lesson_11},   {12, "Attention", lesson_12},
     {13, "Transformers", lesson_13}, {14, "Profiling", lesson_14},    {15, "Quantization", lesson_15},
     {16, "Compression", lesson_16},  {17, "Acceleration", lesson_17}, {18, "Memoization", lesson_18},
-    {19, "Benchmarking", nullptr},   {20, "Capstone", nullptr},
+    {19, "Benchmarking", lesson_19},   {20, "Capstone", nullptr},
 };
 struct MilestoneEntry {
     int year;
