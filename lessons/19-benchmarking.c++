@@ -324,11 +324,11 @@ Json lesson_19(const Options& options) {
             std::printf("   %-16s %8.1f%% %12s %10s  %s\n", v.name.c_str(), 100 * v.accuracy, duration_str(v.latency_seconds).c_str(),
                         bytes_str(v.size_bytes).c_str(), frontier[i] ? "yes" : "");
         }
-        const std::string svg_path = output_path("19-pareto.svg");
+        const std::string svg_path = output_path("tt-lesson-19-pareto.svg");
         std::ofstream f(svg_path);
         if (!f) throw Error("lesson 19: cannot write " + svg_path);
         f << pareto_svg("TinyDigits MLPs: accuracy, latency and size on " + machine.cpu, variants);
-        std::printf("   the plot: %s\n", svg_path.c_str());
+        std::printf("   The plot: written to %s (TT_OUT=dir to choose the folder).\n", svg_path.c_str());
         for (size_t i = 0; i < rows.size(); i++) rows[i].boolean("frontier", frontier[i]);
         measured.objects("pareto", rows).text("pareto_svg", svg_path);
     }
