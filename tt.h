@@ -837,11 +837,16 @@ EpochStats evaluate(Module& model, DataLoader& loader, const LossFn& loss_fn, bo
 
 // The curves of a run, one value per epoch, drawn as an SVG image: a loss
 // panel and an accuracy panel with axes, ticks, labels and a legend. Series
-// left empty are not drawn.
+// left empty are not drawn; with no accuracy at all the loss panel takes the
+// whole width. curves_svg returns the <svg> element's text (~10-20 KB for
+// tens of points; the report page inlines it), save_curves_svg writes it.
+// x_label names what the points are: "epoch", or "steps, in 100s" for a
+// curve sampled every 100 steps.
 struct History {
     std::vector<float> train_loss, test_loss, train_accuracy, test_accuracy;
     void add(const EpochStats& train, const EpochStats& test);
 };
+std::string curves_svg(const History& history, const std::string& title, const std::string& x_label = "epoch");
 void save_curves_svg(const std::string& path, const History& history, const std::string& title);
 
 // --- Checkpoints in the safetensors format -------------------------------------
