@@ -2775,10 +2775,11 @@ struct Series {
     const char* colour;
 };
 // One chart in the box (x0, y0, w, h): axes, ticks, grid, lines and a legend
-// (top right, or bottom right where the curves rise). x runs over epochs
-// 1..n; y over a rounded range that holds every finite value.
+// (top right, or bottom right where the curves rise). x runs over points
+// 1..n, ticks labelled point * x_step; y over a rounded range that holds
+// every finite value.
 std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::string& x_label,
-                      const std::vector<Series>& series, bool legend_at_bottom) {
+                      double x_step, const std::vector<Series>& series, bool legend_at_bottom) {
     size_t n = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (const Series& s : series) {
@@ -2809,7 +2810,7 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
         std::snprintf(buf, sizeof buf,
                       "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#333'/>"
                       "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='11'>%g</text>\n",
-                      px(e), bottom, px(e), bottom + 5, px(e), bottom + 18, e);
+                      px(e), bottom, px(e), bottom + 5, px(e), bottom + 18, e * x_step);
         out += buf;
     }
     std::snprintf(buf, sizeof buf,
@@ -2846,7 +2847,7 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
 }
 } // namespace
 
-std::string curves_svg(const History& history, const std::string& title, const std::string& x_label) {
+std::string curves_svg(const History& history, const std::string& title, const std::string& x_label, double x_step) {
     const bool accuracy = !history.train_accuracy.empty() || !history.test_accuracy.empty();
     const double width = 900, height = 340, loss_width = accuracy ? width / 2 : width;
     std::string svg;
@@ -2857,10 +2858,10 @@ std::string curves_svg(const History& history, const std::string& title, const s
                   width, height, width, height);
     svg += buf;
     svg += "<text x='450' y='24' text-anchor='middle' font-size='15'>" + xml_escape(title) + "</text>\n";
-    svg += svg_panel(0, 35, loss_width, height - 35, "loss", x_label,
+    svg += svg_panel(0, 35, loss_width, height - 35, "loss", x_label, x_step,
                      {{"train", &history.train_loss, "#1f77b4"}, {"test", &history.test_loss, "#d62728"}}, false);
     if (accuracy)
-        svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy", x_label,
+        svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy", x_label, x_step,
                          {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}}, true);
     return svg + "</svg>\n";
 }

@@ -80,7 +80,7 @@ Figure curve_figure(const std::string& title, const std::vector<float>& points, 
     History h;
     h.train_loss = points;
     return {"Training loss, the mean of every " + std::to_string(window) + " steps",
-            curves_svg(h, title, "steps, in " + std::to_string(window) + "s")};
+            curves_svg(h, title, "training step", (double)window)};
 }
 
 LmRun train_lm(GPT& model, const TextDataset& train, const LmRecipe& recipe, const std::string& label,
