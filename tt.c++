@@ -2775,10 +2775,11 @@ struct Series {
     const char* colour;
 };
 // One chart in the box (x0, y0, w, h): axes, ticks, grid, lines and a legend
-// (top right, or bottom right where the curves rise). x runs over epochs
-// 1..n; y over a rounded range that holds every finite value.
-std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::vector<Series>& series,
-                      bool legend_at_bottom) {
+// (top right, or bottom right where the curves rise). x runs over points
+// 1..n, ticks labelled point * x_step; y over a rounded range that holds
+// every finite value.
+std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::string& x_label,
+                      double x_step, const std::vector<Series>& series, bool legend_at_bottom) {
     size_t n = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (const Series& s : series) {
@@ -2809,14 +2810,15 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
         std::snprintf(buf, sizeof buf,
                       "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#333'/>"
                       "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='11'>%g</text>\n",
-                      px(e), bottom, px(e), bottom + 5, px(e), bottom + 18, e);
+                      px(e), bottom, px(e), bottom + 5, px(e), bottom + 18, e * x_step);
         out += buf;
     }
     std::snprintf(buf, sizeof buf,
                   "<polyline points='%.1f,%.1f %.1f,%.1f %.1f,%.1f' fill='none' stroke='#333'/>\n"
-                  "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='12'>epoch</text>\n"
+                  "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='12'>%s</text>\n"
                   "<text transform='translate(%.1f,%.1f) rotate(-90)' text-anchor='middle' font-size='12'>%s</text>\n",
-                  left, top, left, bottom, right, bottom, (left + right) / 2, bottom + 36, x0 + 16, (top + bottom) / 2, y_label);
+                  left, top, left, bottom, right, bottom, (left + right) / 2, bottom + 36, xml_escape(x_label).c_str(), x0 + 16,
+                  (top + bottom) / 2, y_label);
     out += buf;
     // the lines, with a dot per epoch; a non-finite value is left out
     int drawn = 0;
@@ -2845,8 +2847,9 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
 }
 } // namespace
 
-void save_curves_svg(const std::string& path, const History& history, const std::string& title) {
-    const double width = 900, height = 340;
+std::string curves_svg(const History& history, const std::string& title, const std::string& x_label, double x_step) {
+    const bool accuracy = !history.train_accuracy.empty() || !history.test_accuracy.empty();
+    const double width = 900, height = 340, loss_width = accuracy ? width / 2 : width;
     std::string svg;
     char buf[256];
     std::snprintf(buf, sizeof buf,
@@ -2855,11 +2858,16 @@ void save_curves_svg(const std::string& path, const History& history, const std:
                   width, height, width, height);
     svg += buf;
     svg += "<text x='450' y='24' text-anchor='middle' font-size='15'>" + xml_escape(title) + "</text>\n";
-    svg += svg_panel(0, 35, width / 2, height - 35, "loss",
+    svg += svg_panel(0, 35, loss_width, height - 35, "loss", x_label, x_step,
                      {{"train", &history.train_loss, "#1f77b4"}, {"test", &history.test_loss, "#d62728"}}, false);
-    svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy",
-                     {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}}, true);
-    svg += "</svg>\n";
+    if (accuracy)
+        svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy", x_label, x_step,
+                         {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}}, true);
+    return svg + "</svg>\n";
+}
+
+void save_curves_svg(const std::string& path, const History& history, const std::string& title) {
+    const std::string svg = curves_svg(history, title);
     std::ofstream file(path, std::ios::binary);
     file << svg;
     if (!file.good()) throw Error("save_curves_svg: cannot write '" + path + "'");

@@ -194,7 +194,7 @@ std::string bytes_str(int64_t bytes);
 // set when text is only digits and its value lies in [lo, hi].
 bool parse_int(const std::string& text, long lo, long hi, long& out);      // "4.0 MB"
 int64_t resident_peak_bytes();             // this process's peak resident memory (VmHWM), 0 if unknown
-std::string machine_name();
+std::string machine_name();                // CPU model and core count, from /proc/cpuinfo when present
 // MNIST for a demo, as bytes: true with train (60000) and test (10000)
 // filled, or false with why_not set ("--quick", or the command that gets the
 // files).
@@ -212,8 +212,9 @@ struct HistogramSeries {
     std::string label, colour;
     std::vector<float> values;
 };
+std::string histogram_svg(const std::string& title, const std::vector<HistogramSeries>& series, float lo, float hi, int bins);
 void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
-                         float lo, float hi, int bins);
+                         float lo, float hi, int bins); // histogram_svg's text, to a file
 // The roofline as a log-log plot (Lessons 14 and 17): GFLOP/s against flops
 // per byte, one roof per peak (the slope `bandwidth` GB/s up to the ridge,
 // then flat), and a labelled dot per kernel or op.
@@ -227,8 +228,30 @@ struct RooflinePoint {
     double intensity; // flops per byte of the minimal traffic
     double gflops;
 };
+std::string roofline_svg(const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
+                         const std::vector<RooflinePoint>& points);
 void write_roofline_svg(const std::string& path, const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
-                        const std::vector<RooflinePoint>& points);                // CPU model and core count, from /proc/cpuinfo when present
+                        const std::vector<RooflinePoint>& points); // roofline_svg's text, to a file
+// Text made safe inside HTML and XML, in an element or a quoted attribute:
+// & < > " ' as entities, control characters but tab and newline as spaces,
+// and bytes that are not valid UTF-8 as U+FFFD. Every SVG writer here and
+// the report page pass their labels through it.
+std::string html_escape(const std::string& text);
+std::string utf8_text(const std::string& text); // the same without the entities: markup kept, made valid UTF-8
+// The class the model picks (argmax) for every sample of the loader, in
+// order, in eval mode under NoGrad (the model's mode is restored after).
+std::vector<int64_t> predict_classes(tt::Module& model, tt::DataLoader& loader);
+// counts[t * classes + p]: how many samples of true class t were predicted
+// p (labels [N] of class numbers); an Error for a class outside 0..classes-1.
+std::vector<int64_t> confusion_counts(const std::vector<int64_t>& predicted, const tt::Tensor& labels, int64_t classes);
+// The confusion matrix as an SVG (about 40 px a cell: ~25 KB for 10
+// classes): rows the true class, columns the predicted one, each cell's
+// count, shaded by its share of the row (the diagonal blue, mistakes red),
+// and each row's fraction right.
+std::string confusion_svg(const std::string& title, const std::vector<int64_t>& counts, const std::vector<std::string>& names);
+// Points x [N,2] coloured by their class y [N] (0 blue, 1 red) and the line
+// w1 x1 + w2 x2 + b = 0 a perceptron draws between them, dashed.
+std::string decision_svg(const std::string& title, const tt::Tensor& x, const tt::Tensor& y, double w1, double w2, double b);
 
 // tt models as text and as PyTorch code (lessons/interop.c++, chapter 08).
 // The architecture text is a Sequential's layers in order, as tt prints them,
