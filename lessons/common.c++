@@ -56,6 +56,20 @@ std::shared_ptr<tt::ImageDataset> mnist_dataset(const tt::ImageSet& set, bool fl
     return std::make_shared<tt::ImageDataset>(set, std::vector<float>{0.1307f}, std::vector<float>{0.3081f}, 255.0f, flat);
 }
 
+tt::Sequential mnist_mlp(tt::Generator& g) {
+    using namespace tt;
+    return Sequential{Linear(784, 256, true, Init::Kaiming, g), ReLU(), Linear(256, 128, true, Init::Kaiming, g), ReLU(),
+                      Linear(128, 10, true, Init::Kaiming, g)};
+}
+
+tt::Sequential lenet5(tt::Generator& g) {
+    using namespace tt;
+    return Sequential{Conv2d(1, 6, 5, 1, 2, true, g), ReLU(), MaxPool2d(2),  // [6,14,14]
+                      Conv2d(6, 16, 5, 1, 0, true, g), ReLU(), MaxPool2d(2), // [16,5,5]
+                      Flatten(), Linear(400, 120, true, Init::Kaiming, g), ReLU(),
+                      Linear(120, 84, true, Init::Kaiming, g), ReLU(), Linear(84, 10, true, Init::Kaiming, g)};
+}
+
 std::string output_path(const std::string& name) {
     const char* dir = std::getenv("TT_OUT");
     const std::filesystem::path base = dir && *dir ? std::filesystem::path(dir) : std::filesystem::temp_directory_path();

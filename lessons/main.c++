@@ -36,7 +36,7 @@ const MilestoneEntry milestone_table[] = {
     {1986, "MLP with backprop (Rumelhart, Hinton & Williams)", milestone_1986},
     {1998, "CNN (LeCun's LeNet)", milestone_1998},
     {2017, "Transformer (Vaswani et al.)", milestone_2017},
-    {2018, "MLPerf-style benchmark", nullptr},
+    {2018, "MLPerf-style benchmark", milestone_2018},
     {2024, "Custom kernels (every fast kernel against its reference)", milestone_2024},
 };
 
