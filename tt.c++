@@ -7714,6 +7714,10 @@ int64_t runs_needed(double cv, double precision, double confidence) {
 }
 
 double Benchmark::throughput() const { return stats.mean > 0 ? items / stats.mean : 0; }
+// samples/s = items / seconds: the interval of the mean seconds, inverted
+Interval Benchmark::throughput_ci() const {
+    return {items / stats.ci_high, stats.ci_low > 0 ? items / stats.ci_low : std::numeric_limits<double>::infinity()};
+}
 
 Benchmark benchmark(const std::string& name, const std::function<void()>& f, const BenchmarkOptions& options, double items_per_call) {
     check_options("benchmark", options);
@@ -7758,9 +7762,7 @@ Offline offline(const std::string& name, const std::function<void(int64_t)>& run
         if (b.throughput() > o.samples_per_second) {
             o.best_batch = batch;
             o.samples_per_second = b.throughput();
-            // samples/s = batch / seconds: the interval of the mean seconds, inverted
-            o.samples_per_second_ci = {b.items / b.stats.ci_high,
-                                       b.stats.ci_low > 0 ? b.items / b.stats.ci_low : std::numeric_limits<double>::infinity()};
+            o.samples_per_second_ci = b.throughput_ci();
         }
     }
     return o;
