@@ -298,7 +298,7 @@ Result model_part(const ModelPlan& p, const Options& options) {
              "); the pruned float weights in CSR take " + bytes_str(variants[2].csr_bytes) + " against " +
              bytes_str(variants[2].weight_bytes) + " dense; the speeds are reported, not gated";
     if (p.size_gate < 3.9)
-        r.note += "; --quick: 8x8 inputs, rows of 64 weights, whose scale (4 bytes) caps the ratio at 4*64/68 = 3.76";
+        r.note += "; --quick: small layers, whose rows of 9 to 144 weights each add a 4-byte scale (64 weights: 4*64/68 = 3.76x), so its size gate is 3.7";
     r.tables.push_back(table);
     r.figures.push_back({std::string(p.part) + ": accuracy against latency, the dot's area its size",
                          pareto_svg(std::string("Milestone 2018 · ") + p.part, points)});
