@@ -463,7 +463,6 @@ Result gpt_part(const Options& options) {
     const Benchmark with = benchmark("generate_cached", cached, bench, (double)new_tokens);
     const Benchmark without = benchmark("generate", uncached, bench, (double)new_tokens);
     const Comparison speedup = compare("generate_cached", cached, "generate", uncached, bench);
-    auto rate = [&](const Benchmark& b, double seconds) { return b.items / seconds; };
     set_num_threads(threads);
     const KVCache sized(gpt->config, 1);
 
@@ -471,11 +470,11 @@ Result gpt_part(const Options& options) {
                                          {"same_tokens", cached_ids == plain_ids ? 1.0 : 0.0}});
     r.metrics.push_back({"new_tokens", (double)new_tokens});
     r.metrics.push_back({"tokens_per_s_cached", with.throughput()});
-    r.metrics.push_back({"tokens_per_s_cached_ci_low", rate(with, with.stats.ci_high)});
-    r.metrics.push_back({"tokens_per_s_cached_ci_high", rate(with, with.stats.ci_low)});
+    r.metrics.push_back({"tokens_per_s_cached_ci_low", with.throughput_ci().low});
+    r.metrics.push_back({"tokens_per_s_cached_ci_high", with.throughput_ci().high});
     r.metrics.push_back({"tokens_per_s_uncached", without.throughput()});
-    r.metrics.push_back({"tokens_per_s_uncached_ci_low", rate(without, without.stats.ci_high)});
-    r.metrics.push_back({"tokens_per_s_uncached_ci_high", rate(without, without.stats.ci_low)});
+    r.metrics.push_back({"tokens_per_s_uncached_ci_low", without.throughput_ci().low});
+    r.metrics.push_back({"tokens_per_s_uncached_ci_high", without.throughput_ci().high});
     r.metrics.push_back({"kv_speedup", speedup.speedup});
     r.metrics.push_back({"kv_speedup_ci_low", speedup.ci.low});
     r.metrics.push_back({"kv_speedup_ci_high", speedup.ci.high});
@@ -487,11 +486,11 @@ Result gpt_part(const Options& options) {
     table.title = "Generating " + std::to_string(new_tokens) + " tokens at batch 1, one thread";
     table.header = {"generation", "tokens/s [95% CI]", "runs", "speed-up [95% CI]"};
     table.rows.push_back({"GPT::generate (every step recomputes the prefix)",
-                          format("%.0f [%.0f-%.0f]", without.throughput(), rate(without, without.stats.ci_high),
-                                 rate(without, without.stats.ci_low)),
+                          format("%.0f [%.0f-%.0f]", without.throughput(), without.throughput_ci().low,
+                                 without.throughput_ci().high),
                           std::to_string(without.stats.n), "1"});
     table.rows.push_back({"generate_cached (KV cache)",
-                          format("%.0f [%.0f-%.0f]", with.throughput(), rate(with, with.stats.ci_high), rate(with, with.stats.ci_low)),
+                          format("%.0f [%.0f-%.0f]", with.throughput(), with.throughput_ci().low, with.throughput_ci().high),
                           std::to_string(with.stats.n), speedup_text(speedup)});
     r.tables.push_back(table);
     const std::string sample = trained.chars ? trained.chars->decode(cached_ids) : std::string();
