@@ -1781,6 +1781,7 @@ struct Benchmark {
     std::string stopped_by;         // "ci", "runs" or "time": which condition ended it
     double items = 1;               // items each call processes (samples, tokens)
     double throughput() const;      // items / mean seconds
+    Interval throughput_ci() const; // items / the mean's interval: [items / ci_high, items / ci_low] (infinite above when ci_low <= 0)
 };
 // f called 1 + warmup + n times; an Error naming benchmark for bad options
 // (negative warm-up, min_runs < 2, max_runs < min_runs, caps not positive).

@@ -56,6 +56,20 @@ std::shared_ptr<tt::ImageDataset> mnist_dataset(const tt::ImageSet& set, bool fl
     return std::make_shared<tt::ImageDataset>(set, std::vector<float>{0.1307f}, std::vector<float>{0.3081f}, 255.0f, flat);
 }
 
+tt::Sequential mnist_mlp(tt::Generator& g) {
+    using namespace tt;
+    return Sequential{Linear(784, 256, true, Init::Kaiming, g), ReLU(), Linear(256, 128, true, Init::Kaiming, g), ReLU(),
+                      Linear(128, 10, true, Init::Kaiming, g)};
+}
+
+tt::Sequential lenet5(tt::Generator& g) {
+    using namespace tt;
+    return Sequential{Conv2d(1, 6, 5, 1, 2, true, g), ReLU(), MaxPool2d(2),  // [6,14,14]
+                      Conv2d(6, 16, 5, 1, 0, true, g), ReLU(), MaxPool2d(2), // [16,5,5]
+                      Flatten(), Linear(400, 120, true, Init::Kaiming, g), ReLU(),
+                      Linear(120, 84, true, Init::Kaiming, g), ReLU(), Linear(84, 10, true, Init::Kaiming, g)};
+}
+
 std::string output_path(const std::string& name) {
     const char* dir = std::getenv("TT_OUT");
     const std::filesystem::path base = dir && *dir ? std::filesystem::path(dir) : std::filesystem::temp_directory_path();
@@ -403,17 +417,27 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
     for (const tt::Variant& v : variants)
         if (!(v.latency_seconds > 0)) throw tt::Error("pareto_svg: variant '" + v.name + "' has latency " + std::to_string(v.latency_seconds) + " s; a log axis needs > 0");
     const std::vector<bool> frontier = tt::pareto_frontier(variants);
+    // the frontier of accuracy and latency alone (every size equal): the line
+    std::vector<tt::Variant> flat = variants;
+    for (tt::Variant& v : flat) v.size_bytes = 0;
+    const std::vector<bool> line = tt::pareto_frontier(flat);
     double lat_lo = 1e300, lat_hi = 0, acc_lo = 1e300, acc_hi = -1e300, biggest = 1;
     for (const tt::Variant& v : variants) {
-        lat_lo = std::min(lat_lo, v.latency_seconds * 1e3), lat_hi = std::max(lat_hi, v.latency_seconds * 1e3);
+        lat_lo = std::min(lat_lo, v.latency_seconds), lat_hi = std::max(lat_hi, v.latency_seconds);
         acc_lo = std::min(acc_lo, v.accuracy), acc_hi = std::max(acc_hi, v.accuracy);
         biggest = std::max(biggest, (double)v.size_bytes);
     }
-    // the axes: latency in ms on whole decades, accuracy with a margin of a tenth of its range
-    const double x_lo = std::pow(10, std::floor(std::log10(lat_lo))), x_hi = std::pow(10, std::ceil(std::log10(lat_hi * 1.0001)));
-    const double pad = std::max((acc_hi - acc_lo) * 0.15, 0.005), y_lo = acc_lo - pad, y_hi = acc_hi + pad;
+    // latency in µs or ms on whole decades; accuracy on round steps around its range
+    const double unit = lat_hi < 1e-3 ? 1e6 : 1e3;
+    const char* unit_name = unit == 1e6 ? "µs" : "ms";
+    const double x_lo = std::pow(10, std::floor(std::log10(lat_lo * unit))), x_hi = std::pow(10, std::ceil(std::log10(lat_hi * unit * 1.0001)));
+    const double range = std::max(acc_hi - acc_lo, 0.01), magnitude = std::pow(10, std::floor(std::log10(range / 5)));
+    double step = magnitude;
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (range / (m * magnitude) <= 6) { step = m * magnitude; break; }
+    const double y_lo = std::floor((acc_lo - step / 2) / step) * step, y_hi = std::ceil((acc_hi + step / 2) / step) * step;
     const double W = 680, H = 420, left = 70, right = 30, top = 40, bottom = 56;
-    auto X = [&](double ms) { return left + (W - left - right) * std::log(ms / x_lo) / std::log(x_hi / x_lo); };
+    auto X = [&](double seconds) { return left + (W - left - right) * std::log(seconds * unit / x_lo) / std::log(x_hi / x_lo); };
     auto Y = [&](double acc) { return H - bottom - (H - top - bottom) * (acc - y_lo) / (y_hi - y_lo); };
     auto R = [&](int64_t bytes) { return 3 + 15 * std::sqrt((double)std::max<int64_t>(bytes, 0) / biggest); }; // area by size
     std::string svg;
@@ -421,47 +445,52 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
     std::snprintf(buf, sizeof buf, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' font-family='sans-serif' font-size='12'>\n"
                   "<rect width='100%%' height='100%%' fill='white'/>\n", W, H);
     svg += buf;
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>", left);
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='18' font-size='15'>", left);
     svg += buf + xml_text(title) + "</text>\n";
     for (double decade = x_lo; decade <= x_hi * 1.0001; decade *= 10)
         for (double m : {1.0, 2.0, 5.0}) { // grid at 1, 2, 5 of each decade
             const double v = decade * m;
             if (v > x_hi * 1.0001) break;
             std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%g' x2='%.1f' y2='%g' stroke='#%s'/><text x='%.1f' y='%g' text-anchor='middle'>%g</text>\n",
-                          X(v), top, X(v), H - bottom, m == 1 ? "ccc" : "eee", X(v), H - bottom + 16, v);
+                          X(v / unit), top, X(v / unit), H - bottom, m == 1 ? "ccc" : "eee", X(v / unit), H - bottom + 16, v);
             svg += buf;
         }
-    for (int t = 0; t <= 5; t++) {
-        const double v = y_lo + (y_hi - y_lo) * t / 5;
-        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#eee'/><text x='%g' y='%.1f' text-anchor='end'>%.3g</text>\n",
-                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, v);
+    for (double v = y_lo; v <= y_hi + step / 100; v += step) {
+        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#eee'/><text x='%g' y='%.1f' text-anchor='end'>%g</text>\n",
+                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, std::round(v / step) * step);
         svg += buf;
     }
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>latency, ms (log scale); dot area: size in bytes (largest %s)</text>\n"
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>latency, %s (log scale); dot area: size in bytes (largest %s)</text>\n"
                   "<text transform='translate(18,%g) rotate(-90)' text-anchor='middle'>accuracy</text>\n",
-                  (left + W - right) / 2, H - 16, bytes_str((int64_t)biggest).c_str(), (top + H - bottom) / 2);
+                  (left + W - right) / 2, H - 16, unit_name, bytes_str((int64_t)biggest).c_str(), (top + H - bottom) / 2);
     svg += buf;
-    // the frontier in order of latency, joined
+    // the best accuracy at each latency: a staircase through the accuracy-latency frontier, fastest first
     std::vector<size_t> on;
     for (size_t i = 0; i < variants.size(); i++)
-        if (frontier[i]) on.push_back(i);
+        if (line[i]) on.push_back(i);
     std::sort(on.begin(), on.end(), [&](size_t a, size_t b) { return variants[a].latency_seconds < variants[b].latency_seconds; });
     svg += "<polyline fill='none' stroke='#c33' stroke-width='1.5' points='";
-    for (size_t i : on) {
-        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(variants[i].latency_seconds * 1e3), Y(variants[i].accuracy));
+    for (size_t k = 0; k < on.size(); k++) {
+        const tt::Variant& v = variants[on[k]];
+        if (k > 0) {
+            std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(v.latency_seconds), Y(variants[on[k - 1]].accuracy));
+            svg += buf;
+        }
+        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(v.latency_seconds), Y(v.accuracy));
         svg += buf;
     }
-    svg += "'/>\n";
+    std::snprintf(buf, sizeof buf, "%.1f,%.1f'/>\n", W - right, Y(variants[on.back()].accuracy));
+    svg += buf;
     for (size_t i = 0; i < variants.size(); i++) {
         const tt::Variant& v = variants[i];
-        const double x = X(v.latency_seconds * 1e3), y = Y(v.accuracy), r = R(v.size_bytes);
+        const double x = X(v.latency_seconds), y = Y(v.accuracy), r = R(v.size_bytes);
         std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s' fill-opacity='0.45' stroke='%s'/>"
                       "<text x='%.1f' y='%.1f'%s>", x, y, r, frontier[i] ? "#c33" : "#999", frontier[i] ? "#c33" : "#666",
-                      x + r + 3, y + 4, frontier[i] ? " font-weight='bold'" : "");
+                      x + r + 3, y + 4 + (i % 2 ? 10.0 : 0.0), frontier[i] ? " font-weight='bold'" : ""); // every other label lower
         svg += buf + xml_text(v.name) + "</text>\n";
     }
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' fill='#c33'>red: the Pareto frontier (no variant is as good on all three and better on one)</text>\n",
-                  left, top - 4.0);
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' font-size='11'>red and bold: on the frontier of all three axes (no other variant as good on all and "
+                  "better on one); line: the best accuracy at each latency</text>\n", left, top - 8.0);
     svg += buf;
     return svg + "</svg>\n";
 }

@@ -202,6 +202,26 @@ bool load_mnist(const Options& options, tt::ImageSet& train, tt::ImageSet& test,
 // MNIST images as a dataset normalised by MNIST's mean and std (0.1307,
 // 0.3081): x [B,784] when flat, else [B,1,28,28].
 std::shared_ptr<tt::ImageDataset> mnist_dataset(const tt::ImageSet& set, bool flat);
+// The two MNIST models milestones 1986, 1998 and 2018 share, Kaiming-initialised
+// from g: the MLP 784-256-128-10 with ReLU (x [B,784]) and LeNet-5 as LeCun
+// drew it, with ReLU and max pooling (x [B,1,28,28]): conv5x5(6, padding 2)-
+// pool-conv5x5(16)-pool-120-84-10.
+tt::Sequential mnist_mlp(tt::Generator& g);
+tt::Sequential lenet5(tt::Generator& g);
+// Milestone 2017's character GPT (bench's too): 4 layers, 4 heads, width 128,
+// context 64, biases, no dropout, the head tied to the token table.
+tt::GPTConfig shakespeare_gpt_config(int64_t vocab_size);
+// That GPT trained `steps` steps of milestone 2017's nanoGPT recipe (batch 12)
+// on Tiny Shakespeare: true with `out` filled, or false with why_not set
+// when the text is not in data/ or ../shared/data. Losses are the mean of
+// `eval_batches` fixed validation batches.
+struct CharGPT {
+    std::shared_ptr<tt::CharTokenizer> chars;
+    std::shared_ptr<tt::GPT> model;
+    double untrained_val_loss = 0, val_loss = 0, seconds = 0;
+    int64_t steps = 0;
+};
+bool train_shakespeare_gpt(int64_t steps, int64_t eval_batches, CharGPT& out, std::string& why_not);
 // Where a demo's pictures go: $TT_OUT/name if TT_OUT is set, else the
 // system's temporary folder (never the repository).
 std::string output_path(const std::string& name);

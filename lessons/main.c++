@@ -23,7 +23,7 @@ const LessonEntry lesson_table[] = {
     {10, "Tokenization", lesson_10}, {11, "Embeddings", lesson_11},   {12, "Attention", lesson_12},
     {13, "Transformers", lesson_13}, {14, "Profiling", lesson_14},    {15, "Quantization", lesson_15},
     {16, "Compression", lesson_16},  {17, "Acceleration", lesson_17}, {18, "Memoization", lesson_18},
-    {19, "Benchmarking", nullptr},   {20, "Capstone", nullptr},
+    {19, "Benchmarking", lesson_19},   {20, "Capstone", nullptr},
 };
 struct MilestoneEntry {
     int year;
@@ -36,7 +36,7 @@ const MilestoneEntry milestone_table[] = {
     {1986, "MLP with backprop (Rumelhart, Hinton & Williams)", milestone_1986},
     {1998, "CNN (LeCun's LeNet)", milestone_1998},
     {2017, "Transformer (Vaswani et al.)", milestone_2017},
-    {2018, "MLPerf-style benchmark", nullptr},
+    {2018, "MLPerf-style benchmark", milestone_2018},
     {2024, "Custom kernels (every fast kernel against its reference)", milestone_2024},
 };
 

@@ -138,8 +138,7 @@ Result mnist_part(const Options& options) {
     ImageSet test = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
     const auto [train_data, test_data] = standardized(train, test);
     Generator g(1986);
-    Sequential model{Linear(784, 256, true, Init::Kaiming, g), ReLU(), Linear(256, 128, true, Init::Kaiming, g), ReLU(),
-                     Linear(128, 10, true, Init::Kaiming, g)};
+    Sequential model = mnist_mlp(g);
     DataLoader train_loader(train_data, 128, true, false, g), test_loader(test_data, 1000);
     if (!options.json) std::printf("  MNIST: 60000 train / 10000 test 28x28 digits, %s\n", model_name);
     History history;

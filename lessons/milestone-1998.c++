@@ -242,10 +242,7 @@ Result mnist_part(const Options& options) {
     ImageSet train = load_idx_images(images, data_path("data/mnist/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
     Generator g(1998);
-    Sequential model{Conv2d(1, 6, 5, 1, 2, true, g), ReLU(), MaxPool2d(2),     // [6,14,14]
-                     Conv2d(6, 16, 5, 1, 0, true, g), ReLU(), MaxPool2d(2),    // [16,5,5]
-                     Flatten(), Linear(400, 120, true, Init::Kaiming, g), ReLU(),
-                     Linear(120, 84, true, Init::Kaiming, g), ReLU(), Linear(84, 10, true, Init::Kaiming, g)};
+    Sequential model = lenet5(g);
     Result r = run_part(p, model_name, model, train, test, digit_names, g, options);
     r.note += "; LeCun et al. report 99.05% for LeNet-5, 99.2% with distorted training images";
     return r;

@@ -304,19 +304,6 @@ Shakespeare load_shakespeare(const std::string& path, int64_t block_size) {
             std::make_shared<TextDataset>(token_tensor(val_ids), block_size)};
 }
 
-GPTConfig shakespeare_config(int64_t vocab) {
-    GPTConfig c;
-    c.vocab_size = vocab;
-    c.block_size = 64;
-    c.n_layer = 4;
-    c.n_head = 4;
-    c.n_embd = 128;
-    c.dropout = 0;
-    c.bias = true;
-    c.tie_weights = true; // nanoGPT ties the output layer to the token table
-    return c;
-}
-
 Result shakespeare_part(const Options& options, bool long_run) {
     const char* name = long_run ? "(d) Tiny Shakespeare, long" : "(c) Tiny Shakespeare, nanoGPT CPU";
     const std::string path = shared_data_path("tinyshakespeare/input.txt");
@@ -328,7 +315,7 @@ Result shakespeare_part(const Options& options, bool long_run) {
     }
     Shakespeare data = load_shakespeare(path, 64);
     Generator g(1337);
-    GPT model(shakespeare_config(data.chars.vocab_size()), g);
+    GPT model(shakespeare_gpt_config(data.chars.vocab_size()), g);
     r.params = model.num_parameters();
     LmRecipe recipe;
     if (long_run) {
@@ -395,7 +382,7 @@ Result tinytalks_part(const Options& options) {
     auto train = std::make_shared<TextDataset>(token_tensor(chars.encode(train_text)), 64);
     auto test = std::make_shared<TextDataset>(token_tensor(chars.encode(test_text)), 64);
     Generator g(2024);
-    GPT model(shakespeare_config(chars.vocab_size()), g);
+    GPT model(shakespeare_gpt_config(chars.vocab_size()), g);
     r.params = model.num_parameters();
     LmRecipe recipe;
     recipe.steps = options.quick ? 100 : 500;
@@ -434,6 +421,40 @@ Result tinytalks_part(const Options& options) {
 }
 
 } // namespace
+
+GPTConfig shakespeare_gpt_config(int64_t vocab_size) {
+    GPTConfig c;
+    c.vocab_size = vocab_size;
+    c.block_size = 64;
+    c.n_layer = 4;
+    c.n_head = 4;
+    c.n_embd = 128;
+    c.dropout = 0;
+    c.bias = true;
+    c.tie_weights = true; // nanoGPT ties the output layer to the token table
+    return c;
+}
+
+bool train_shakespeare_gpt(int64_t steps, int64_t eval_batches, CharGPT& out, std::string& why_not) {
+    const std::string path = shared_data_path("tinyshakespeare/input.txt");
+    if (path.empty()) {
+        why_not = "Tiny Shakespeare not found in data/ or ../shared/data: `make data-text` downloads it";
+        return false;
+    }
+    Shakespeare data = load_shakespeare(path, 64);
+    Generator g(1337);
+    out.chars = std::make_shared<CharTokenizer>(data.chars);
+    out.model = std::make_shared<GPT>(shakespeare_gpt_config(data.chars.vocab_size()), g);
+    LmRecipe recipe;
+    recipe.steps = steps;
+    recipe.warmup = std::min<int64_t>(recipe.warmup, steps / 10);
+    out.untrained_val_loss = lm_loss(*out.model, *data.val, recipe.batch, eval_batches);
+    out.seconds = train_lm(*out.model, *data.train, recipe, "  shakespeare").seconds;
+    out.val_loss = lm_loss(*out.model, *data.val, recipe.batch, eval_batches);
+    out.steps = steps;
+    out.model->eval();
+    return true;
+}
 
 double digit_task_accuracy(bool reverse, int64_t steps, int trials) {
     Generator g(reverse ? 12 : 11);
