@@ -60,6 +60,7 @@ std::vector<MilestoneRun> synthetic_runs() {
     c.part = "failed part";
     c.skipped = false;
     c.pass = false;
+    for (int k = 0; k < 10; k++) c.metrics.push_back({"m" + std::to_string(k), k}); // two pairs a row
     c.figures = {{"a roofline", roofline_svg("roof <1>", {{"peak & more", 100, "#c33"}}, 10, {{"gemm<>", 4, 30}, {"relu", 0.1, 1}})},
                  {"a histogram", histogram_svg("hist", {{"w<0>", "#36c", {-1, 0, 0.5f, 1}}}, -1, 1, 8)},
                  {"a Pareto plot", pareto_svg("variants <&>", {{"fp32 \"base\"", 0.98, 2e-3, 400000}, {"int8 <q>", 0.97, 1e-3, 100000}})}};
