@@ -75,12 +75,12 @@ std::string inline_svg(const Figure& f, const std::string& where) {
 
 const char* style =
     "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif;margin:2em auto;"
-    "max-width:960px;padding:0 1em;color:#222;line-height:1.4}\n"
+    "max-width:1100px;padding:0 1em;color:#222;line-height:1.4}\n"
     "h1{font-size:1.7em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.6em}\n"
     "table{border-collapse:collapse;margin:.8em 0;font-size:.9em}caption{text-align:left;font-weight:600;padding:.3em 0;white-space:nowrap}\n"
     "th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}th{background:#f4f4f4}\n"
     "td.pass{background:#e3f4e1;color:#175d12;font-weight:600}td.fail{background:#fbe0de;color:#8c1c13;font-weight:600}\n"
-    "td.skipped{background:#eee;color:#666}\n"
+    "td.skipped{background:#eee;color:#666}.metrics td{white-space:nowrap}.summary td:nth-child(2){min-width:12em}\n"
     "figure{margin:1em 0}figure svg{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.9em;color:#555}\n"
     "pre{background:#f7f7f7;border:1px solid #e4e4e4;padding:.6em;white-space:pre-wrap;font-size:.85em}\n"
     ".meta{color:#555;font-size:.9em}nav ol{margin:.2em 0}\n";
@@ -155,7 +155,7 @@ std::string html_report(const std::string& title, const std::vector<MilestoneRun
         page += row({key, value});
     page += "</table>\n</section>\n";
 
-    page += "<section id='summary'>\n<h2>Summary</h2>\n<table>\n<thead>\n" +
+    page += "<section id='summary'>\n<h2>Summary</h2>\n<table class='summary'>\n<thead>\n" +
             row({"milestone", "part", "verdict", "key metrics", "gate", "seconds", "peak memory"}, "th") + "</thead>\n<tbody>\n";
     for (size_t m = 0; m < runs.size(); m++)
         for (size_t p = 0; p < runs[m].parts.size(); p++) {
@@ -184,10 +184,26 @@ std::string html_report(const std::string& title, const std::vector<MilestoneRun
             page += "<article id='" + id + "'>\n<h3>" + html_escape(r.part) + "</h3>\n<p class='meta'>" +
                     html_escape(r.dataset) + " · " + html_escape(r.model) +
                     (r.params ? " · " + std::to_string(r.params) + " parameters" : "") + "</p>\n";
-            page += "<table>\n<thead>\n" + row({"metric", "value"}, "th") + "</thead>\n<tbody>\n";
-            for (const auto& [key, value] : r.metrics) page += row({key, number_text(value)});
-            page += "<tr><td>gate: " + html_escape(r.gate) + "</td>" + verdict_cell(verdict(r)) + "</tr>\n";
-            if (!r.skipped) page += row({"seconds, tracker peak", seconds_text(r.seconds) + ", " + bytes_str(r.peak_bytes)});
+            // Metrics as name-value pairs, two pairs a row when there are many
+            // (a benchmark's dozens would otherwise make one long column).
+            const size_t across = r.metrics.size() > 8 ? 2 : 1;
+            std::vector<std::string> header, cells;
+            for (size_t k = 0; k < across; k++) header.push_back("metric"), header.push_back("value");
+            page += "<table class='metrics'>\n<thead>\n" + row(header, "th") + "</thead>\n<tbody>\n";
+            for (size_t k = 0; k < r.metrics.size(); k++) {
+                cells.push_back(r.metrics[k].first);
+                cells.push_back(number_text(r.metrics[k].second));
+                if (cells.size() == 2 * across || k + 1 == r.metrics.size()) {
+                    cells.resize(2 * across);
+                    page += row(cells);
+                    cells.clear();
+                }
+            }
+            const std::string span = across > 1 ? " colspan='" + std::to_string(2 * across - 1) + "'" : "";
+            page += "<tr><td" + span + ">gate: " + html_escape(r.gate) + "</td>" + verdict_cell(verdict(r)) + "</tr>\n";
+            if (!r.skipped)
+                page += "<tr><td" + span + ">seconds, tracker peak</td><td>" + seconds_text(r.seconds) + ", " +
+                        bytes_str(r.peak_bytes) + "</td></tr>\n";
             page += "</tbody>\n</table>\n";
             if (!r.note.empty()) page += "<p>" + html_escape(r.note) + "</p>\n";
             for (size_t k = 0; k < r.tables.size(); k++) {

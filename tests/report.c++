@@ -60,8 +60,10 @@ std::vector<MilestoneRun> synthetic_runs() {
     c.part = "failed part";
     c.skipped = false;
     c.pass = false;
+    for (int k = 0; k < 10; k++) c.metrics.push_back({"m" + std::to_string(k), k}); // two pairs a row
     c.figures = {{"a roofline", roofline_svg("roof <1>", {{"peak & more", 100, "#c33"}}, 10, {{"gemm<>", 4, 30}, {"relu", 0.1, 1}})},
-                 {"a histogram", histogram_svg("hist", {{"w<0>", "#36c", {-1, 0, 0.5f, 1}}}, -1, 1, 8)}};
+                 {"a histogram", histogram_svg("hist", {{"w<0>", "#36c", {-1, 0, 0.5f, 1}}}, -1, 1, 8)},
+                 {"a Pareto plot", pareto_svg("variants <&>", {{"fp32 \"base\"", 0.98, 2e-3, 400000}, {"int8 <q>", 0.97, 1e-3, 100000}})}};
     MilestoneRun one, two;
     one.milestone = "1998";
     one.name = "CNN <LeNet>";
@@ -187,7 +189,7 @@ TEST(report_page_is_well_formed_and_self_contained) {
         CHECK(svg_in.count(id) == 1);
         figures++;
     }
-    CHECK_EQ(figures, 5);
+    CHECK_EQ(figures, 6);
     CHECK_EQ((int64_t)std::count(page.begin(), page.end(), '\0'), (int64_t)0);
     for (const char* word : {">PASS<", ">FAIL<", ">SKIPPED<", "0.9877", "4.1 KB", "Test CPU &lt;x86&gt;", "<pre>To be, or not &lt;to be&gt;:",
                              "<caption>table ", "Milestone 1958 · Perceptron"})
