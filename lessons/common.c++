@@ -442,8 +442,8 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
     auto R = [&](int64_t bytes) { return 3 + 15 * std::sqrt((double)std::max<int64_t>(bytes, 0) / biggest); }; // area by size
     std::string svg;
     char buf[512];
-    std::snprintf(buf, sizeof buf, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' font-family='sans-serif' font-size='12'>\n"
-                  "<rect width='100%%' height='100%%' fill='white'/>\n", W, H);
+    std::snprintf(buf, sizeof buf, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' viewBox='0 0 %g %g' font-family='sans-serif' font-size='12'>\n"
+                  "<rect width='100%%' height='100%%' fill='white'/>\n", W, H, W, H);
     svg += buf;
     std::snprintf(buf, sizeof buf, "<text x='%g' y='18' font-size='15'>", left);
     svg += buf + xml_text(title) + "</text>\n";
@@ -489,8 +489,8 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
                       x + r + 3, y + 4 + (i % 2 ? 10.0 : 0.0), frontier[i] ? " font-weight='bold'" : ""); // every other label lower
         svg += buf + xml_text(v.name) + "</text>\n";
     }
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' font-size='11'>red and bold: on the frontier of all three axes (no other variant as good on all and "
-                  "better on one); line: the best accuracy at each latency</text>\n", left, top - 8.0);
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' font-size='11'>red, bold: on the frontier (accuracy, latency, size); "
+                  "line: the best accuracy at each latency</text>\n", left, top - 8.0);
     svg += buf;
     return svg + "</svg>\n";
 }
