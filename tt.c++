@@ -2866,11 +2866,12 @@ void save_curves_svg(const std::string& path, const History& history, const std:
 }
 
 // Checkpoints. The header is JSON, so this part carries a JSON writer and a
-// reader for just what safetensors needs: objects, arrays, strings and
-// non-negative integers. The reader trusts nothing: every offset is checked
-// against the file's real size before a byte of data is read.
+// reader (tt::parse_json, also what Lesson 20 reads submissions with). The
+// reader trusts nothing: every offset is checked against the file's real
+// size before a byte of data is read, and for safetensors it runs in its
+// narrow mode, where a number must be a whole non-negative one and true,
+// false and null are refused, as the format has no use for them.
 
-namespace {
 std::string json_quote(const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
@@ -2884,35 +2885,47 @@ std::string json_quote(const std::string& s) {
     return out + "\"";
 }
 
-struct Json {
-    enum Kind { Integer, String, Array, Object } kind = Integer;
-    uint64_t integer = 0;
-    std::string text;
-    std::vector<Json> items;       // Array elements, or Object values
-    std::vector<std::string> keys; // Object keys, one per item
-    const Json* find(const std::string& key) const {
-        for (size_t i = 0; i < keys.size(); i++)
-            if (keys[i] == key) return &items[i];
-        return nullptr;
-    }
-};
+const JsonValue* JsonValue::find(const std::string& key) const {
+    for (size_t i = 0; i < keys.size(); i++)
+        if (keys[i] == key) return &items[i];
+    return nullptr;
+}
 
+const char* JsonValue::kind_name() const {
+    switch (kind) {
+    case Null: return "null";
+    case Boolean: return "a boolean";
+    case Number: return "a number";
+    case String: return "a string";
+    case Array: return "an array";
+    case Object: return "an object";
+    }
+    return "?";
+}
+
+namespace {
+// Recursive descent over the text, one byte index i. Errors say the byte
+// where it stopped: "<where>bad <noun> at byte 17: expected ':'".
 class JsonReader {
 public:
-    JsonReader(const std::string& text, const std::string& where) : s(text), where(where) {}
-    Json document() {
-        Json v = value(0);
+    // whole_numbers_only: safetensors' mode (digits only, no true/false/null, 8 deep).
+    JsonReader(const std::string& text, const std::string& where, const std::string& noun, bool whole_numbers_only)
+        : s(text), where(where), noun(noun), narrow(whole_numbers_only) {}
+    JsonValue document() {
+        JsonValue v = value(0);
         skip_space();
-        if (i != s.size()) fail("unexpected text after the JSON object");
+        if (i != s.size()) fail(narrow ? "unexpected text after the JSON object" : "unexpected text after the JSON value");
         return v;
     }
 
 private:
     const std::string& s;
     const std::string& where;
+    const std::string noun;
+    const bool narrow;
     size_t i = 0;
     [[noreturn]] void fail(const std::string& what) {
-        throw Error(where + "bad JSON header at byte " + std::to_string(i) + ": " + what);
+        throw Error(where + "bad " + noun + " at byte " + std::to_string(i) + ": " + what);
     }
     void skip_space() {
         while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
@@ -2922,14 +2935,15 @@ private:
         if (i >= s.size() || s[i] != c) fail(std::string("expected '") + c + "'");
         i++;
     }
-    Json value(int depth) {
-        if (depth > 8) fail("nested too deeply");
+    bool digit(size_t k) const { return k < s.size() && s[k] >= '0' && s[k] <= '9'; }
+    JsonValue value(int depth) {
+        if (depth > (narrow ? 8 : 32)) fail("nested too deeply");
         skip_space();
         if (i >= s.size()) fail("unexpected end");
-        Json v;
+        JsonValue v;
         const char c = s[i];
         if (c == '{') {
-            v.kind = Json::Object;
+            v.kind = JsonValue::Object;
             i++;
             skip_space();
             if (i < s.size() && s[i] == '}') { i++; return v; }
@@ -2948,7 +2962,7 @@ private:
             }
         }
         if (c == '[') {
-            v.kind = Json::Array;
+            v.kind = JsonValue::Array;
             i++;
             skip_space();
             if (i < s.size() && s[i] == ']') { i++; return v; }
@@ -2961,22 +2975,68 @@ private:
             }
         }
         if (c == '"') {
-            v.kind = Json::String;
+            v.kind = JsonValue::String;
             v.text = string();
             return v;
         }
-        if (c >= '0' && c <= '9') {
-            v.kind = Json::Integer;
-            while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-                const uint64_t digit = (uint64_t)(s[i] - '0');
-                if (v.integer > (UINT64_MAX - digit) / 10) fail("integer too large");
-                v.integer = v.integer * 10 + digit;
+        if (narrow && c >= '0' && c <= '9') {
+            v.kind = JsonValue::Number;
+            v.whole = true;
+            while (digit(i)) {
+                const uint64_t d = (uint64_t)(s[i] - '0');
+                if (v.integer > (UINT64_MAX - d) / 10) fail("integer too large");
+                v.integer = v.integer * 10 + d;
                 i++;
             }
             if (i < s.size() && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) fail("expected a whole number");
+            v.number = (double)v.integer;
             return v;
         }
-        fail(std::string("unexpected character '") + c + "' (only objects, arrays, strings and whole numbers are read)");
+        if (!narrow && (c == '-' || (c >= '0' && c <= '9'))) return number();
+        if (!narrow)
+            for (const char* word : {"true", "false", "null"})
+                if (s.compare(i, std::strlen(word), word) == 0) {
+                    i += std::strlen(word);
+                    v.kind = word[0] == 'n' ? JsonValue::Null : JsonValue::Boolean;
+                    v.boolean = word[0] == 't';
+                    return v;
+                }
+        fail(std::string("unexpected character '") + c + "'" +
+             (narrow ? " (only objects, arrays, strings and whole numbers are read)" : ""));
+    }
+    // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? as RFC 8259 has it;
+    // converted by strtod in the "C" locale tt runs in (tt never calls
+    // setlocale), so '.' is the decimal point.
+    JsonValue number() {
+        JsonValue v;
+        v.kind = JsonValue::Number;
+        const size_t start = i;
+        if (s[i] == '-') i++;
+        if (!digit(i)) fail("expected a digit");
+        if (s[i] == '0' && digit(i + 1)) fail("a number cannot start with 0 (leading zeros)");
+        while (digit(i)) i++;
+        bool plain = s[start] != '-';
+        if (i < s.size() && s[i] == '.') {
+            i++, plain = false;
+            if (!digit(i)) fail("expected a digit after '.'");
+            while (digit(i)) i++;
+        }
+        if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+            i++, plain = false;
+            if (i < s.size() && (s[i] == '+' || s[i] == '-')) i++;
+            if (!digit(i)) fail("expected a digit in the exponent");
+            while (digit(i)) i++;
+        }
+        const std::string digits = s.substr(start, i - start);
+        v.number = std::strtod(digits.c_str(), nullptr);
+        if (!std::isfinite(v.number)) fail("number " + digits + " is out of a double's range");
+        v.whole = plain;
+        for (size_t k = 0; v.whole && k < digits.size(); k++) { // exact, up to 2^64 - 1
+            const uint64_t d = (uint64_t)(digits[k] - '0');
+            if (v.integer > (UINT64_MAX - d) / 10) v.whole = false, v.integer = 0;
+            else v.integer = v.integer * 10 + d;
+        }
+        return v;
     }
     std::string string() {
         i++; // the opening quote
@@ -3013,6 +3073,13 @@ private:
         }
     }
 };
+} // namespace
+
+JsonValue parse_json(const std::string& text, const std::string& where) {
+    return JsonReader(text, where, "JSON", false).document();
+}
+
+namespace {
 
 // Floats to and from little-endian bytes, whatever the machine's byte order.
 void put_le32(float v, unsigned char* out) {
@@ -3165,8 +3232,8 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
     if (!file) throw Error(where + "could not read the header");
     const uint64_t data_size = file_size - 8 - header_size;
 
-    const Json doc = JsonReader(header, where).document();
-    if (doc.kind != Json::Object) throw Error(where + "the header is not a JSON object");
+    const JsonValue doc = JsonReader(header, where, "JSON header", true).document();
+    if (doc.kind != JsonValue::Object) throw Error(where + "the header is not a JSON object");
     SafeTensors out;
     struct Entry {
         std::string name;
@@ -3178,39 +3245,39 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
     std::vector<Entry> entries;
     for (size_t k = 0; k < doc.keys.size(); k++) {
         const std::string& name = doc.keys[k];
-        const Json& v = doc.items[k];
+        const JsonValue& v = doc.items[k];
         if (name == "__metadata__") {
-            if (v.kind != Json::Object) throw Error(where + "__metadata__ is not an object");
+            if (v.kind != JsonValue::Object) throw Error(where + "__metadata__ is not an object");
             for (size_t j = 0; j < v.keys.size(); j++) {
-                if (v.items[j].kind != Json::String) throw Error(where + "metadata \"" + v.keys[j] + "\" is not a string");
+                if (v.items[j].kind != JsonValue::String) throw Error(where + "metadata \"" + v.keys[j] + "\" is not a string");
                 out.metadata.push_back({v.keys[j], v.items[j].text});
             }
             continue;
         }
         const std::string what = where + "tensor '" + name + "': ";
-        if (v.kind != Json::Object) throw Error(what + "its entry is not an object");
-        const Json *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
+        if (v.kind != JsonValue::Object) throw Error(what + "its entry is not an object");
+        const JsonValue *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
         if (!dtype || !shape || !offsets || v.keys.size() != 3)
             throw Error(what + "the entry must hold exactly dtype, shape and data_offsets");
         const DtypeSize* known = nullptr;
         for (const DtypeSize& d : kDtypes)
-            if (dtype->kind == Json::String && dtype->text == d.name) known = &d;
+            if (dtype->kind == JsonValue::String && dtype->text == d.name) known = &d;
         if (!known)
-            throw Error(what + "dtype " + (dtype->kind == Json::String ? "'" + dtype->text + "'" : "(not a string)") +
+            throw Error(what + "dtype " + (dtype->kind == JsonValue::String ? "'" + dtype->text + "'" : "(not a string)") +
                         " is not one tt reads (F32, F16, BF16, F64, I64, I32, and I8 for Lesson 15's int8 weights)");
-        if (shape->kind != Json::Array) throw Error(what + "shape is not an array");
+        if (shape->kind != JsonValue::Array) throw Error(what + "shape is not an array");
         Entry e{name, {}, 0, 0, known->name, known->bytes};
         uint64_t count = 1;
-        for (const Json& d : shape->items) {
-            if (d.kind != Json::Integer) throw Error(what + "shape holds something other than whole numbers");
+        for (const JsonValue& d : shape->items) {
+            if (d.kind != JsonValue::Number || !d.whole) throw Error(what + "shape holds something other than whole numbers");
             // a size can never exceed the data it would need
             if (d.integer > data_size || (d.integer && count > data_size / d.integer))
                 throw Error(what + "shape is larger than the file's data");
             count *= d.integer;
             e.shape.push_back((int64_t)d.integer);
         }
-        if (offsets->kind != Json::Array || offsets->items.size() != 2 || offsets->items[0].kind != Json::Integer ||
-            offsets->items[1].kind != Json::Integer)
+        if (offsets->kind != JsonValue::Array || offsets->items.size() != 2 || !offsets->items[0].whole ||
+            !offsets->items[1].whole)
             throw Error(what + "data_offsets is not a pair of whole numbers [begin, end]");
         e.begin = offsets->items[0].integer, e.end = offsets->items[1].integer;
         if (e.begin > e.end) throw Error(what + "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "] end before they begin");

@@ -844,6 +844,29 @@ struct History {
 };
 void save_curves_svg(const std::string& path, const History& history, const std::string& title);
 
+// --- JSON -----------------------------------------------------------------------
+// A safetensors header is JSON, and so is Lesson 20's submission: one strict
+// reader for both. parse_json takes one value (RFC 8259: objects with unique
+// keys kept in file order, arrays, strings with their escapes as UTF-8,
+// numbers, true, false, null; at most 32 levels deep) and nothing after it;
+// anything else is an Error "<where>bad JSON at byte N: what was wrong".
+struct JsonValue {
+    enum Kind { Null, Boolean, Number, String, Array, Object } kind = Null;
+    bool boolean = false;
+    double number = 0;             // a Number's value, always finite
+    bool whole = false;            // written as digits alone (no sign, point or exponent), below 2^64
+    uint64_t integer = 0;          // then its exact value (a double holds only 2^53 exactly)
+    std::string text;              // a String's bytes
+    std::vector<JsonValue> items;  // an Array's elements, or an Object's values
+    std::vector<std::string> keys; // an Object's keys, one per item
+    const JsonValue* find(const std::string& key) const; // an Object's value, or nullptr
+    const char* kind_name() const;                       // "a number", "an object", "null" ... for messages
+};
+JsonValue parse_json(const std::string& text, const std::string& where = "");
+// s as a JSON string literal, in quotes; a quote, a backslash and the control
+// bytes below 0x20 escaped.
+std::string json_quote(const std::string& s);
+
 // --- Checkpoints in the safetensors format -------------------------------------
 // File layout: 8 bytes, the header length n as a little-endian uint64; n bytes
 // of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
