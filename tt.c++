@@ -7625,7 +7625,8 @@ namespace {
 // A number as it reads best in a message: up to 6 significant digits.
 std::string short_number(double v) {
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.6g", v);
+    const bool whole = v == std::floor(v) && std::fabs(v) < 1e16; // a byte count in full: 10485760, not 1.04858e+07
+    std::snprintf(buf, sizeof buf, whole ? "%.0f" : "%.6g", v);
     return buf;
 }
 constexpr double kMiB = 1048576.0;
@@ -7782,6 +7783,10 @@ namespace {
 // The shortest decimal that reads back as exactly v (at most 17 digits).
 std::string exact_number(double v) {
     char buf[32];
+    if (v == std::floor(v) && std::fabs(v) < kMaxWhole) { // whole: all its digits, no exponent (9640, not 9.64e+03)
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+        return buf;
+    }
     for (int digits = 1; digits <= 17; digits++) {
         std::snprintf(buf, sizeof buf, "%.*g", digits, v);
         if (std::strtod(buf, nullptr) == v) break;

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "test.h"
+#include "../lessons/lessons.h"
 
 using namespace tt;
 using test::TempDir;
@@ -55,7 +56,7 @@ TEST(capstone_events_are_the_five_with_their_rules) {
     CHECK_EQ(events[0].rules[0].str(), std::string("accuracy >= 0.85"));
     CHECK_EQ(events[2].name, std::string("accuracy-contest"));
     CHECK_EQ(events[2].rules[0].str(), std::string("latency_median < 0.1"));
-    CHECK_EQ(events[2].rules[1].str(), std::string("size_bytes < 1.04858e+07"));
+    CHECK_EQ(events[2].rules[1].str(), std::string("size_bytes < 10485760"));
     CHECK_EQ(events[4].rules[0].str(), std::string("accuracy >= 0.8"));
     CHECK_EQ(capstone_event("all-around").score, std::string("balance"));
     CHECK_THROWS(capstone_event("marathon"), "capstone_event: no event 'marathon'; the events are latency-sprint, memory-challenge");
@@ -88,7 +89,7 @@ TEST(capstone_rules_hold_exactly_at_their_boundaries) {
     m.latency_median = std::nextafter(0.1, 0.0);
     CHECK(judge(contest, m).eligible);
     m.size_bytes = 10 * 1048576;
-    CHECK_EQ(judge(contest, m).reason, std::string("needs size_bytes < 1.04858e+07, has 1.04858e+07"));
+    CHECK_EQ(judge(contest, m).reason, std::string("needs size_bytes < 10485760, has 10485760"));
     m.size_bytes = 10 * 1048576 - 1;
     CHECK(judge(contest, m).eligible);
     m.latency_median = 0.2; // the first broken rule is the reason
@@ -251,4 +252,62 @@ TEST(capstone_truncated_or_corrupt_files_are_refused_cleanly) {
         } catch (const Error&) {
         }
     }
+}
+
+// ./tt capstone: a built-in variant and a student's checkpoint, each measured
+// and written as a submission that tt reads back and checks; --check on a
+// file with a bad field says which field (exit 1).
+TEST(capstone_command_writes_submissions_tt_validates) {
+    TempDir dir;
+    std::FILE* out = std::tmpfile();
+    std::FILE* err = std::tmpfile();
+    auto said = [](std::FILE* f) {
+        std::string text(65536, '\0');
+        std::rewind(f);
+        text.resize(std::fread(&text[0], 1, text.size(), f));
+        return text;
+    };
+    auto run = [&](const std::vector<std::string>& args) { return lessons::capstone_command(args, out, err); };
+    CHECK_EQ(run({"capstone", "--variant", "mlp", "--quick", "--out", dir / "mlp.json", "--submitter", "tests"}), 0);
+    const Submission s = read_submission(dir / "mlp.json");
+    CHECK_EQ(s.dataset, std::string("tinydigits"));
+    CHECK_EQ(s.model.architecture, std::string("Linear(64, 32) ReLU() Linear(32, 10)"));
+    CHECK_EQ(s.model.params, (int64_t)2410);
+    CHECK_EQ(s.metrics.test_samples, (int64_t)200);
+    CHECK_EQ(s.metrics.size_bytes, (int64_t)2410 * 4);
+    CHECK(s.metrics.accuracy >= 0.85); // 8 epochs on TinyDigits; the milestone gets 0.9 and more
+    CHECK(s.events[0].eligible);
+    CHECK(said(out).find("wrote " + dir / "mlp.json") != std::string::npos);
+    CHECK_EQ(run({"capstone", "--check", dir / "mlp.json"}), 0);
+    CHECK(said(out).find("a valid submission (schema version 1)") != std::string::npos);
+
+    // a student's model: ./tt init writes it (untrained), the capstone measures it as it is
+    CHECK_EQ(lessons::interop_command({"init", dir / "mine.safetensors", "--arch", "Linear(64, 10)"}, out, err), 0);
+    CHECK_EQ(run({"capstone", "--model", dir / "mine.safetensors", "--quantize", "--quick", "--out", dir / "mine.json"}), 0);
+    const Submission mine = read_submission(dir / "mine.json");
+    CHECK_EQ(mine.model.name, std::string("mine.safetensors-int8"));
+    CHECK(mine.model.quantized && mine.metrics.size_bytes == 640 + 10 * 4 + 10 * 4); // int8 weights, scales, bias
+    CHECK(!mine.events[0].eligible && mine.events[0].reason.rfind("needs accuracy >= 0.85, has ", 0) == 0);
+
+    // a file edited by hand is refused with the field's name
+    std::string text;
+    {
+        std::ifstream in(dir / "mlp.json");
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    const size_t at = text.find("\"accuracy\": ");
+    text.replace(at, text.find(',', at) - at, "\"accuracy\": 1.5");
+    std::ofstream(dir / "bad.json") << text;
+    CHECK_EQ(run({"capstone", "--check", dir / "bad.json"}), 1);
+    CHECK(said(err).find("tt: capstone: read_submission: '" + dir / "bad.json" +
+                         "': submission: field 'metrics.accuracy' must be in [0, 1], got 1.5") != std::string::npos);
+    CHECK_EQ(run({"capstone", "--prune", "2"}), 2);
+    CHECK(said(err).find("--prune takes a fraction between 0 and 1") != std::string::npos);
+    CHECK_EQ(run({"capstone", "--variant", "mlp", "--model", "x"}), 2);
+    CHECK_THROWS(run({"capstone", "--variant", "giant", "--out", dir / "g.json"}), "capstone: no variant 'giant'; the variants are mlp, mlp-int8");
+    CHECK_THROWS(run({"capstone", "--dataset", "cifar"}), "capstone: no data set 'cifar'");
+    CHECK_EQ(run({"capstone", "--help"}), 0);
+    CHECK(said(out).find("latency-sprint    lowest latency_median; needs accuracy >= 0.85") != std::string::npos);
+    std::fclose(out);
+    std::fclose(err);
 }
