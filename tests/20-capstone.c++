@@ -49,7 +49,7 @@ std::string edited(const std::string& from, const std::string& to) {
 }
 } // namespace
 
-TEST(capstone_events_are_the_five_with_their_rules) {
+TEST_GIVEN(capstone_events_are_the_five_with_their_rules) {
     const std::vector<Event>& events = capstone_events();
     CHECK_EQ(events.size(), (size_t)5);
     CHECK_EQ(events[0].name, std::string("latency-sprint"));
