@@ -329,11 +329,15 @@ std::string one_line(const std::string& pretty) {
 }
 
 int capstone_usage(const std::string& message, FILE* err) {
-    if (!message.empty()) std::fprintf(err, "tt: capstone: %s\n\n", message.c_str());
+    const char* usage = "usage: tt capstone [--variant NAME | --model M.safetensors [--arch TEXT]] [--quantize] [--prune F]\n"
+                        "                   [--dataset tinydigits|mnist] [--submitter NAME] [--out FILE] [--quick] [--json]\n"
+                        "       tt capstone --check FILE\n";
+    if (!message.empty()) { // a mistake: what it was and the usage, the rest is in --help
+        std::fprintf(err, "tt: capstone: %s\n\n%s(tt capstone --help: the variants, the options, the events)\n", message.c_str(), usage);
+        return 2;
+    }
+    std::fprintf(err, "%s", usage);
     std::fprintf(err,
-                 "usage: tt capstone [--variant NAME | --model M.safetensors [--arch TEXT]] [--quantize] [--prune F]\n"
-                 "                   [--dataset tinydigits|mnist] [--submitter NAME] [--out FILE] [--quick] [--json]\n"
-                 "       tt capstone --check FILE\n"
                  "\n"
                  "Measures one model on the data set's test set (accuracy; single-stream latency with the\n"
                  "bootstrap interval of its median, p90, p99; offline throughput; size; peak memory), judges it\n"
@@ -358,7 +362,7 @@ int capstone_usage(const std::string& message, FILE* err) {
         std::fprintf(err, "  %-17s %s %s; needs %s\n", e.name.c_str(), e.higher_is_better ? "highest" : "lowest", e.score.c_str(),
                      rules.c_str());
     }
-    return message.empty() ? 0 : 2;
+    return 0;
 }
 } // namespace
 
