@@ -70,7 +70,7 @@ BUILD    ?= .build/default
 
 LESSONS  := $(filter-out lessons/main.c++,$(wildcard lessons/*.c++))
 TESTS    := $(wildcard tests/*.c++)
-LIB_OBJ  := $(BUILD)/tt.o $(BUILD)/tt-kernels.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
+LIB_OBJ  := $(BUILD)/tt.o $(BUILD)/tt-kernels.o $(BUILD)/build-info.o $(patsubst lessons/%.c++,$(BUILD)/lessons/%.o,$(LESSONS))
 TEST_OBJ := $(patsubst tests/%.c++,$(BUILD)/tests/%.o,$(TESTS))
 # ./tt holds the tests too (all but their main), so that `./tt grade N` runs
 # lesson N's tests against the tt.c++ it was built from.
@@ -110,6 +110,19 @@ $(BUILD)/tt.o: tt.c++ tt.h
 $(BUILD)/tt-kernels.o: tt.c++ tt.h
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -DTT_PART=2 -c $< -o $@
+
+# What tt::platform() reports of the build (Lesson 19): the source's commit
+# and the flags, written into a tiny file only when they change (as
+# .build/tt-is-from is), so a commit recompiles this file, not tt.c++.
+# Outside a git checkout (a student tree) the commit is "unknown".
+BUILD_COMMIT := $(shell test -e .git && git describe --always --dirty 2>/dev/null || echo unknown)
+BUILD_FLAGS   = $(subst ",\",$(subst \,\\,$(strip $(CXXFLAGS))))
+BUILD_INFO    = printf '%s\n' '// Written by the Makefile: what tt::platform() says of this build.' '\#include "$(CURDIR)/tt.h"' \
+                  'namespace { const bool recorded = (tt::build_info = {"$(BUILD_COMMIT)", "$(BUILD_FLAGS)"}, true); }'
+$(BUILD)/build-info.c++: FORCE
+	@mkdir -p $(dir $@); $(BUILD_INFO) | cmp -s - $@ || $(BUILD_INFO) > $@
+$(BUILD)/build-info.o: $(BUILD)/build-info.c++ tt.h
+	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 # The demos and milestones are cold code (their work runs in tt.o), so they
 # get a cheaper optimisation level; Lesson 17's demo times its own loops.

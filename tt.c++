@@ -7600,6 +7600,352 @@ std::vector<int64_t> generate_cached(GPT& gpt, const std::vector<int64_t>& promp
     return out;
 }
 
+// ===== Lesson 19 · Benchmarking ==============================================
+// The harness around Lesson 14's clock: a sample of timings summarized as a
+// distribution (mean and its t interval, median and percentiles, the
+// spread, the outliers), a run that stops itself when the interval is
+// narrow enough or a cap is reached, MLPerf's two inference scenarios, a
+// paired comparison whose verdict waits for its interval, the Pareto
+// frontier of a set of variants, and the platform every result is recorded
+// with. Nothing here is fast or slow itself: the cost is the runs, and a
+// sort or a few thousand resamples of them.
+
+BuildInfo build_info; // constant-initialized: the build's object overwrites it before main
+
+namespace {
+// The p-th percentile of sorted values, linear between neighbours (numpy's
+// default): rank p/100 (n-1), between the values at floor and ceil of it.
+double percentile_of_sorted(const std::vector<double>& sorted, double p) {
+    double result = 0;
+    // BEGIN SOLUTION Lesson 19: percentile: the rank p/100 (n-1), interpolated between its two neighbours
+    const double rank = p / 100.0 * (double)(sorted.size() - 1);
+    const size_t lo = (size_t)std::floor(rank), hi = std::min(lo + 1, sorted.size() - 1);
+    result = sorted[lo] + (rank - (double)lo) * (sorted[hi] - sorted[lo]);
+    // END SOLUTION
+    return result;
+}
+// An Error naming `op` when the sample is empty or not all finite.
+void check_sample(const char* op, const std::vector<double>& values) {
+    if (values.empty()) throw Error(std::string(op) + ": the sample is empty; give it at least one value");
+    for (size_t i = 0; i < values.size(); i++)
+        if (!std::isfinite(values[i]))
+            throw Error(std::string(op) + ": sample " + std::to_string(i) + " is " + std::to_string(values[i]) +
+                        "; every value must be finite");
+}
+void check_options(const char* op, const BenchmarkOptions& o) {
+    if (o.warmup < 0 || o.min_runs < 2 || o.max_runs < o.min_runs || !(o.max_seconds > 0) || !(o.target_ci > 0))
+        throw Error(std::string(op) + ": needs warmup >= 0, min_runs >= 2, max_runs >= min_runs, max_seconds > 0 and target_ci > 0, got warmup=" +
+                    std::to_string(o.warmup) + " min_runs=" + std::to_string(o.min_runs) + " max_runs=" + std::to_string(o.max_runs) +
+                    " max_seconds=" + std::to_string(o.max_seconds) + " target_ci=" + std::to_string(o.target_ci));
+}
+// Seconds one call of f takes.
+double time_call(const std::function<void()>& f) {
+    const ProfileClock::time_point start = ProfileClock::now();
+    f();
+    return seconds_between(start, ProfileClock::now());
+}
+// The mean, the standard deviation (n - 1) and the half-width of the t
+// interval of the mean of values (n >= 2).
+struct MeanInterval {
+    double mean = 0, stddev = 0, half_width = 0;
+};
+MeanInterval mean_interval(const std::vector<double>& values, double confidence = 0.95) {
+    const double n = (double)values.size();
+    MeanInterval m;
+    for (double v : values) m.mean += v;
+    m.mean /= n;
+    double squares = 0;
+    for (double v : values) squares += (v - m.mean) * (v - m.mean);
+    m.stddev = values.size() > 1 ? std::sqrt(squares / (n - 1)) : 0;
+    m.half_width = values.size() > 1 ? student_t((int64_t)values.size() - 1, confidence) * m.stddev / std::sqrt(n)
+                                     : std::numeric_limits<double>::infinity();
+    return m;
+}
+std::string two_digits(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", v);
+    return buf;
+}
+} // namespace
+
+double Summary::cv() const { return mean != 0 ? stddev / std::fabs(mean) : (stddev > 0 ? std::numeric_limits<double>::infinity() : 0); }
+double Summary::relative_ci() const {
+    const double half = (ci_high - ci_low) / 2;
+    return mean != 0 ? half / std::fabs(mean) : (half > 0 ? std::numeric_limits<double>::infinity() : 0);
+}
+
+double percentile(std::vector<double> values, double p) {
+    check_sample("percentile", values);
+    if (!(p >= 0 && p <= 100)) throw Error("percentile: p must be in [0, 100], got " + std::to_string(p));
+    std::sort(values.begin(), values.end());
+    return percentile_of_sorted(values, p);
+}
+
+// The two-sided critical values of Student's t for 1..30 degrees of freedom
+// (each to 4 decimals, from the distribution's tail integral); beyond 30, the
+// Cornish-Fisher expansion of t around the normal quantile z in powers of
+// 1/df, within 1e-6 of the exact value there.
+double student_t(int64_t df, double confidence) {
+    static const double t90[30] = {6.3138, 2.9200, 2.3534, 2.1318, 2.0150, 1.9432, 1.8946, 1.8595, 1.8331, 1.8125,
+                                   1.7959, 1.7823, 1.7709, 1.7613, 1.7531, 1.7459, 1.7396, 1.7341, 1.7291, 1.7247,
+                                   1.7207, 1.7171, 1.7139, 1.7109, 1.7081, 1.7056, 1.7033, 1.7011, 1.6991, 1.6973};
+    static const double t95[30] = {12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281,
+                                   2.2010,  2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860,
+                                   2.0796,  2.0739, 2.0687, 2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423};
+    static const double t99[30] = {63.6567, 9.9248, 5.8409, 4.6041, 4.0321, 3.7074, 3.4995, 3.3554, 3.2498, 3.1693,
+                                   3.1058,  3.0545, 3.0123, 2.9768, 2.9467, 2.9208, 2.8982, 2.8784, 2.8609, 2.8453,
+                                   2.8314,  2.8188, 2.8073, 2.7969, 2.7874, 2.7787, 2.7707, 2.7633, 2.7564, 2.7500};
+    const double* table = nullptr;
+    double z = 0; // the normal quantile (1 + confidence) / 2
+    if (confidence == 0.90) table = t90, z = 1.6448536269514722;
+    else if (confidence == 0.95) table = t95, z = 1.959963984540054;
+    else if (confidence == 0.99) table = t99, z = 2.5758293035489004;
+    else throw Error("student_t: confidence must be 0.90, 0.95 or 0.99, got " + std::to_string(confidence));
+    if (df < 1) throw Error("student_t: needs at least 1 degree of freedom, got " + std::to_string(df));
+    if (df <= 30) return table[df - 1];
+    const double v = (double)df, z2 = z * z;
+    return z + z * (z2 + 1) / (4 * v) + z * ((5 * z2 + 16) * z2 + 3) / (96 * v * v) +
+           z * (((3 * z2 + 19) * z2 + 17) * z2 - 15) / (384 * v * v * v) +
+           z * ((((79 * z2 + 776) * z2 + 1482) * z2 - 1920) * z2 - 945) / (92160 * v * v * v * v);
+}
+
+Summary summarize(const std::vector<double>& samples) {
+    check_sample("summarize", samples);
+    std::vector<double> sorted = samples;
+    std::sort(sorted.begin(), sorted.end());
+    Summary s;
+    s.n = (int64_t)samples.size();
+    s.min = sorted.front();
+    s.max = sorted.back();
+    s.median = s.p50 = percentile_of_sorted(sorted, 50);
+    s.p90 = percentile_of_sorted(sorted, 90);
+    s.p99 = percentile_of_sorted(sorted, 99);
+    // BEGIN SOLUTION Lesson 19: summarize: the mean, the standard deviation, the t interval of the mean, Tukey's outliers
+    const MeanInterval m = mean_interval(samples); // one sample: an interval without bounds
+    s.mean = m.mean;
+    s.stddev = m.stddev;
+    s.ci_low = m.mean - m.half_width;
+    s.ci_high = m.mean + m.half_width;
+    const double q1 = percentile_of_sorted(sorted, 25), q3 = percentile_of_sorted(sorted, 75), fence = 1.5 * (q3 - q1);
+    for (size_t i = 0; i < samples.size(); i++)
+        if (samples[i] < q1 - fence || samples[i] > q3 + fence) s.outliers.push_back((int64_t)i);
+    // END SOLUTION
+    return s;
+}
+
+Interval bootstrap_median(const std::vector<double>& samples, int64_t resamples, uint64_t seed, double confidence) {
+    check_sample("bootstrap_median", samples);
+    if (resamples < 1 || !(confidence > 0 && confidence < 1))
+        throw Error("bootstrap_median: needs resamples >= 1 and a confidence in (0, 1), got " + std::to_string(resamples) +
+                    " and " + std::to_string(confidence));
+    Generator g(seed);
+    const int64_t n = (int64_t)samples.size();
+    std::vector<double> resample((size_t)n), medians((size_t)resamples);
+    for (int64_t r = 0; r < resamples; r++) {
+        for (int64_t i = 0; i < n; i++) resample[(size_t)i] = samples[(size_t)g.randint(n)];
+        std::sort(resample.begin(), resample.end());
+        medians[(size_t)r] = percentile_of_sorted(resample, 50);
+    }
+    std::sort(medians.begin(), medians.end());
+    return {percentile_of_sorted(medians, 50 * (1 - confidence)), percentile_of_sorted(medians, 50 * (1 + confidence))};
+}
+
+int64_t runs_needed(double cv, double precision, double confidence) {
+    if (!(cv >= 0) || !std::isfinite(cv) || !(precision > 0))
+        throw Error("runs_needed: needs a finite cv >= 0 and a precision > 0, got " + std::to_string(cv) + " and " + std::to_string(precision));
+    auto enough = [&](int64_t n) { return student_t(n - 1, confidence) * cv / std::sqrt((double)n) <= precision; };
+    // t(n-1)/sqrt(n) falls as n grows: double n until it is enough, then bisect
+    int64_t lo = 1, hi = 2; // enough(lo) is false or lo == 1; enough(hi) once the loop ends
+    while (!enough(hi)) {
+        if (hi > (int64_t)1 << 52) throw Error("runs_needed: cv " + std::to_string(cv) + " at precision " + std::to_string(precision) + " needs more runs than can be counted");
+        lo = hi, hi *= 2;
+    }
+    while (hi - lo > 1) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if (enough(mid)) hi = mid;
+        else lo = mid;
+    }
+    return hi;
+}
+
+double Benchmark::throughput() const { return stats.mean > 0 ? items / stats.mean : 0; }
+
+Benchmark benchmark(const std::string& name, const std::function<void()>& f, const BenchmarkOptions& options, double items_per_call) {
+    check_options("benchmark", options);
+    if (!(items_per_call > 0) || !std::isfinite(items_per_call))
+        throw Error("benchmark: items_per_call must be > 0, got " + std::to_string(items_per_call));
+    Benchmark b;
+    b.name = name;
+    b.items = items_per_call;
+    b.cold_seconds = time_call(f);
+    for (int64_t i = 0; i < options.warmup; i++) f();
+    double total = 0;
+    // BEGIN SOLUTION Lesson 19: benchmark: time calls until the interval is narrow enough or a cap is reached
+    for (;;) {
+        b.samples.push_back(time_call(f));
+        total += b.samples.back();
+        const int64_t n = (int64_t)b.samples.size();
+        if (n < 2) continue;
+        const MeanInterval m = mean_interval(b.samples);
+        if (n >= options.min_runs && m.half_width <= options.target_ci * std::fabs(m.mean)) b.stopped_by = "ci";
+        else if (n >= options.max_runs) b.stopped_by = "runs";
+        else if (total >= options.max_seconds) b.stopped_by = "time";
+        if (!b.stopped_by.empty()) break;
+    }
+    // END SOLUTION
+    b.stats = summarize(b.samples);
+    if (options.bootstrap) b.median_ci = bootstrap_median(b.samples);
+    return b;
+}
+
+Benchmark single_stream(const std::string& name, const std::function<void(int64_t)>& run, const BenchmarkOptions& options) {
+    return benchmark(name, [&] { run(1); }, options, 1);
+}
+
+Offline offline(const std::string& name, const std::function<void(int64_t)>& run, const std::vector<int64_t>& batch_sizes,
+                const BenchmarkOptions& options) {
+    if (batch_sizes.empty()) throw Error("offline: no batch sizes to try; give at least one");
+    for (int64_t batch : batch_sizes)
+        if (batch < 1) throw Error("offline: batch sizes must be >= 1, got " + std::to_string(batch));
+    Offline o;
+    for (int64_t batch : batch_sizes) {
+        o.batches.push_back(benchmark(name + " batch " + std::to_string(batch), [&] { run(batch); }, options, (double)batch));
+        const Benchmark& b = o.batches.back();
+        if (b.throughput() > o.samples_per_second) {
+            o.best_batch = batch;
+            o.samples_per_second = b.throughput();
+            // samples/s = batch / seconds: the interval of the mean seconds, inverted
+            o.samples_per_second_ci = {b.items / b.stats.ci_high,
+                                       b.stats.ci_low > 0 ? b.items / b.stats.ci_low : std::numeric_limits<double>::infinity()};
+        }
+    }
+    return o;
+}
+
+Comparison compare(const std::string& name_a, const std::function<void()>& a, const std::string& name_b,
+                   const std::function<void()>& b, const BenchmarkOptions& options) {
+    check_options("compare", options);
+    time_call(a), time_call(b); // the cold calls
+    for (int64_t i = 0; i < options.warmup; i++) a(), b();
+    // pairs in the order a b, b a, a b...: what runs second in a pair (a
+    // warmer cache, a clock that ramped up) favours each side equally
+    std::vector<double> seconds_a, seconds_b, log_ratios;
+    double total = 0;
+    for (int64_t pair = 0;; pair++) {
+        double ta = 0, tb = 0;
+        if (pair % 2 == 0) ta = time_call(a), tb = time_call(b);
+        else tb = time_call(b), ta = time_call(a);
+        seconds_a.push_back(ta);
+        seconds_b.push_back(tb);
+        log_ratios.push_back(std::log(std::max(tb, 1e-12) / std::max(ta, 1e-12)));
+        total += ta + tb;
+        const int64_t n = pair + 1;
+        if (n < 2) continue;
+        // the interval of the mean log ratio, as a fraction of the speed-up: exp(half) - 1
+        const double half = mean_interval(log_ratios).half_width;
+        if ((n >= options.min_runs && std::expm1(half) <= options.target_ci) || n >= options.max_runs || total >= options.max_seconds) break;
+    }
+    return compare_paired(name_a, seconds_a, name_b, seconds_b);
+}
+
+Comparison compare_paired(const std::string& name_a, const std::vector<double>& seconds_a, const std::string& name_b,
+                          const std::vector<double>& seconds_b) {
+    if (seconds_a.size() != seconds_b.size() || seconds_a.size() < 2)
+        throw Error("compare_paired: needs two timings of the same length, at least 2 pairs, got " + std::to_string(seconds_a.size()) +
+                    " and " + std::to_string(seconds_b.size()));
+    for (size_t i = 0; i < seconds_a.size(); i++)
+        if (!(seconds_a[i] > 0 && seconds_b[i] > 0) || !std::isfinite(seconds_a[i]) || !std::isfinite(seconds_b[i]))
+            throw Error("compare_paired: pair " + std::to_string(i) + " has times " + std::to_string(seconds_a[i]) + " and " +
+                        std::to_string(seconds_b[i]) + "; every time must be finite and > 0");
+    Comparison c;
+    c.a = name_a;
+    c.b = name_b;
+    c.pairs = (int64_t)seconds_a.size();
+    // BEGIN SOLUTION Lesson 19: compare_paired: the t interval of the mean log ratio b/a, back through exp
+    // a ratio's log is symmetric (2x faster and 2x slower are +-log 2), so
+    // its mean and t interval are taken there and exponentiated: the
+    // speed-up is the geometric mean of the pairs' ratios
+    std::vector<double> log_ratios;
+    for (size_t i = 0; i < seconds_a.size(); i++) log_ratios.push_back(std::log(seconds_b[i] / seconds_a[i]));
+    const MeanInterval m = mean_interval(log_ratios);
+    c.speedup = std::exp(m.mean);
+    c.ci = {std::exp(m.mean - m.half_width), std::exp(m.mean + m.half_width)};
+    // END SOLUTION
+    return c;
+}
+
+std::string Comparison::verdict() const {
+    const std::string interval = " (95% CI " + two_digits(ci.low) + "-" + two_digits(ci.high) + ", " + std::to_string(pairs) + " pairs)";
+    if (a_faster()) return a + " is " + two_digits(speedup) + "x faster than " + b + interval;
+    if (b_faster())
+        return b + " is " + two_digits(1 / speedup) + "x faster than " + a + " (95% CI " + two_digits(1 / ci.high) + "-" +
+               two_digits(1 / ci.low) + ", " + std::to_string(pairs) + " pairs)";
+    return "no difference shown between " + a + " and " + b + ": time of " + b + " / " + a + " = " + two_digits(speedup) + interval +
+           ", the interval holds 1";
+}
+
+std::vector<bool> pareto_frontier(const std::vector<Variant>& variants) {
+    for (const Variant& v : variants)
+        if (!std::isfinite(v.accuracy) || !std::isfinite(v.latency_seconds) || v.latency_seconds < 0 || v.size_bytes < 0)
+            throw Error("pareto_frontier: variant '" + v.name + "' has accuracy " + std::to_string(v.accuracy) + ", latency " +
+                        std::to_string(v.latency_seconds) + " s and size " + std::to_string(v.size_bytes) +
+                        " bytes; each must be finite and the latency and size >= 0");
+    std::vector<bool> frontier(variants.size(), true);
+    // BEGIN SOLUTION Lesson 19: pareto_frontier: a variant leaves the frontier when another is as good on all three axes and better on one
+    for (size_t i = 0; i < variants.size(); i++)
+        for (size_t j = 0; j < variants.size() && frontier[i]; j++) {
+            const Variant &v = variants[i], &w = variants[j];
+            const bool as_good = w.accuracy >= v.accuracy && w.latency_seconds <= v.latency_seconds && w.size_bytes <= v.size_bytes;
+            const bool better = w.accuracy > v.accuracy || w.latency_seconds < v.latency_seconds || w.size_bytes < v.size_bytes;
+            if (j != i && as_good && better) frontier[i] = false;
+        }
+    // END SOLUTION
+    return frontier;
+}
+
+Platform platform() {
+    Platform p;
+#if defined(__x86_64__)
+    p.arch = "x86_64";
+#elif defined(__i386__)
+    p.arch = "i686";
+#elif defined(__aarch64__)
+    p.arch = "aarch64";
+#elif defined(__arm__)
+    p.arch = "armv7l";
+#else
+    p.arch = "unknown";
+#endif
+    std::ifstream cpuinfo("/proc/cpuinfo");
+    for (std::string line; std::getline(cpuinfo, line) && p.cpu.empty();)
+        for (const char* key : {"model name", "Model", "Hardware"}) // x86 says "model name", ARM boards "Model" or "Hardware"
+            if (line.rfind(key, 0) == 0 && line.find(':') != std::string::npos && p.cpu.empty()) {
+                const size_t at = line.find_first_not_of(" \t", line.find(':') + 1);
+                if (at != std::string::npos) p.cpu = line.substr(at);
+            }
+    if (p.cpu.empty()) p.cpu = "an unknown " + p.arch + " CPU";
+    p.cores = std::max<int64_t>(1, (int64_t)std::thread::hardware_concurrency());
+    p.threads = get_num_threads();
+#if defined(__clang__)
+    p.compiler = "clang++ " + std::to_string(__clang_major__) + "." + std::to_string(__clang_minor__) + "." + std::to_string(__clang_patchlevel__);
+#elif defined(__GNUC__)
+    p.compiler = std::string("g++ ") + __VERSION__;
+#else
+    p.compiler = __VERSION__;
+#endif
+    p.flags = build_info.flags;
+    p.commit = build_info.commit;
+    // -march (or ARM's -mcpu) ties the build to one CPU; without it, the
+    // kernels' per-CPU clones pick the instruction set at start-up
+    std::string arch_flag;
+    std::istringstream words(p.flags);
+    for (std::string w; words >> w;)
+        if (w.rfind("-march=", 0) == 0 || w.rfind("-mcpu=", 0) == 0) arch_flag = w;
+    p.build = arch_flag.empty() ? "portable" : "native (" + arch_flag + ")";
+    p.gemm_isa = gemm_tile().isa;
+    return p;
+}
+
 // ===== Lesson 20 · Capstone ==================================================
 // The events are data: a table of rules and the metric each ranks by. A
 // submission is written by hand (a small pretty printer) and read with

@@ -1752,6 +1752,7 @@ struct Summary {
     double mean = 0, median = 0, stddev = 0, min = 0, max = 0; // stddev with n - 1 (0 when n == 1)
     double p50 = 0, p90 = 0, p99 = 0;  // percentiles, linear between the sorted samples
     double ci_low = 0, ci_high = 0;    // the 95% confidence interval of the mean: mean -+ t(n-1) stddev / sqrt(n)
+                                       // (-+infinity when n == 1: one run says nothing of the spread)
     std::vector<int64_t> outliers;     // indices of the samples beyond Tukey's fences (1.5 IQR outside the quartiles)
     double cv() const;                 // coefficient of variation: stddev / mean
     double relative_ci() const;        // half the interval's width as a fraction of the mean
@@ -1783,7 +1784,8 @@ int64_t runs_needed(double cv, double precision, double confidence = 0.95);
 struct BenchmarkOptions {
     int64_t warmup = 3;             // calls not timed, after the cold one
     int64_t min_runs = 5, max_runs = 1000;
-    double max_seconds = 2.0;       // stop once the timed runs add up to this much
+    double max_seconds = 2.0;       // stop once the timed runs add up to this much (from the 2nd run on:
+                                    // a slow f is not run min_runs times past the budget)
     double target_ci = 0.02;        // stop once relative_ci() is at most this (after min_runs)
     bool bootstrap = false;         // also the bootstrap interval of the median
 };
@@ -1860,6 +1862,15 @@ struct Platform {
     std::string commit;    // `git describe --always --dirty` of the source; "unknown" outside a checkout
 };
 Platform platform();
+// What the build knew, for platform(): the Makefile writes $(BUILD)/build-info.c++
+// (rewritten only when its text changes, so a commit recompiles that one tiny
+// file, not tt.c++), whose object sets this before main. A program linked
+// without it reports "unknown" for both.
+struct BuildInfo {
+    const char* commit = "unknown";
+    const char* flags = "unknown"; // the CXXFLAGS
+};
+extern BuildInfo build_info;
 
 // ===== Lesson 20 · Capstone ==================================================
 // The course ends in a contest, as MLPerf's rounds do: five events, each

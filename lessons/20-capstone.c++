@@ -249,8 +249,9 @@ Measurements measure(Sequential& model, const CapstoneData& d, bool quick) {
 
     BenchmarkOptions o;
     o.bootstrap = true;
-    o.min_runs = quick ? 10 : 50;
-    o.max_runs = quick ? 400 : 20000;
+    o.warmup = quick ? 1 : 3;
+    o.min_runs = quick ? 5 : 50;
+    o.max_runs = quick ? 200 : 20000;
     o.max_seconds = quick ? 0.05 : 1.0;
     o.target_ci = 0.01;
     const Benchmark latency = single_stream(d.name, [&](int64_t) { model(one); }, o);

@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "lessons.h"
 
@@ -183,16 +182,91 @@ std::string bytes_str(int64_t bytes) {
 }
 
 std::string machine_name() {
-    std::string model;
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    for (std::string line; std::getline(cpuinfo, line);) {
-        // x86 says "model name", ARM boards say "Model" or "Hardware"
-        for (const char* key : {"model name", "Model", "Hardware"})
-            if (line.rfind(key, 0) == 0 && line.find(':') != std::string::npos && model.empty())
-                model = line.substr(line.find(':') + 2);
+    const tt::Platform p = tt::platform();
+    return p.cpu + ", " + std::to_string(p.cores) + " hardware threads";
+}
+
+namespace {
+// Text for an SVG element: the characters XML gives a meaning escaped.
+std::string xml_text(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '&') out += "&amp;";
+        else if (c == '<') out += "&lt;";
+        else if (c == '>') out += "&gt;";
+        else if (c == '\'') out += "&#39;";
+        else out += c;
     }
-    if (model.empty()) model = "an unknown CPU";
-    return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " hardware threads";
+    return out;
+}
+} // namespace
+
+std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>& variants) {
+    if (variants.empty()) throw tt::Error("pareto_svg: no variants to draw");
+    for (const tt::Variant& v : variants)
+        if (!(v.latency_seconds > 0)) throw tt::Error("pareto_svg: variant '" + v.name + "' has latency " + std::to_string(v.latency_seconds) + " s; a log axis needs > 0");
+    const std::vector<bool> frontier = tt::pareto_frontier(variants);
+    double lat_lo = 1e300, lat_hi = 0, acc_lo = 1e300, acc_hi = -1e300, biggest = 1;
+    for (const tt::Variant& v : variants) {
+        lat_lo = std::min(lat_lo, v.latency_seconds * 1e3), lat_hi = std::max(lat_hi, v.latency_seconds * 1e3);
+        acc_lo = std::min(acc_lo, v.accuracy), acc_hi = std::max(acc_hi, v.accuracy);
+        biggest = std::max(biggest, (double)v.size_bytes);
+    }
+    // the axes: latency in ms on whole decades, accuracy with a margin of a tenth of its range
+    const double x_lo = std::pow(10, std::floor(std::log10(lat_lo))), x_hi = std::pow(10, std::ceil(std::log10(lat_hi * 1.0001)));
+    const double pad = std::max((acc_hi - acc_lo) * 0.15, 0.005), y_lo = acc_lo - pad, y_hi = acc_hi + pad;
+    const double W = 680, H = 420, left = 70, right = 30, top = 40, bottom = 56;
+    auto X = [&](double ms) { return left + (W - left - right) * std::log(ms / x_lo) / std::log(x_hi / x_lo); };
+    auto Y = [&](double acc) { return H - bottom - (H - top - bottom) * (acc - y_lo) / (y_hi - y_lo); };
+    auto R = [&](int64_t bytes) { return 3 + 15 * std::sqrt((double)std::max<int64_t>(bytes, 0) / biggest); }; // area by size
+    std::string svg;
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' font-family='sans-serif' font-size='12'>\n"
+                  "<rect width='100%%' height='100%%' fill='white'/>\n", W, H);
+    svg += buf;
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>", left);
+    svg += buf + xml_text(title) + "</text>\n";
+    for (double decade = x_lo; decade <= x_hi * 1.0001; decade *= 10)
+        for (double m : {1.0, 2.0, 5.0}) { // grid at 1, 2, 5 of each decade
+            const double v = decade * m;
+            if (v > x_hi * 1.0001) break;
+            std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%g' x2='%.1f' y2='%g' stroke='#%s'/><text x='%.1f' y='%g' text-anchor='middle'>%g</text>\n",
+                          X(v), top, X(v), H - bottom, m == 1 ? "ccc" : "eee", X(v), H - bottom + 16, v);
+            svg += buf;
+        }
+    for (int t = 0; t <= 5; t++) {
+        const double v = y_lo + (y_hi - y_lo) * t / 5;
+        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#eee'/><text x='%g' y='%.1f' text-anchor='end'>%.3g</text>\n",
+                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, v);
+        svg += buf;
+    }
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>latency, ms (log scale); dot area: size in bytes (largest %s)</text>\n"
+                  "<text transform='translate(18,%g) rotate(-90)' text-anchor='middle'>accuracy</text>\n",
+                  (left + W - right) / 2, H - 16, bytes_str((int64_t)biggest).c_str(), (top + H - bottom) / 2);
+    svg += buf;
+    // the frontier in order of latency, joined
+    std::vector<size_t> on;
+    for (size_t i = 0; i < variants.size(); i++)
+        if (frontier[i]) on.push_back(i);
+    std::sort(on.begin(), on.end(), [&](size_t a, size_t b) { return variants[a].latency_seconds < variants[b].latency_seconds; });
+    svg += "<polyline fill='none' stroke='#c33' stroke-width='1.5' points='";
+    for (size_t i : on) {
+        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(variants[i].latency_seconds * 1e3), Y(variants[i].accuracy));
+        svg += buf;
+    }
+    svg += "'/>\n";
+    for (size_t i = 0; i < variants.size(); i++) {
+        const tt::Variant& v = variants[i];
+        const double x = X(v.latency_seconds * 1e3), y = Y(v.accuracy), r = R(v.size_bytes);
+        std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s' fill-opacity='0.45' stroke='%s'/>"
+                      "<text x='%.1f' y='%.1f'%s>", x, y, r, frontier[i] ? "#c33" : "#999", frontier[i] ? "#c33" : "#666",
+                      x + r + 3, y + 4, frontier[i] ? " font-weight='bold'" : "");
+        svg += buf + xml_text(v.name) + "</text>\n";
+    }
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' fill='#c33'>red: the Pareto frontier (no variant is as good on all three and better on one)</text>\n",
+                  left, top - 4.0);
+    svg += buf;
+    return svg + "</svg>\n";
 }
 
 namespace {
@@ -253,6 +327,19 @@ Result timed_part(const std::function<Result()>& part) {
         r.peak_bytes = tt::memory_counts().peak_bytes;
     }
     return r;
+}
+
+Json platform_json(const tt::Platform& p) {
+    return Json()
+        .text("cpu", p.cpu)
+        .number("cores", (double)p.cores)
+        .number("threads", (double)p.threads)
+        .text("arch", p.arch)
+        .text("compiler", p.compiler)
+        .text("flags", p.flags)
+        .text("build", p.build)
+        .text("gemm_isa", p.gemm_isa)
+        .text("commit", p.commit);
 }
 
 Json part_json(const Result& r) {
