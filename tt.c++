@@ -2775,10 +2775,11 @@ struct Series {
     const char* colour;
 };
 // One chart in the box (x0, y0, w, h): axes, ticks, grid, lines and a legend
-// (top right, or bottom right where the curves rise). x runs over epochs
-// 1..n; y over a rounded range that holds every finite value.
-std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::vector<Series>& series,
-                      bool legend_at_bottom) {
+// (top right, or bottom right where the curves rise). x runs over points
+// 1..n, ticks labelled point * x_step; y over a rounded range that holds
+// every finite value.
+std::string svg_panel(double x0, double y0, double w, double h, const char* y_label, const std::string& x_label,
+                      double x_step, const std::vector<Series>& series, bool legend_at_bottom) {
     size_t n = 0;
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (const Series& s : series) {
@@ -2809,14 +2810,15 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
         std::snprintf(buf, sizeof buf,
                       "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#333'/>"
                       "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='11'>%g</text>\n",
-                      px(e), bottom, px(e), bottom + 5, px(e), bottom + 18, e);
+                      px(e), bottom, px(e), bottom + 5, px(e), bottom + 18, e * x_step);
         out += buf;
     }
     std::snprintf(buf, sizeof buf,
                   "<polyline points='%.1f,%.1f %.1f,%.1f %.1f,%.1f' fill='none' stroke='#333'/>\n"
-                  "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='12'>epoch</text>\n"
+                  "<text x='%.1f' y='%.1f' text-anchor='middle' font-size='12'>%s</text>\n"
                   "<text transform='translate(%.1f,%.1f) rotate(-90)' text-anchor='middle' font-size='12'>%s</text>\n",
-                  left, top, left, bottom, right, bottom, (left + right) / 2, bottom + 36, x0 + 16, (top + bottom) / 2, y_label);
+                  left, top, left, bottom, right, bottom, (left + right) / 2, bottom + 36, xml_escape(x_label).c_str(), x0 + 16,
+                  (top + bottom) / 2, y_label);
     out += buf;
     // the lines, with a dot per epoch; a non-finite value is left out
     int drawn = 0;
@@ -2845,8 +2847,9 @@ std::string svg_panel(double x0, double y0, double w, double h, const char* y_la
 }
 } // namespace
 
-void save_curves_svg(const std::string& path, const History& history, const std::string& title) {
-    const double width = 900, height = 340;
+std::string curves_svg(const History& history, const std::string& title, const std::string& x_label, double x_step) {
+    const bool accuracy = !history.train_accuracy.empty() || !history.test_accuracy.empty();
+    const double width = 900, height = 340, loss_width = accuracy ? width / 2 : width;
     std::string svg;
     char buf[256];
     std::snprintf(buf, sizeof buf,
@@ -2855,11 +2858,16 @@ void save_curves_svg(const std::string& path, const History& history, const std:
                   width, height, width, height);
     svg += buf;
     svg += "<text x='450' y='24' text-anchor='middle' font-size='15'>" + xml_escape(title) + "</text>\n";
-    svg += svg_panel(0, 35, width / 2, height - 35, "loss",
+    svg += svg_panel(0, 35, loss_width, height - 35, "loss", x_label, x_step,
                      {{"train", &history.train_loss, "#1f77b4"}, {"test", &history.test_loss, "#d62728"}}, false);
-    svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy",
-                     {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}}, true);
-    svg += "</svg>\n";
+    if (accuracy)
+        svg += svg_panel(width / 2, 35, width / 2, height - 35, "accuracy", x_label, x_step,
+                         {{"train", &history.train_accuracy, "#1f77b4"}, {"test", &history.test_accuracy, "#d62728"}}, true);
+    return svg + "</svg>\n";
+}
+
+void save_curves_svg(const std::string& path, const History& history, const std::string& title) {
+    const std::string svg = curves_svg(history, title);
     std::ofstream file(path, std::ios::binary);
     file << svg;
     if (!file.good()) throw Error("save_curves_svg: cannot write '" + path + "'");
@@ -7644,22 +7652,26 @@ double time_call(const std::function<void()>& f) {
     f();
     return seconds_between(start, ProfileClock::now());
 }
-// The mean, the standard deviation (n - 1) and the half-width of the t
-// interval of the mean of values (n >= 2).
-struct MeanInterval {
-    double mean = 0, stddev = 0, half_width = 0;
+// The mean and the spread of values added one at a time, with Welford's
+// update (no large sum of squares to cancel), and the half-width of the t
+// interval of the mean: O(1) per value, so a harness can ask after every run.
+struct RunningStats {
+    int64_t n = 0;
+    double mean = 0, squares = 0; // squares: the sum of squared deviations from the mean
+    void add(double x) {
+        n++;
+        const double d = x - mean;
+        mean += d / (double)n;
+        squares += d * (x - mean);
+    }
+    double stddev() const { return n > 1 ? std::sqrt(squares / (double)(n - 1)) : 0; }
+    // one value: an interval without bounds
+    double half_width() const { return n > 1 ? student_t(n - 1) * stddev() / std::sqrt((double)n) : std::numeric_limits<double>::infinity(); }
 };
-MeanInterval mean_interval(const std::vector<double>& values, double confidence = 0.95) {
-    const double n = (double)values.size();
-    MeanInterval m;
-    for (double v : values) m.mean += v;
-    m.mean /= n;
-    double squares = 0;
-    for (double v : values) squares += (v - m.mean) * (v - m.mean);
-    m.stddev = values.size() > 1 ? std::sqrt(squares / (n - 1)) : 0;
-    m.half_width = values.size() > 1 ? student_t((int64_t)values.size() - 1, confidence) * m.stddev / std::sqrt(n)
-                                     : std::numeric_limits<double>::infinity();
-    return m;
+RunningStats running_stats(const std::vector<double>& values) {
+    RunningStats s;
+    for (double v : values) s.add(v);
+    return s;
 }
 std::string two_digits(double v) {
     char buf[32];
@@ -7721,11 +7733,11 @@ Summary summarize(const std::vector<double>& samples) {
     s.p90 = percentile_of_sorted(sorted, 90);
     s.p99 = percentile_of_sorted(sorted, 99);
     // BEGIN SOLUTION Lesson 19: summarize: the mean, the standard deviation, the t interval of the mean, Tukey's outliers
-    const MeanInterval m = mean_interval(samples); // one sample: an interval without bounds
+    const RunningStats m = running_stats(samples);
     s.mean = m.mean;
-    s.stddev = m.stddev;
-    s.ci_low = m.mean - m.half_width;
-    s.ci_high = m.mean + m.half_width;
+    s.stddev = m.stddev();
+    s.ci_low = m.mean - m.half_width();
+    s.ci_high = m.mean + m.half_width();
     const double q1 = percentile_of_sorted(sorted, 25), q3 = percentile_of_sorted(sorted, 75), fence = 1.5 * (q3 - q1);
     for (size_t i = 0; i < samples.size(); i++)
         if (samples[i] < q1 - fence || samples[i] > q3 + fence) s.outliers.push_back((int64_t)i);
@@ -7769,6 +7781,10 @@ int64_t runs_needed(double cv, double precision, double confidence) {
 }
 
 double Benchmark::throughput() const { return stats.mean > 0 ? items / stats.mean : 0; }
+// samples/s = items / seconds: the interval of the mean seconds, inverted
+Interval Benchmark::throughput_ci() const {
+    return {items / stats.ci_high, stats.ci_low > 0 ? items / stats.ci_low : std::numeric_limits<double>::infinity()};
+}
 
 Benchmark benchmark(const std::string& name, const std::function<void()>& f, const BenchmarkOptions& options, double items_per_call) {
     check_options("benchmark", options);
@@ -7781,16 +7797,15 @@ Benchmark benchmark(const std::string& name, const std::function<void()>& f, con
     for (int64_t i = 0; i < options.warmup; i++) f();
     double total = 0;
     // BEGIN SOLUTION Lesson 19: benchmark: time calls until the interval is narrow enough or a cap is reached
-    for (;;) {
+    RunningStats running;
+    while (b.stopped_by.empty()) {
         b.samples.push_back(time_call(f));
         total += b.samples.back();
-        const int64_t n = (int64_t)b.samples.size();
-        if (n < 2) continue;
-        const MeanInterval m = mean_interval(b.samples);
-        if (n >= options.min_runs && m.half_width <= options.target_ci * std::fabs(m.mean)) b.stopped_by = "ci";
-        else if (n >= options.max_runs) b.stopped_by = "runs";
+        running.add(b.samples.back());
+        if (running.n < 2) continue;
+        if (running.n >= options.min_runs && running.half_width() <= options.target_ci * std::fabs(running.mean)) b.stopped_by = "ci";
+        else if (running.n >= options.max_runs) b.stopped_by = "runs";
         else if (total >= options.max_seconds) b.stopped_by = "time";
-        if (!b.stopped_by.empty()) break;
     }
     // END SOLUTION
     b.stats = summarize(b.samples);
@@ -7814,9 +7829,7 @@ Offline offline(const std::string& name, const std::function<void(int64_t)>& run
         if (b.throughput() > o.samples_per_second) {
             o.best_batch = batch;
             o.samples_per_second = b.throughput();
-            // samples/s = batch / seconds: the interval of the mean seconds, inverted
-            o.samples_per_second_ci = {b.items / b.stats.ci_high,
-                                       b.stats.ci_low > 0 ? b.items / b.stats.ci_low : std::numeric_limits<double>::infinity()};
+            o.samples_per_second_ci = b.throughput_ci();
         }
     }
     return o;
@@ -7829,7 +7842,8 @@ Comparison compare(const std::string& name_a, const std::function<void()>& a, co
     for (int64_t i = 0; i < options.warmup; i++) a(), b();
     // pairs in the order a b, b a, a b...: what runs second in a pair (a
     // warmer cache, a clock that ramped up) favours each side equally
-    std::vector<double> seconds_a, seconds_b, log_ratios;
+    std::vector<double> seconds_a, seconds_b;
+    RunningStats log_ratios;
     double total = 0;
     for (int64_t pair = 0;; pair++) {
         double ta = 0, tb = 0;
@@ -7837,13 +7851,14 @@ Comparison compare(const std::string& name_a, const std::function<void()>& a, co
         else tb = time_call(b), ta = time_call(a);
         seconds_a.push_back(ta);
         seconds_b.push_back(tb);
-        log_ratios.push_back(std::log(std::max(tb, 1e-12) / std::max(ta, 1e-12)));
+        log_ratios.add(std::log(std::max(tb, 1e-12) / std::max(ta, 1e-12)));
         total += ta + tb;
         const int64_t n = pair + 1;
         if (n < 2) continue;
         // the interval of the mean log ratio, as a fraction of the speed-up: exp(half) - 1
-        const double half = mean_interval(log_ratios).half_width;
-        if ((n >= options.min_runs && std::expm1(half) <= options.target_ci) || n >= options.max_runs || total >= options.max_seconds) break;
+        if ((n >= options.min_runs && std::expm1(log_ratios.half_width()) <= options.target_ci) || n >= options.max_runs ||
+            total >= options.max_seconds)
+            break;
     }
     return compare_paired(name_a, seconds_a, name_b, seconds_b);
 }
@@ -7867,9 +7882,9 @@ Comparison compare_paired(const std::string& name_a, const std::vector<double>& 
     // speed-up is the geometric mean of the pairs' ratios
     std::vector<double> log_ratios;
     for (size_t i = 0; i < seconds_a.size(); i++) log_ratios.push_back(std::log(seconds_b[i] / seconds_a[i]));
-    const MeanInterval m = mean_interval(log_ratios);
+    const RunningStats m = running_stats(log_ratios);
     c.speedup = std::exp(m.mean);
-    c.ci = {std::exp(m.mean - m.half_width), std::exp(m.mean + m.half_width)};
+    c.ci = {std::exp(m.mean - m.half_width()), std::exp(m.mean + m.half_width())};
     // END SOLUTION
     return c;
 }

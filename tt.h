@@ -837,11 +837,17 @@ EpochStats evaluate(Module& model, DataLoader& loader, const LossFn& loss_fn, bo
 
 // The curves of a run, one value per epoch, drawn as an SVG image: a loss
 // panel and an accuracy panel with axes, ticks, labels and a legend. Series
-// left empty are not drawn.
+// left empty are not drawn; with no accuracy at all the loss panel takes the
+// whole width. curves_svg returns the <svg> element's text (~10-20 KB for
+// tens of points; the report page inlines it), save_curves_svg writes it.
+// Point i (from 0) of a series is at x = (i + 1) * x_step, labelled x_label:
+// epochs 1, 2, ..., or steps 100, 200, ... for a curve sampled every 100.
 struct History {
     std::vector<float> train_loss, test_loss, train_accuracy, test_accuracy;
     void add(const EpochStats& train, const EpochStats& test);
 };
+std::string curves_svg(const History& history, const std::string& title, const std::string& x_label = "epoch",
+                       double x_step = 1);
 void save_curves_svg(const std::string& path, const History& history, const std::string& title);
 
 // --- JSON -----------------------------------------------------------------------
@@ -1798,6 +1804,7 @@ struct Benchmark {
     std::string stopped_by;         // "ci", "runs" or "time": which condition ended it
     double items = 1;               // items each call processes (samples, tokens)
     double throughput() const;      // items / mean seconds
+    Interval throughput_ci() const; // items / the mean's interval: [items / ci_high, items / ci_low] (infinite above when ci_low <= 0)
 };
 // f called 1 + warmup + n times; an Error naming benchmark for bad options
 // (negative warm-up, min_runs < 2, max_runs < min_runs, caps not positive).

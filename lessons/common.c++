@@ -56,6 +56,20 @@ std::shared_ptr<tt::ImageDataset> mnist_dataset(const tt::ImageSet& set, bool fl
     return std::make_shared<tt::ImageDataset>(set, std::vector<float>{0.1307f}, std::vector<float>{0.3081f}, 255.0f, flat);
 }
 
+tt::Sequential mnist_mlp(tt::Generator& g) {
+    using namespace tt;
+    return Sequential{Linear(784, 256, true, Init::Kaiming, g), ReLU(), Linear(256, 128, true, Init::Kaiming, g), ReLU(),
+                      Linear(128, 10, true, Init::Kaiming, g)};
+}
+
+tt::Sequential lenet5(tt::Generator& g) {
+    using namespace tt;
+    return Sequential{Conv2d(1, 6, 5, 1, 2, true, g), ReLU(), MaxPool2d(2),  // [6,14,14]
+                      Conv2d(6, 16, 5, 1, 0, true, g), ReLU(), MaxPool2d(2), // [16,5,5]
+                      Flatten(), Linear(400, 120, true, Init::Kaiming, g), ReLU(),
+                      Linear(120, 84, true, Init::Kaiming, g), ReLU(), Linear(84, 10, true, Init::Kaiming, g)};
+}
+
 std::string output_path(const std::string& name) {
     const char* dir = std::getenv("TT_OUT");
     const std::filesystem::path base = dir && *dir ? std::filesystem::path(dir) : std::filesystem::temp_directory_path();
@@ -65,9 +79,67 @@ std::string output_path(const std::string& name) {
     return (base / name).string();
 }
 
-void write_roofline_svg(const std::string& path, const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
-                        const std::vector<RooflinePoint>& points) {
-    if (roofs.empty() || !(bandwidth > 0)) throw tt::Error("write_roofline_svg: needs a roof and a bandwidth > 0");
+namespace {
+// Valid UTF-8 with no control character but tab and newline; with `escape`,
+// also & < > " ' as entities.
+std::string clean_text(const std::string& text, bool escape) {
+    std::string out;
+    out.reserve(text.size());
+    const size_t n = text.size();
+    for (size_t i = 0; i < n;) {
+        const unsigned char c = (unsigned char)text[i];
+        if (c < 0x80) {
+            if (escape && c == '&') out += "&amp;";
+            else if (escape && c == '<') out += "&lt;";
+            else if (escape && c == '>') out += "&gt;";
+            else if (escape && c == '"') out += "&quot;";
+            else if (escape && c == '\'') out += "&#39;";
+            else if (c < 0x20 && c != '\n' && c != '\t') out += ' '; // XML 1.0 forbids the other control characters
+            else if (c == 0x7f) out += ' ';
+            else out += (char)c;
+            i++;
+            continue;
+        }
+        // A multi-byte sequence: the lead byte says how long; the rest must be
+        // 10xxxxxx, with no overlong forms, no surrogates, nothing past U+10FFFF.
+        const size_t length = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        bool valid = length > 0 && i + length <= n;
+        for (size_t k = 1; valid && k < length; k++) valid = ((unsigned char)text[i + k] & 0xc0) == 0x80;
+        if (valid && length >= 3) {
+            const unsigned char second = (unsigned char)text[i + 1];
+            valid = !(c == 0xe0 && second < 0xa0) && !(c == 0xed && second >= 0xa0) && !(c == 0xf0 && second < 0x90) &&
+                    !(c == 0xf4 && second >= 0x90);
+        }
+        if (valid) out.append(text, i, length), i += length;
+        else out += "\xef\xbf\xbd", i++; // U+FFFD, the replacement character
+    }
+    return out;
+}
+} // namespace
+
+std::string html_escape(const std::string& text) { return clean_text(text, true); }
+std::string utf8_text(const std::string& text) { return clean_text(text, false); }
+
+namespace {
+// The opening of every SVG these writers make: white, sized, scalable.
+std::string svg_open(double width, double height, int font_size) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' viewBox='0 0 %g %g' font-family='sans-serif' "
+                  "font-size='%d'>\n<rect width='100%%' height='100%%' fill='white'/>\n",
+                  width, height, width, height, font_size);
+    return buf;
+}
+void write_text_file(const std::string& path, const std::string& text, const char* who) {
+    std::ofstream f(path, std::ios::binary);
+    f << text;
+    if (!f.good()) throw tt::Error(std::string(who) + ": cannot write '" + path + "'");
+}
+} // namespace
+
+std::string roofline_svg(const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
+                         const std::vector<RooflinePoint>& points) {
+    if (roofs.empty() || !(bandwidth > 0)) throw tt::Error("roofline_svg: needs a roof and a bandwidth > 0");
     double highest = 0, lowest = 0.1;
     for (const Roof& r : roofs) highest = std::max(highest, r.peak_gflops);
     for (const RooflinePoint& p : points) lowest = std::min(lowest, p.gflops);
@@ -76,47 +148,49 @@ void write_roofline_svg(const std::string& path, const std::string& title, const
     const double y_lo = std::pow(10, std::floor(std::log10(std::max(lowest, 1e-3))));
     auto X = [&](double v) { return left + (W - left - right) * std::log(v / x_lo) / std::log(x_hi / x_lo); };
     auto Y = [&](double v) { return H - bottom - (H - top - bottom) * std::log(v / y_lo) / std::log(y_hi / y_lo); };
-    std::ofstream f(path);
-    if (!f) throw tt::Error("write_roofline_svg: cannot write " + path);
+    std::string f = svg_open(W, H, 12);
     char buf[512];
-    f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='12'>\n"
-      << "<rect width='100%' height='100%' fill='white'/>\n";
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>%s</text>\n", left, title.c_str());
-    f << buf;
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>", left);
+    f += buf + html_escape(title) + "</text>\n";
     for (double v = x_lo; v <= x_hi * 1.01; v *= 4) { // grid and tick labels
         std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%g' x2='%.1f' y2='%g' stroke='#ddd'/><text x='%.1f' y='%g' text-anchor='middle'>%g</text>\n",
                       X(v), top, X(v), H - bottom, X(v), H - bottom + 16, v);
-        f << buf;
+        f += buf;
     }
     for (double v = y_lo; v <= y_hi * 1.01; v *= 10) {
         std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#ddd'/><text x='%g' y='%.1f' text-anchor='end'>%g</text>\n",
                       left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, v);
-        f << buf;
+        f += buf;
     }
     std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>arithmetic intensity (flops per byte of memory traffic)</text>\n"
                   "<text transform='translate(18,%g) rotate(-90)' text-anchor='middle'>GFLOP/s</text>\n",
                   (left + W - right) / 2, H - 18, (top + H - bottom) / 2);
-    f << buf;
+    f += buf;
     for (const Roof& r : roofs) { // the slope bandwidth * intensity up to the ridge, then flat at the peak
         const double ridge = r.peak_gflops / bandwidth;
+        const std::string colour = html_escape(r.colour);
         std::snprintf(buf, sizeof buf, "<polyline fill='none' stroke='%s' stroke-width='2' points='%.1f,%.1f %.1f,%.1f %.1f,%.1f'/>"
-                      "<text x='%.1f' y='%.1f' fill='%s'>%s</text>\n", r.colour.c_str(), X(x_lo), Y(bandwidth * x_lo), X(ridge),
-                      Y(r.peak_gflops), X(x_hi), Y(r.peak_gflops), X(ridge) + 6, Y(r.peak_gflops) - 6, r.colour.c_str(), r.label.c_str());
-        f << buf;
+                      "<text x='%.1f' y='%.1f' fill='%s'>", colour.c_str(), X(x_lo), Y(bandwidth * x_lo), X(ridge),
+                      Y(r.peak_gflops), X(x_hi), Y(r.peak_gflops), X(ridge) + 6, Y(r.peak_gflops) - 6, colour.c_str());
+        f += buf + html_escape(r.label) + "</text>\n";
     }
     for (size_t i = 0; i < points.size(); i++) {
         const RooflinePoint& p = points[i];
         const double x = X(std::max(p.intensity, x_lo)), y = Y(std::max(p.gflops, y_lo));
-        std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='4' fill='#36c'/><text x='%.1f' y='%.1f'%s>%s</text>\n", x, y,
-                      x + (i % 2 ? -8 : 8), y + 4, i % 2 ? " text-anchor='end'" : "", p.name.c_str()); // odd labels to the left
-        f << buf;
+        std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='4' fill='#36c'/><text x='%.1f' y='%.1f'%s>", x, y,
+                      x + (i % 2 ? -8 : 8), y + 4, i % 2 ? " text-anchor='end'" : ""); // odd labels to the left
+        f += buf + html_escape(p.name) + "</text>\n";
     }
-    f << "</svg>\n";
+    return f + "</svg>\n";
 }
 
-void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
-                         float lo, float hi, int bins) {
-    if (!(hi > lo) || bins < 1) throw tt::Error("write_histogram_svg: needs lo < hi and bins >= 1");
+void write_roofline_svg(const std::string& path, const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
+                        const std::vector<RooflinePoint>& points) {
+    write_text_file(path, roofline_svg(title, roofs, bandwidth, points), "write_roofline_svg");
+}
+
+std::string histogram_svg(const std::string& title, const std::vector<HistogramSeries>& series, float lo, float hi, int bins) {
+    if (!(hi > lo) || bins < 1) throw tt::Error("histogram_svg: needs lo < hi and bins >= 1");
     std::vector<std::vector<double>> counts(series.size(), std::vector<double>((size_t)bins, 0));
     double most = 1;
     for (size_t s = 0; s < series.size(); s++)
@@ -128,33 +202,170 @@ void write_histogram_svg(const std::string& path, const std::string& title, cons
     const double W = 640, H = 320, left = 50, right = 10, top = 30, bottom = 40;
     auto X = [&](double b) { return left + (W - left - right) * b / bins; };
     auto Y = [&](double c) { return H - bottom - (H - top - bottom) * (c > 0 ? std::log10(1 + c) / std::log10(1 + most) : 0); };
-    std::ofstream f(path);
-    if (!f) throw tt::Error("write_histogram_svg: cannot write '" + path + "'");
+    std::string f = svg_open(W, H, 12);
     char buf[256];
-    f << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-      << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
-      << "<text x='" << left << "' y='18'>" << title << "</text>\n";
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='18'>", left);
+    f += buf + html_escape(title) + "</text>\n";
     std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%g' x2='%g' y2='%g' stroke='black'/>\n", left, H - bottom, W - right, H - bottom);
-    f << buf;
+    f += buf;
     for (int t = 0; t <= 4; t++) {
         std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>%.3g</text>\n", X(bins * t / 4.0), H - bottom + 16,
                       lo + (hi - lo) * t / 4);
-        f << buf;
+        f += buf;
     }
     std::snprintf(buf, sizeof buf, "<text x='%g' y='%g'>count (log scale, max %.0f)</text>\n", left, H - 8, most);
-    f << buf;
+    f += buf;
     for (size_t s = 0; s < series.size(); s++) {
-        f << "<polyline fill='none' stroke='" << series[s].colour << "' stroke-width='1.2' points='";
+        const std::string colour = html_escape(series[s].colour);
+        f += "<polyline fill='none' stroke='" + colour + "' stroke-width='1.2' points='";
         for (int b = 0; b < bins; b++) {
             std::snprintf(buf, sizeof buf, "%.1f,%.1f %.1f,%.1f ", X(b), Y(counts[s][(size_t)b]), X(b + 1), Y(counts[s][(size_t)b]));
-            f << buf;
+            f += buf;
         }
-        f << "'/>\n";
-        std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' fill='%s'>%s</text>\n", W - right - 220, top + 14.0 * (double)(s + 1),
-                      series[s].colour.c_str(), series[s].label.c_str());
-        f << buf;
+        f += "'/>\n";
+        std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' fill='%s'>", W - right - 220, top + 14.0 * (double)(s + 1), colour.c_str());
+        f += buf + html_escape(series[s].label) + "</text>\n";
     }
-    f << "</svg>\n";
+    return f + "</svg>\n";
+}
+
+void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
+                         float lo, float hi, int bins) {
+    write_text_file(path, histogram_svg(title, series, lo, hi, bins), "write_histogram_svg");
+}
+
+std::vector<int64_t> predict_classes(tt::Module& model, tt::DataLoader& loader) {
+    tt::NoGrad inference;
+    const bool was_training = model.training;
+    model.eval();
+    std::vector<int64_t> out;
+    for (auto& [x, y] : loader)
+        for (float v : tt::argmax(model(x), 1).to_vector()) out.push_back((int64_t)v);
+    model.train(was_training);
+    return out;
+}
+
+std::vector<int64_t> confusion_counts(const std::vector<int64_t>& predicted, const tt::Tensor& labels, int64_t classes) {
+    const std::vector<float> truth = labels.to_vector();
+    if (truth.size() != predicted.size())
+        throw tt::Error("confusion_counts: " + std::to_string(predicted.size()) + " predictions for " +
+                        std::to_string(truth.size()) + " labels");
+    std::vector<int64_t> counts((size_t)(classes * classes), 0);
+    for (size_t i = 0; i < predicted.size(); i++) {
+        const int64_t t = (int64_t)truth[i], p = predicted[i];
+        if (t < 0 || t >= classes || p < 0 || p >= classes)
+            throw tt::Error("confusion_counts: class " + std::to_string(t < 0 || t >= classes ? t : p) + " at sample " +
+                            std::to_string(i) + " is not in 0.." + std::to_string(classes - 1));
+        counts[(size_t)(t * classes + p)]++;
+    }
+    return counts;
+}
+
+std::string confusion_svg(const std::string& title, const std::vector<int64_t>& counts, const std::vector<std::string>& names) {
+    const int64_t K = (int64_t)names.size();
+    if (K == 0 || (int64_t)counts.size() != K * K)
+        throw tt::Error("confusion_svg: " + std::to_string(counts.size()) + " counts for " + std::to_string(K) +
+                        " classes (needs classes^2, at least one)");
+    const double cell = 40, left = 100, top = 70, right = 70, bottom = 20;
+    const double W = left + cell * (double)K + right, H = top + cell * (double)K + bottom + 20;
+    std::string f = svg_open(W, H, 11);
+    char buf[320];
+    std::snprintf(buf, sizeof buf, "<text x='10' y='20' font-size='14'>");
+    f += buf + html_escape(title) + "</text>\n";
+    std::snprintf(buf, sizeof buf,
+                  "<text x='%g' y='%g' text-anchor='middle'>predicted</text>"
+                  "<text x='10' y='%g'>true</text><text x='%g' y='%g' text-anchor='middle'>right</text>\n",
+                  left + cell * (double)K / 2, top - 30, top - 8, left + cell * (double)K + right / 2, top - 8);
+    f += buf;
+    for (int64_t k = 0; k < K; k++) { // class names along both edges, truncated to fit a cell across
+        const std::string name = html_escape(names[(size_t)k].substr(0, 12)), across = html_escape(names[(size_t)k].substr(0, 5));
+        std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>", left + cell * ((double)k + 0.5), top - 8);
+        f += buf + across + "</text>";
+        std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='end'>", left - 6, top + cell * ((double)k + 0.5) + 4);
+        f += buf + name + "</text>\n";
+    }
+    // Each row shaded by its own total: the diagonal (right) in blue, the
+    // mistakes in red, darker as a larger share of that class lands there.
+    int64_t right_total = 0, total = 0;
+    for (int64_t t = 0; t < K; t++) {
+        int64_t row = 0;
+        for (int64_t p = 0; p < K; p++) row += counts[(size_t)(t * K + p)];
+        total += row;
+        right_total += counts[(size_t)(t * K + t)];
+        for (int64_t p = 0; p < K; p++) {
+            const int64_t n = counts[(size_t)(t * K + p)];
+            const double share = row ? (double)n / (double)row : 0, shade = n ? 0.15 + 0.85 * std::sqrt(share) : 0;
+            const int r = t == p ? (int)(255 - 225 * shade) : 255, g = (int)(255 - 200 * shade),
+                      b = t == p ? 255 : (int)(255 - 200 * shade);
+            std::snprintf(buf, sizeof buf, "<rect x='%g' y='%g' width='%g' height='%g' fill='#%02x%02x%02x' stroke='#ccc'/>",
+                          left + cell * (double)p, top + cell * (double)t, cell, cell, r, g, b);
+            f += buf;
+            if (n) {
+                std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle' fill='%s'>%lld</text>",
+                              left + cell * ((double)p + 0.5), top + cell * ((double)t + 0.5) + 4, shade > 0.6 ? "white" : "black",
+                              (long long)n);
+                f += buf;
+            }
+        }
+        std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>%.1f%%</text>\n", left + cell * (double)K + right / 2,
+                      top + cell * ((double)t + 0.5) + 4, row ? 100.0 * (double)counts[(size_t)(t * K + t)] / (double)row : 0.0);
+        f += buf;
+    }
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>%lld of %lld right (%.2f%%); rows: the true class</text>\n",
+                  left + cell * (double)K / 2, H - 12, (long long)right_total, (long long)total,
+                  total ? 100.0 * (double)right_total / (double)total : 0.0);
+    f += buf;
+    return f + "</svg>\n";
+}
+
+std::string decision_svg(const std::string& title, const tt::Tensor& x, const tt::Tensor& y, double w1, double w2, double b) {
+    if (x.dim() != 2 || x.size(1) != 2 || y.dim() != 1 || y.size(0) != x.size(0))
+        throw tt::Error("decision_svg: needs x [N,2] and y [N], got x " + tt::to_string(x.shape()) + " and y " +
+                        tt::to_string(y.shape()));
+    const std::vector<float> xs = x.contiguous().to_vector(), ys = y.to_vector();
+    double lo = 0, hi = 1; // the box holds every point, with a margin
+    for (float v : xs) lo = std::min(lo, (double)v), hi = std::max(hi, (double)v);
+    const double margin = 0.15 * (hi - lo);
+    lo -= margin, hi += margin;
+    const double W = 480, H = 440, left = 60, top = 40, size = 360;
+    auto X = [&](double v) { return left + size * (v - lo) / (hi - lo); };
+    auto Y = [&](double v) { return top + size * (hi - v) / (hi - lo); };
+    std::string f = svg_open(W, H, 11);
+    char buf[320];
+    f += "<text x='10' y='20' font-size='14'>" + html_escape(title) + "</text>\n";
+    std::snprintf(buf, sizeof buf, "<rect x='%g' y='%g' width='%g' height='%g' fill='none' stroke='#333'/>\n", left, top, size, size);
+    f += buf;
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>x1 (%.3g to %.3g)</text>"
+                  "<text transform='translate(%g,%g) rotate(-90)' text-anchor='middle'>x2</text>\n",
+                  left + size / 2, top + size + 18, lo, hi, left - 10, top + size / 2);
+    f += buf;
+    for (size_t i = 0; i < ys.size(); i++) {
+        std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='%s' fill='%s' fill-opacity='0.7'/>\n", X(xs[2 * i]),
+                      Y(xs[2 * i + 1]), ys.size() > 16 ? "3" : "7", ys[i] > 0.5f ? "#d62728" : "#1f77b4");
+        f += buf;
+    }
+    // The line w1 x1 + w2 x2 + b = 0, clipped to the box: where it crosses
+    // the box's four edges (at most two of the crossings lie on the box).
+    std::vector<std::pair<double, double>> ends;
+    if (std::fabs(w2) > 1e-12)
+        for (double v : {lo, hi}) {
+            const double u = -(w1 * v + b) / w2;
+            if (u >= lo && u <= hi) ends.push_back({v, u});
+        }
+    if (std::fabs(w1) > 1e-12)
+        for (double u : {lo, hi}) {
+            const double v = -(w2 * u + b) / w1;
+            if (v >= lo && v <= hi) ends.push_back({v, u});
+        }
+    if (ends.size() >= 2) {
+        std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#333' stroke-width='2' stroke-dasharray='6 3'/>\n",
+                      X(ends[0].first), Y(ends[0].second), X(ends.back().first), Y(ends.back().second));
+        f += buf;
+    }
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g'>class 0 blue, class 1 red; dashed: %.3g x1 + %.3g x2 + %.3g = 0</text>\n", left,
+                  H - 8, w1, w2, b);
+    f += buf;
+    return f + "</svg>\n";
 }
 
 bool parse_int(const std::string& text, long lo, long hi, long& out) {
@@ -206,17 +417,27 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
     for (const tt::Variant& v : variants)
         if (!(v.latency_seconds > 0)) throw tt::Error("pareto_svg: variant '" + v.name + "' has latency " + std::to_string(v.latency_seconds) + " s; a log axis needs > 0");
     const std::vector<bool> frontier = tt::pareto_frontier(variants);
+    // the frontier of accuracy and latency alone (every size equal): the line
+    std::vector<tt::Variant> flat = variants;
+    for (tt::Variant& v : flat) v.size_bytes = 0;
+    const std::vector<bool> line = tt::pareto_frontier(flat);
     double lat_lo = 1e300, lat_hi = 0, acc_lo = 1e300, acc_hi = -1e300, biggest = 1;
     for (const tt::Variant& v : variants) {
-        lat_lo = std::min(lat_lo, v.latency_seconds * 1e3), lat_hi = std::max(lat_hi, v.latency_seconds * 1e3);
+        lat_lo = std::min(lat_lo, v.latency_seconds), lat_hi = std::max(lat_hi, v.latency_seconds);
         acc_lo = std::min(acc_lo, v.accuracy), acc_hi = std::max(acc_hi, v.accuracy);
         biggest = std::max(biggest, (double)v.size_bytes);
     }
-    // the axes: latency in ms on whole decades, accuracy with a margin of a tenth of its range
-    const double x_lo = std::pow(10, std::floor(std::log10(lat_lo))), x_hi = std::pow(10, std::ceil(std::log10(lat_hi * 1.0001)));
-    const double pad = std::max((acc_hi - acc_lo) * 0.15, 0.005), y_lo = acc_lo - pad, y_hi = acc_hi + pad;
+    // latency in µs or ms on whole decades; accuracy on round steps around its range
+    const double unit = lat_hi < 1e-3 ? 1e6 : 1e3;
+    const char* unit_name = unit == 1e6 ? "µs" : "ms";
+    const double x_lo = std::pow(10, std::floor(std::log10(lat_lo * unit))), x_hi = std::pow(10, std::ceil(std::log10(lat_hi * unit * 1.0001)));
+    const double range = std::max(acc_hi - acc_lo, 0.01), magnitude = std::pow(10, std::floor(std::log10(range / 5)));
+    double step = magnitude;
+    for (double m : {1.0, 2.0, 5.0, 10.0})
+        if (range / (m * magnitude) <= 6) { step = m * magnitude; break; }
+    const double y_lo = std::floor((acc_lo - step / 2) / step) * step, y_hi = std::ceil((acc_hi + step / 2) / step) * step;
     const double W = 680, H = 420, left = 70, right = 30, top = 40, bottom = 56;
-    auto X = [&](double ms) { return left + (W - left - right) * std::log(ms / x_lo) / std::log(x_hi / x_lo); };
+    auto X = [&](double seconds) { return left + (W - left - right) * std::log(seconds * unit / x_lo) / std::log(x_hi / x_lo); };
     auto Y = [&](double acc) { return H - bottom - (H - top - bottom) * (acc - y_lo) / (y_hi - y_lo); };
     auto R = [&](int64_t bytes) { return 3 + 15 * std::sqrt((double)std::max<int64_t>(bytes, 0) / biggest); }; // area by size
     std::string svg;
@@ -224,47 +445,52 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
     std::snprintf(buf, sizeof buf, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g' font-family='sans-serif' font-size='12'>\n"
                   "<rect width='100%%' height='100%%' fill='white'/>\n", W, H);
     svg += buf;
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='22' font-size='15'>", left);
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='18' font-size='15'>", left);
     svg += buf + xml_text(title) + "</text>\n";
     for (double decade = x_lo; decade <= x_hi * 1.0001; decade *= 10)
         for (double m : {1.0, 2.0, 5.0}) { // grid at 1, 2, 5 of each decade
             const double v = decade * m;
             if (v > x_hi * 1.0001) break;
             std::snprintf(buf, sizeof buf, "<line x1='%.1f' y1='%g' x2='%.1f' y2='%g' stroke='#%s'/><text x='%.1f' y='%g' text-anchor='middle'>%g</text>\n",
-                          X(v), top, X(v), H - bottom, m == 1 ? "ccc" : "eee", X(v), H - bottom + 16, v);
+                          X(v / unit), top, X(v / unit), H - bottom, m == 1 ? "ccc" : "eee", X(v / unit), H - bottom + 16, v);
             svg += buf;
         }
-    for (int t = 0; t <= 5; t++) {
-        const double v = y_lo + (y_hi - y_lo) * t / 5;
-        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#eee'/><text x='%g' y='%.1f' text-anchor='end'>%.3g</text>\n",
-                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, v);
+    for (double v = y_lo; v <= y_hi + step / 100; v += step) {
+        std::snprintf(buf, sizeof buf, "<line x1='%g' y1='%.1f' x2='%g' y2='%.1f' stroke='#eee'/><text x='%g' y='%.1f' text-anchor='end'>%g</text>\n",
+                      left, Y(v), W - right, Y(v), left - 6, Y(v) + 4, std::round(v / step) * step);
         svg += buf;
     }
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>latency, ms (log scale); dot area: size in bytes (largest %s)</text>\n"
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' text-anchor='middle'>latency, %s (log scale); dot area: size in bytes (largest %s)</text>\n"
                   "<text transform='translate(18,%g) rotate(-90)' text-anchor='middle'>accuracy</text>\n",
-                  (left + W - right) / 2, H - 16, bytes_str((int64_t)biggest).c_str(), (top + H - bottom) / 2);
+                  (left + W - right) / 2, H - 16, unit_name, bytes_str((int64_t)biggest).c_str(), (top + H - bottom) / 2);
     svg += buf;
-    // the frontier in order of latency, joined
+    // the best accuracy at each latency: a staircase through the accuracy-latency frontier, fastest first
     std::vector<size_t> on;
     for (size_t i = 0; i < variants.size(); i++)
-        if (frontier[i]) on.push_back(i);
+        if (line[i]) on.push_back(i);
     std::sort(on.begin(), on.end(), [&](size_t a, size_t b) { return variants[a].latency_seconds < variants[b].latency_seconds; });
     svg += "<polyline fill='none' stroke='#c33' stroke-width='1.5' points='";
-    for (size_t i : on) {
-        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(variants[i].latency_seconds * 1e3), Y(variants[i].accuracy));
+    for (size_t k = 0; k < on.size(); k++) {
+        const tt::Variant& v = variants[on[k]];
+        if (k > 0) {
+            std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(v.latency_seconds), Y(variants[on[k - 1]].accuracy));
+            svg += buf;
+        }
+        std::snprintf(buf, sizeof buf, "%.1f,%.1f ", X(v.latency_seconds), Y(v.accuracy));
         svg += buf;
     }
-    svg += "'/>\n";
+    std::snprintf(buf, sizeof buf, "%.1f,%.1f'/>\n", W - right, Y(variants[on.back()].accuracy));
+    svg += buf;
     for (size_t i = 0; i < variants.size(); i++) {
         const tt::Variant& v = variants[i];
-        const double x = X(v.latency_seconds * 1e3), y = Y(v.accuracy), r = R(v.size_bytes);
+        const double x = X(v.latency_seconds), y = Y(v.accuracy), r = R(v.size_bytes);
         std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s' fill-opacity='0.45' stroke='%s'/>"
                       "<text x='%.1f' y='%.1f'%s>", x, y, r, frontier[i] ? "#c33" : "#999", frontier[i] ? "#c33" : "#666",
-                      x + r + 3, y + 4, frontier[i] ? " font-weight='bold'" : "");
+                      x + r + 3, y + 4 + (i % 2 ? 10.0 : 0.0), frontier[i] ? " font-weight='bold'" : ""); // every other label lower
         svg += buf + xml_text(v.name) + "</text>\n";
     }
-    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' fill='#c33'>red: the Pareto frontier (no variant is as good on all three and better on one)</text>\n",
-                  left, top - 4.0);
+    std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' font-size='11'>red and bold: on the frontier of all three axes (no other variant as good on all and "
+                  "better on one); line: the best accuracy at each latency</text>\n", left, top - 8.0);
     svg += buf;
     return svg + "</svg>\n";
 }

@@ -194,7 +194,7 @@ std::string bytes_str(int64_t bytes);
 // set when text is only digits and its value lies in [lo, hi].
 bool parse_int(const std::string& text, long lo, long hi, long& out);      // "4.0 MB"
 int64_t resident_peak_bytes();             // this process's peak resident memory (VmHWM), 0 if unknown
-std::string machine_name();
+std::string machine_name();                // CPU model and core count, from /proc/cpuinfo when present
 // MNIST for a demo, as bytes: true with train (60000) and test (10000)
 // filled, or false with why_not set ("--quick", or the command that gets the
 // files).
@@ -202,6 +202,26 @@ bool load_mnist(const Options& options, tt::ImageSet& train, tt::ImageSet& test,
 // MNIST images as a dataset normalised by MNIST's mean and std (0.1307,
 // 0.3081): x [B,784] when flat, else [B,1,28,28].
 std::shared_ptr<tt::ImageDataset> mnist_dataset(const tt::ImageSet& set, bool flat);
+// The two MNIST models milestones 1986, 1998 and 2018 share, Kaiming-initialised
+// from g: the MLP 784-256-128-10 with ReLU (x [B,784]) and LeNet-5 as LeCun
+// drew it, with ReLU and max pooling (x [B,1,28,28]): conv5x5(6, padding 2)-
+// pool-conv5x5(16)-pool-120-84-10.
+tt::Sequential mnist_mlp(tt::Generator& g);
+tt::Sequential lenet5(tt::Generator& g);
+// Milestone 2017's character GPT (bench's too): 4 layers, 4 heads, width 128,
+// context 64, biases, no dropout, the head tied to the token table.
+tt::GPTConfig shakespeare_gpt_config(int64_t vocab_size);
+// That GPT trained `steps` steps of milestone 2017's nanoGPT recipe (batch 12)
+// on Tiny Shakespeare: true with `out` filled, or false with why_not set
+// when the text is not in data/ or ../shared/data. Losses are the mean of
+// `eval_batches` fixed validation batches.
+struct CharGPT {
+    std::shared_ptr<tt::CharTokenizer> chars;
+    std::shared_ptr<tt::GPT> model;
+    double untrained_val_loss = 0, val_loss = 0, seconds = 0;
+    int64_t steps = 0;
+};
+bool train_shakespeare_gpt(int64_t steps, int64_t eval_batches, CharGPT& out, std::string& why_not);
 // Where a demo's pictures go: $TT_OUT/name if TT_OUT is set, else the
 // system's temporary folder (never the repository).
 std::string output_path(const std::string& name);
@@ -212,8 +232,9 @@ struct HistogramSeries {
     std::string label, colour;
     std::vector<float> values;
 };
+std::string histogram_svg(const std::string& title, const std::vector<HistogramSeries>& series, float lo, float hi, int bins);
 void write_histogram_svg(const std::string& path, const std::string& title, const std::vector<HistogramSeries>& series,
-                         float lo, float hi, int bins);
+                         float lo, float hi, int bins); // histogram_svg's text, to a file
 // The roofline as a log-log plot (Lessons 14 and 17): GFLOP/s against flops
 // per byte, one roof per peak (the slope `bandwidth` GB/s up to the ridge,
 // then flat), and a labelled dot per kernel or op.
@@ -227,8 +248,30 @@ struct RooflinePoint {
     double intensity; // flops per byte of the minimal traffic
     double gflops;
 };
+std::string roofline_svg(const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
+                         const std::vector<RooflinePoint>& points);
 void write_roofline_svg(const std::string& path, const std::string& title, const std::vector<Roof>& roofs, double bandwidth,
-                        const std::vector<RooflinePoint>& points);                // CPU model and core count, from /proc/cpuinfo when present
+                        const std::vector<RooflinePoint>& points); // roofline_svg's text, to a file
+// Text made safe inside HTML and XML, in an element or a quoted attribute:
+// & < > " ' as entities, control characters but tab and newline as spaces,
+// and bytes that are not valid UTF-8 as U+FFFD. Every SVG writer here and
+// the report page pass their labels through it.
+std::string html_escape(const std::string& text);
+std::string utf8_text(const std::string& text); // the same without the entities: markup kept, made valid UTF-8
+// The class the model picks (argmax) for every sample of the loader, in
+// order, in eval mode under NoGrad (the model's mode is restored after).
+std::vector<int64_t> predict_classes(tt::Module& model, tt::DataLoader& loader);
+// counts[t * classes + p]: how many samples of true class t were predicted
+// p (labels [N] of class numbers); an Error for a class outside 0..classes-1.
+std::vector<int64_t> confusion_counts(const std::vector<int64_t>& predicted, const tt::Tensor& labels, int64_t classes);
+// The confusion matrix as an SVG (about 40 px a cell: ~25 KB for 10
+// classes): rows the true class, columns the predicted one, each cell's
+// count, shaded by its share of the row (the diagonal blue, mistakes red),
+// and each row's fraction right.
+std::string confusion_svg(const std::string& title, const std::vector<int64_t>& counts, const std::vector<std::string>& names);
+// Points x [N,2] coloured by their class y [N] (0 blue, 1 red) and the line
+// w1 x1 + w2 x2 + b = 0 a perceptron draws between them, dashed.
+std::string decision_svg(const std::string& title, const tt::Tensor& x, const tt::Tensor& y, double w1, double w2, double b);
 
 // tt models as text and as PyTorch code (lessons/interop.c++, chapter 08).
 // The architecture text is a Sequential's layers in order, as tt prints them,

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
 
 #include "lessons.h"
@@ -22,7 +23,7 @@ const LessonEntry lesson_table[] = {
     {10, "Tokenization", lesson_10}, {11, "Embeddings", lesson_11},   {12, "Attention", lesson_12},
     {13, "Transformers", lesson_13}, {14, "Profiling", lesson_14},    {15, "Quantization", lesson_15},
     {16, "Compression", lesson_16},  {17, "Acceleration", lesson_17}, {18, "Memoization", lesson_18},
-    {19, "Benchmarking", nullptr},   {20, "Capstone", lesson_20},
+    {19, "Benchmarking", lesson_19}, {20, "Capstone", lesson_20},
 };
 struct MilestoneEntry {
     int year;
@@ -35,13 +36,13 @@ const MilestoneEntry milestone_table[] = {
     {1986, "MLP with backprop (Rumelhart, Hinton & Williams)", milestone_1986},
     {1998, "CNN (LeCun's LeNet)", milestone_1998},
     {2017, "Transformer (Vaswani et al.)", milestone_2017},
-    {2018, "MLPerf-style benchmark", nullptr},
+    {2018, "MLPerf-style benchmark", milestone_2018},
     {2024, "Custom kernels (every fast kernel against its reference)", milestone_2024},
 };
 
 void usage(FILE* out) {
     std::fprintf(out,
-                 "usage: tt <command> [--json] [--quick]\n"
+                 "usage: tt <command> [--json] [--quick] [--html FILE]\n"
                  "\n"
                  "commands:\n"
                  "  lesson N          run lesson N's demo: its analysis, measured on this machine\n"
@@ -69,6 +70,8 @@ void usage(FILE* out) {
                  "                    every part) as the last line; the tour likewise; grade, one object\n"
                  "  --quick           smaller, faster runs\n"
                  "  --long            a milestone's bigger run (2017: batch 32, 6000 steps; not in the tour)\n"
+                 "  --html FILE       milestone and milestones: also write the report as one self-contained\n"
+                 "                    page (tables, curves, confusion matrices, samples; no script, no URL)\n"
                  "\n"
                  "environment: TT_MEM_LIMIT=512M stops any run that would pass the budget\n"
                  "             TT_THREADS=n    the thread pool's size (1..1024; default: the hardware's)\n"
@@ -101,6 +104,14 @@ void print_results(const std::vector<Result>& results, const Options& options) {
         std::printf("  (%s; %.1f s; peak %s)\n", r.gate.c_str(), r.seconds, bytes_str(r.peak_bytes).c_str());
         if (!r.note.empty()) std::printf("         %s\n", r.note.c_str());
     }
+}
+
+// With --html FILE, the page of these runs; the note goes to stderr, so that
+// with --json the verdict stays the last line of stdout.
+void write_page(const Options& options, const std::string& title, const std::vector<MilestoneRun>& runs) {
+    if (options.html.empty()) return;
+    write_html_report(options.html, title, runs, tt::platform());
+    std::fprintf(stderr, "tt: the report page is in %s\n", options.html.c_str());
 }
 
 MilestoneRun run_milestone(const MilestoneEntry& m, const Options& options) {
@@ -139,10 +150,24 @@ int main(int argc, char** argv) {
         else if (a == "--json") options.json = true;
         else if (a == "--quick") options.quick = true;
         else if (a == "--long") options.long_run = true;
+        else if (a == "--html" || a.rfind("--html=", 0) == 0) {
+            if (a == "--html" && i + 1 == argc) return bad_usage("--html takes a file name: --html FILE");
+            options.html = a == "--html" ? argv[++i] : a.substr(7);
+            if (options.html.empty()) return bad_usage("--html takes a file name: --html FILE");
+        }
         else if (a.size() > 1 && a[0] == '-' && !(a[1] >= '0' && a[1] <= '9')) return bad_usage("unknown option '" + a + "'");
         else words.push_back(a);
     }
     if (words.empty()) return bad_usage("no command given");
+    if (!options.html.empty()) {
+        if (words[0] != "milestone" && words[0] != "milestones")
+            return bad_usage("--html is for 'milestone YEAR' and 'milestones' only");
+        // Can the page be written? Asked now, not after a run of many minutes.
+        if (!std::ofstream(options.html, std::ios::app)) {
+            std::fprintf(stderr, "tt: --html: cannot write '%s'\n", options.html.c_str());
+            return 2;
+        }
+    }
     try {
         tt::check_environment(); // a malformed TT_MEM_LIMIT or TT_THREADS stops here, before any work
     } catch (const tt::Error& e) {
@@ -173,6 +198,7 @@ int main(int argc, char** argv) {
                     const MilestoneRun run = run_milestone(m, options);
                     if (!options.json) std::printf("\n");
                     print_results(run.parts, options);
+                    write_page(options, "Milestone " + run.milestone + " · " + run.name, {run});
                     // with --json the last line is the verdict: the milestone's own object
                     if (options.json) std::printf("%s\n", milestone_json(run).str().c_str());
                     return run.pass() ? 0 : 1;
@@ -196,6 +222,7 @@ int main(int argc, char** argv) {
             Options table = options;
             table.json = false;
             print_results(all, table);
+            write_page(options, "The milestone tour", tour.milestones);
             if (options.json) {
                 print_results(all, options);
                 std::printf("%s\n", tour_json(tour).str().c_str()); // the last line: the tour's verdict

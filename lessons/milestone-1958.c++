@@ -64,9 +64,11 @@ Result two_clusters_part(const Options& options) {
     Generator g(1958);
     Perceptron p(2, g);
     int epochs = 0;
+    Table per_epoch{"Mistakes per epoch on the 400 training points", {"epoch", "mistakes"}, {}};
     for (; epochs < 20; epochs++) {
         const int64_t mistakes = p.learn(x_train, y_train, 0.1f);
         if (!options.json) std::printf("  epoch %2d: %3lld mistakes on 400 training points\n", epochs + 1, (long long)mistakes);
+        per_epoch.rows.push_back({std::to_string(epochs + 1), std::to_string(mistakes)});
         if (mistakes == 0) break;
     }
     const float acc = accuracy(p.forward(x_test), y_test);
@@ -83,6 +85,10 @@ Result two_clusters_part(const Options& options) {
     r.gate = "test_accuracy >= 0.98";
     r.pass = acc >= 0.98f;
     r.note = "a straight line separates these clusters; next, 1969: a problem no line can solve";
+    r.tables = {per_epoch};
+    r.figures = {{"The 200 test points and the line the perceptron learned",
+                  decision_svg("Perceptron on two clusters: test points and the learned line", x_test, y_test,
+                               p.weight.at({0, 0}), p.weight.at({1, 0}), p.bias)}};
     return r;
 }
 } // namespace

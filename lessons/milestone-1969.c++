@@ -12,6 +12,8 @@ using namespace tt;
 namespace lessons {
 
 namespace {
+std::string bit(float v) { return std::to_string((int)v); } // the points and outputs are 0 or 1
+
 Result xor_part(const Options& options) {
     const Tensor x({4, 2}, {0, 0, 0, 1, 1, 0, 1, 1});
     const Tensor y({4}, {0, 1, 1, 0});
@@ -36,6 +38,14 @@ Result xor_part(const Options& options) {
     r.gate = "best_accuracy <= 0.75 (the limit Minsky & Papert proved)";
     r.pass = best <= 0.75f;
     r.note = "fix: a hidden layer trained by backpropagation — milestone 1986";
+    const std::vector<float> out = p.forward(x).to_vector();
+    Table points{"The four points after the last epoch", {"x1", "x2", "target", "perceptron"}, {}};
+    for (int64_t i = 0; i < 4; i++)
+        points.rows.push_back({bit(x.at({i, 0})), bit(x.at({i, 1})), bit(y.at({i})), bit(out[(size_t)i])});
+    r.tables = {points};
+    r.figures = {{"XOR: no line puts the red points on one side and the blue on the other",
+                  decision_svg("XOR after 1000 epochs: the perceptron's last line", x, y, p.weight.at({0, 0}),
+                               p.weight.at({1, 0}), p.bias)}};
     return r;
 }
 } // namespace

@@ -54,6 +54,16 @@ float fit(Sequential& model, DataLoader& train, DataLoader& test, int epochs, fl
     return tested.accuracy;
 }
 
+// The report page's figures of a digit part: the curves per epoch, and the
+// confusion matrix of the test set (one more pass over it, in eval mode).
+std::vector<Figure> report_figures(const std::string& title, const History& history, Sequential& model, DataLoader& test_loader,
+                                   const ImageSet& test) {
+    const std::vector<std::string> digits = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+    const std::vector<int64_t> counts = confusion_counts(predict_classes(model, test_loader), test.labels, 10);
+    return {{"Loss and accuracy per epoch, " + title.substr(title.find(':') + 2), curves_svg(history, title)},
+            {"Confusion matrix of the test set", confusion_svg(title + ": the test set", counts, digits)}};
+}
+
 Result xor_part(const Options& options) {
     Generator g(1986);
     Sequential model{Linear(2, 8, true, Init::Xavier, g), Tanh(), Linear(8, 2, true, Init::Xavier, g)};
@@ -76,6 +86,18 @@ Result xor_part(const Options& options) {
     r.gate = "accuracy == 1.0";
     r.pass = s.accuracy == 1.0f;
     r.note = "the problem 1969 proved a single perceptron cannot solve";
+    NoGrad no_tape;
+    model.eval();
+    const Tensor inputs({4, 2}, {0, 0, 0, 1, 1, 0, 1, 1});
+    const Tensor p_one = softmax(model(inputs), 1); // [4,2]: each row's class probabilities
+    Table points{"The four points and what the trained network says", {"x1", "x2", "target", "P(class 1)"}, {}};
+    char probability[32];
+    for (int64_t i = 0; i < 4; i++) {
+        std::snprintf(probability, sizeof probability, "%.4f", p_one.at({i, 1}));
+        points.rows.push_back({std::to_string((int)inputs.at({i, 0})), std::to_string((int)inputs.at({i, 1})),
+                               std::to_string((int)(i == 1 || i == 2)), probability});
+    }
+    r.tables = {points};
     return r;
 }
 
@@ -87,8 +109,10 @@ Result tinydigits_part(const Options& options) {
     Sequential model{Linear(64, 32, true, Init::Kaiming, g), ReLU(), Linear(32, 10, true, Init::Kaiming, g)};
     DataLoader train_loader(train_data, 32, true, false, g), test_loader(test_data, 200);
     if (!options.json) std::printf("  TinyDigits: 1000 train / 200 test 8x8 digits, MLP 64-32-10\n");
-    const float acc = fit(model, train_loader, test_loader, 20, 1e-2f, options);
+    History history;
+    const float acc = fit(model, train_loader, test_loader, 20, 1e-2f, options, &history);
     Result r = start_result("TinyDigits MLP", "TinyDigits, 1000 train / 200 test, 8x8", "MLP 64-32-10, ReLU, Adam + cosine", model);
+    r.figures = report_figures("Milestone 1986: MLP 64-32-10 on TinyDigits", history, model, test_loader, test);
     r.metrics = {{"test_accuracy", acc}};
     r.gate = "test_accuracy >= 0.90";
     r.pass = acc >= 0.90f;
@@ -114,14 +138,14 @@ Result mnist_part(const Options& options) {
     ImageSet test = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
     const auto [train_data, test_data] = standardized(train, test);
     Generator g(1986);
-    Sequential model{Linear(784, 256, true, Init::Kaiming, g), ReLU(), Linear(256, 128, true, Init::Kaiming, g), ReLU(),
-                     Linear(128, 10, true, Init::Kaiming, g)};
+    Sequential model = mnist_mlp(g);
     DataLoader train_loader(train_data, 128, true, false, g), test_loader(test_data, 1000);
     if (!options.json) std::printf("  MNIST: 60000 train / 10000 test 28x28 digits, %s\n", model_name);
     History history;
     const float acc = fit(model, train_loader, test_loader, 8, 2e-3f, options, &history);
     std::filesystem::create_directories(".build");
     save_curves_svg(".build/milestone-1986-mnist.svg", history, "Milestone 1986: MLP 784-256-128-10 on MNIST");
+    r.figures = report_figures("Milestone 1986: MLP 784-256-128-10 on MNIST", history, model, test_loader, test);
     r.params = model.num_parameters();
     r.metrics = {{"test_accuracy", acc}};
     r.pass = acc >= 0.98f;

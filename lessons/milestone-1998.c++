@@ -81,24 +81,9 @@ void write_grid(const std::string& path, const Tensor& images, int64_t columns, 
     if (!out) throw Error("milestone 1998: cannot write '" + path + "'");
 }
 
-// The class the model picks for every image of the loader, in eval mode.
-std::vector<int64_t> predict(Module& model, DataLoader& images) {
-    NoGrad inference;
-    const bool was_training = model.training;
-    model.eval();
-    std::vector<int64_t> out;
-    for (auto& [x, y] : images)
-        for (float v : argmax(model(x), 1).to_vector()) out.push_back((int64_t)v);
-    model.train(was_training);
-    return out;
-}
-
 // Rows: the true class; columns: the predicted one; the diagonal is right.
-void print_confusion(const std::vector<int64_t>& predicted, const Tensor& labels, const std::vector<std::string>& names) {
+void print_confusion(const std::vector<int64_t>& counts, const std::vector<std::string>& names) {
     const int64_t K = (int64_t)names.size();
-    std::vector<int64_t> counts(K * K, 0);
-    const std::vector<float> truth = labels.to_vector();
-    for (size_t i = 0; i < predicted.size(); i++) counts[(int64_t)truth[i] * K + predicted[i]]++;
     std::printf("  confusion matrix (rows: true class, columns: predicted):\n  %10s", "");
     for (const std::string& n : names) std::printf(" %5.5s", n.c_str());
     std::printf("   right\n");
@@ -140,8 +125,9 @@ std::string save_pictures(const std::string& tag, Conv2d& first, const ImageSet&
     return "pictures in " + dir;
 }
 
-// Adam with a cosine schedule (half an epoch of warm-up); one line per epoch.
-void fit(Sequential& model, DataLoader& train, DataLoader& test, int epochs, float lr, const Options& options) {
+// Adam with a cosine schedule (half an epoch of warm-up); one line per epoch,
+// and the curves in history.
+void fit(Sequential& model, DataLoader& train, DataLoader& test, int epochs, float lr, const Options& options, History& history) {
     Adam opt(model.parameters(), lr);
     TrainOptions o;
     o.lr_schedule = CosineSchedule(lr, epochs * train.size(), train.size() / 2, lr / 50);
@@ -150,6 +136,7 @@ void fit(Sequential& model, DataLoader& train, DataLoader& test, int epochs, flo
         o.label = "  epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs);
         const EpochStats trained = train_epoch(model, train, cross_entropy, opt, o);
         const EpochStats tested = evaluate(model, test, cross_entropy);
+        history.add(trained, tested);
         if (!options.json)
             std::printf("  epoch %2d  train loss %.4f acc %6.2f%%  test acc %6.2f%%  (%.1f s)\n", e + 1, trained.loss,
                         100 * trained.accuracy, 100 * tested.accuracy, trained.seconds + tested.seconds);
@@ -184,13 +171,15 @@ Result run_part(const Part& p, const std::string& model_name, Sequential& model,
                     model_name.c_str(), (long long)model.num_parameters());
     DataLoader train_loader(data.train, p.batch, true, false, g);
     DataLoader test_loader(data.test, 200);
-    fit(model, train_loader, test_loader, p.epochs, p.lr, options);
-    const std::vector<int64_t> predicted = predict(model, test_loader);
+    History history;
+    fit(model, train_loader, test_loader, p.epochs, p.lr, options, history);
+    const std::vector<int64_t> predicted = predict_classes(model, test_loader);
     const std::vector<float> truth = test.labels.to_vector();
     int64_t right = 0;
     for (size_t i = 0; i < predicted.size(); i++) right += predicted[i] == (int64_t)truth[i];
     const float accuracy = (float)right / (float)predicted.size();
-    if (!options.json) print_confusion(predicted, test.labels, names);
+    const std::vector<int64_t> counts = confusion_counts(predicted, test.labels, (int64_t)names.size());
+    if (!options.json) print_confusion(counts, names);
     Result r;
     r.milestone = "1998";
     r.part = p.part;
@@ -203,6 +192,9 @@ Result run_part(const Part& p, const std::string& model_name, Sequential& model,
     r.gate = gate;
     r.pass = accuracy >= p.gate;
     r.note = save_pictures(p.tag, first_conv(model), test, predicted, names, options);
+    const std::string title = std::string("Milestone 1998: ") + p.part;
+    r.figures = {{"Loss and accuracy per epoch", curves_svg(history, title)},
+                 {"Confusion matrix of the test set", confusion_svg(title + ", the test set", counts, names)}};
     if (!options.json) std::printf("\n");
     return r;
 }
@@ -250,10 +242,7 @@ Result mnist_part(const Options& options) {
     ImageSet train = load_idx_images(images, data_path("data/mnist/train-labels-idx1-ubyte"));
     ImageSet test = load_idx_images(data_path("data/mnist/t10k-images-idx3-ubyte"), data_path("data/mnist/t10k-labels-idx1-ubyte"));
     Generator g(1998);
-    Sequential model{Conv2d(1, 6, 5, 1, 2, true, g), ReLU(), MaxPool2d(2),     // [6,14,14]
-                     Conv2d(6, 16, 5, 1, 0, true, g), ReLU(), MaxPool2d(2),    // [16,5,5]
-                     Flatten(), Linear(400, 120, true, Init::Kaiming, g), ReLU(),
-                     Linear(120, 84, true, Init::Kaiming, g), ReLU(), Linear(84, 10, true, Init::Kaiming, g)};
+    Sequential model = lenet5(g);
     Result r = run_part(p, model_name, model, train, test, digit_names, g, options);
     r.note += "; LeCun et al. report 99.05% for LeNet-5, 99.2% with distorted training images";
     return r;

@@ -60,7 +60,28 @@ double lm_loss(GPT& model, const TextDataset& data, int64_t batch, int64_t batch
 
 struct LmRun {
     double seconds = 0, tokens_per_s = 0, last_loss = 0;
+    std::vector<float> loss_curve; // the mean training loss of each run of `window` steps, for the report
+    int64_t window = 1;
 };
+
+// A training loss averaged over windows of steps: about 20 points for a
+// curve, whatever the number of steps.
+struct LossCurve {
+    explicit LossCurve(int64_t steps) : window(std::max<int64_t>(1, steps / 20)) {}
+    void add(double loss) {
+        sum += loss;
+        if (++count == window) points.push_back((float)(sum / (double)window)), sum = 0, count = 0;
+    }
+    int64_t window, count = 0;
+    double sum = 0;
+    std::vector<float> points;
+};
+Figure curve_figure(const std::string& title, const std::vector<float>& points, int64_t window) {
+    History h;
+    h.train_loss = points;
+    return {"Training loss, the mean of every " + std::to_string(window) + " steps",
+            curves_svg(h, title, "training step", (double)window)};
+}
 
 LmRun train_lm(GPT& model, const TextDataset& train, const LmRecipe& recipe, const std::string& label,
                const std::function<void(int64_t step)>& on_sample = nullptr) {
@@ -73,6 +94,7 @@ LmRun train_lm(GPT& model, const TextDataset& train, const LmRecipe& recipe, con
     const int64_t T = train.block_size;
     const double start = now_seconds();
     LmRun run;
+    LossCurve curve(recipe.steps);
     for (int64_t step = 0; step < recipe.steps; step++) {
         const Batch xy = train.gather(random_rows(train.size(), recipe.batch, g));
         Tensor loss = next_token_loss(model(xy.x), xy.y);
@@ -83,6 +105,7 @@ LmRun train_lm(GPT& model, const TextDataset& train, const LmRecipe& recipe, con
         opt.step();
         run.last_loss = loss.item();
         if (!std::isfinite(run.last_loss)) throw Error(label + ": the loss is " + std::to_string(run.last_loss) + " at step " + std::to_string(step));
+        curve.add(run.last_loss);
         progress.update(step + 1, (float)run.last_loss, (step + 1) * recipe.batch * T);
         if (on_sample && recipe.sample_every > 0 && (step + 1) % recipe.sample_every == 0 && step + 1 < recipe.steps) {
             progress.print();
@@ -92,6 +115,8 @@ LmRun train_lm(GPT& model, const TextDataset& train, const LmRecipe& recipe, con
     progress.finish();
     run.seconds = seconds_since(start);
     run.tokens_per_s = (double)(recipe.steps * recipe.batch * T) / run.seconds;
+    run.loss_curve = curve.points;
+    run.window = curve.window;
     return run;
 }
 
@@ -136,6 +161,9 @@ std::vector<int64_t> digit_task(Generator& g, bool reverse) {
 struct SequenceTask {
     double accuracy = 0, digit_accuracy = 0, seconds = 0;
     int64_t params = 0;
+    std::vector<float> loss_curve; // for the report: the mean loss of each window of steps
+    int64_t window = 1;
+    std::vector<std::vector<std::string>> examples; // the first test strings: prompt, expected, answer, right
 };
 
 SequenceTask train_sequence_task(GPT& model, bool reverse, int64_t steps, uint64_t seed, int trials = 200) {
@@ -145,6 +173,7 @@ SequenceTask train_sequence_task(GPT& model, bool reverse, int64_t steps, uint64
     opt.exclude_from_weight_decay(model.no_decay_parameters());
     const CosineSchedule schedule(3e-3f, steps, 20, 3e-4f);
     Progress progress(reverse ? "  reverse" : "  copy", steps);
+    LossCurve curve(steps);
     const double start = now_seconds();
     for (int64_t step = 0; step < steps; step++) {
         Tensor x({B, T}), y({B, kDigits});
@@ -160,11 +189,19 @@ SequenceTask train_sequence_task(GPT& model, bool reverse, int64_t steps, uint64
         clip_grad_norm(opt.params, 1.0f);
         opt.lr = schedule(step);
         opt.step();
+        curve.add(loss.item());
         progress.update(step + 1, loss.item(), (step + 1) * B);
     }
     progress.finish();
     SequenceTask out;
     out.seconds = seconds_since(start);
+    out.loss_curve = curve.points;
+    out.window = curve.window;
+    auto digits = [](const std::vector<int64_t>& tokens, size_t from, size_t to) {
+        std::string text;
+        for (size_t t = from; t < to && t < tokens.size(); t++) text += tokens[t] == kArrow ? '>' : (char)('0' + tokens[t]);
+        return text;
+    };
     Generator test(seed + 1);
     int64_t right = 0, digits_right = 0;
     for (int i = 0; i < trials; i++) {
@@ -178,6 +215,9 @@ SequenceTask train_sequence_task(GPT& model, bool reverse, int64_t steps, uint64
             all = all && ok;
         }
         right += all;
+        if (out.examples.size() < 10)
+            out.examples.push_back({digits(seq, 0, kDigits), digits(seq, kDigits + 1, seq.size()),
+                                    digits(got, kDigits + 1, got.size()), all ? "yes" : "no"});
     }
     out.accuracy = (double)right / trials;
     out.digit_accuracy = (double)digits_right / (trials * kDigits);
@@ -208,6 +248,9 @@ Result sequence_part(const Options& options, bool reverse, std::shared_ptr<GPT>*
     r.metrics = {{"accuracy", t.accuracy}, {"digit_accuracy", t.digit_accuracy}, {"steps", (double)steps}};
     r.gate = "accuracy >= 0.95";
     r.pass = t.accuracy >= 0.95;
+    r.tables = {{std::string("The first ") + std::to_string(t.examples.size()) + " of the 200 test strings, answered greedily",
+                 {"digits", reverse ? "reversed" : "copied", "the model's answer", "right"}, t.examples}};
+    r.figures = {curve_figure(std::string("Milestone 2017 (a): ") + (reverse ? "reverse" : "copy") + " 8 digits", t.loss_curve, t.window)};
     if (keep) *keep = model;
     return r;
 }
@@ -261,19 +304,6 @@ Shakespeare load_shakespeare(const std::string& path, int64_t block_size) {
             std::make_shared<TextDataset>(token_tensor(val_ids), block_size)};
 }
 
-GPTConfig shakespeare_config(int64_t vocab) {
-    GPTConfig c;
-    c.vocab_size = vocab;
-    c.block_size = 64;
-    c.n_layer = 4;
-    c.n_head = 4;
-    c.n_embd = 128;
-    c.dropout = 0;
-    c.bias = true;
-    c.tie_weights = true; // nanoGPT ties the output layer to the token table
-    return c;
-}
-
 Result shakespeare_part(const Options& options, bool long_run) {
     const char* name = long_run ? "(d) Tiny Shakespeare, long" : "(c) Tiny Shakespeare, nanoGPT CPU";
     const std::string path = shared_data_path("tinyshakespeare/input.txt");
@@ -285,7 +315,7 @@ Result shakespeare_part(const Options& options, bool long_run) {
     }
     Shakespeare data = load_shakespeare(path, 64);
     Generator g(1337);
-    GPT model(shakespeare_config(data.chars.vocab_size()), g);
+    GPT model(shakespeare_gpt_config(data.chars.vocab_size()), g);
     r.params = model.num_parameters();
     LmRecipe recipe;
     if (long_run) {
@@ -303,9 +333,12 @@ Result shakespeare_part(const Options& options, bool long_run) {
         std::printf("  %lld parameters, vocabulary %lld; untrained val loss %.3f (ln %lld = %.3f)\n", (long long)r.params,
                     (long long)data.chars.vocab_size(), untrained, (long long)data.chars.vocab_size(),
                     std::log((double)data.chars.vocab_size()));
+    const bool report = !options.html.empty(); // the samples go on the page too
     auto show = [&](int64_t step) {
-        if (!options.json)
-            std::printf("  step %lld, a sample:\n%s\n", (long long)step, indent(sample_text(model, data.chars, "\n", 120, 1.0f, (uint64_t)step)).c_str());
+        if (options.json && !report) return;
+        const std::string text = sample_text(model, data.chars, "\n", 120, 1.0f, (uint64_t)step);
+        if (!options.json) std::printf("  step %lld, a sample:\n%s\n", (long long)step, indent(text).c_str());
+        r.samples.push_back({"Step " + std::to_string(step) + ": 120 characters, temperature 1.0", text});
     };
     const LmRun run = train_lm(model, *data.train, recipe, long_run ? "  long" : "  shakespeare", show);
     const double val = lm_loss(model, *data.val, recipe.batch, eval_batches);
@@ -314,8 +347,13 @@ Result shakespeare_part(const Options& options, bool long_run) {
         std::printf("  %lld steps of %lld x 64 tokens in %.1f s (%.0f tokens/s, %d threads)\n", (long long)recipe.steps,
                     (long long)recipe.batch, run.seconds, run.tokens_per_s, get_num_threads());
         std::printf("  train loss %.4f, val loss %.4f (mean of %lld fixed batches)\n", train_loss, val, (long long)eval_batches);
-        std::printf("  300 characters, temperature 0.8:\n%s\n", indent(sample_text(model, data.chars, "\n", 300, 0.8f, 7)).c_str());
     }
+    if (!options.json || report) {
+        const std::string text = sample_text(model, data.chars, "\n", 300, 0.8f, 7);
+        if (!options.json) std::printf("  300 characters, temperature 0.8:\n%s\n", indent(text).c_str());
+        r.samples.push_back({"After training (" + std::to_string(recipe.steps) + " steps): 300 characters, temperature 0.8", text});
+    }
+    r.figures = {curve_figure(std::string("Milestone 2017 ") + name, run.loss_curve, run.window)};
     const double gate = long_run ? 1.56 : 1.90;
     r.metrics = {{"val_loss", val}, {"train_loss", train_loss}, {"untrained_val_loss", untrained},
                  {"tokens_per_s", run.tokens_per_s}, {"train_seconds", run.seconds}, {"steps", (double)recipe.steps},
@@ -344,7 +382,7 @@ Result tinytalks_part(const Options& options) {
     auto train = std::make_shared<TextDataset>(token_tensor(chars.encode(train_text)), 64);
     auto test = std::make_shared<TextDataset>(token_tensor(chars.encode(test_text)), 64);
     Generator g(2024);
-    GPT model(shakespeare_config(chars.vocab_size()), g);
+    GPT model(shakespeare_gpt_config(chars.vocab_size()), g);
     r.params = model.num_parameters();
     LmRecipe recipe;
     recipe.steps = options.quick ? 100 : 500;
@@ -352,10 +390,12 @@ Result tinytalks_part(const Options& options) {
     const double untrained = lm_loss(model, *test, 12, 20);
     const LmRun run = train_lm(model, *train, recipe, "  tinytalks");
     const double train_loss = lm_loss(model, *train, 12, 20), test_loss = lm_loss(model, *test, 12, 20);
-    if (!options.json) {
+    if (!options.json)
         std::printf("  %lld steps in %.1f s: train loss %.3f, held-out loss %.3f (untrained %.3f)\n", (long long)recipe.steps,
                     run.seconds, train_loss, test_loss, untrained);
-        std::printf("  five held-out questions, answered greedily:\n");
+    if (!options.json || !options.html.empty()) { // the answers go on the report page too
+        if (!options.json) std::printf("  five held-out questions, answered greedily:\n");
+        Table answers{"Five held-out questions, answered greedily", {"question", "the model's answer", "the answer in TinyTalks"}, {}};
         size_t at = 0;
         for (int q = 0; q < 5; q++) {
             const size_t question = test_text.find("Q: ", at), answer = test_text.find("\nA: ", question);
@@ -364,10 +404,15 @@ Result tinytalks_part(const Options& options) {
             const std::string expected = test_text.substr(answer + 4, test_text.find('\n', answer + 4) - answer - 4);
             std::string reply = sample_text(model, chars, prompt, 60, 0.0f, 1).substr(prompt.size());
             reply = reply.substr(0, reply.find('\n'));
-            std::printf("    %s\n      model:%s\n      truth: %s\n", prompt.substr(0, prompt.size() - 3).c_str(), reply.c_str(), expected.c_str());
+            if (!options.json)
+                std::printf("    %s\n      model:%s\n      truth: %s\n", prompt.substr(0, prompt.size() - 3).c_str(), reply.c_str(),
+                            expected.c_str());
+            answers.rows.push_back({prompt.substr(3, prompt.size() - 6), reply, expected});
             at = answer + 1;
         }
+        r.tables = {answers};
     }
+    r.figures = {curve_figure("Milestone 2017 (e) TinyTalks", run.loss_curve, run.window)};
     r.metrics = {{"test_loss", test_loss}, {"train_loss", train_loss}, {"untrained_test_loss", untrained},
                  {"tokens_per_s", run.tokens_per_s}};
     r.gate = "test_loss <= untrained_test_loss - 0.5";
@@ -376,6 +421,40 @@ Result tinytalks_part(const Options& options) {
 }
 
 } // namespace
+
+GPTConfig shakespeare_gpt_config(int64_t vocab_size) {
+    GPTConfig c;
+    c.vocab_size = vocab_size;
+    c.block_size = 64;
+    c.n_layer = 4;
+    c.n_head = 4;
+    c.n_embd = 128;
+    c.dropout = 0;
+    c.bias = true;
+    c.tie_weights = true; // nanoGPT ties the output layer to the token table
+    return c;
+}
+
+bool train_shakespeare_gpt(int64_t steps, int64_t eval_batches, CharGPT& out, std::string& why_not) {
+    const std::string path = shared_data_path("tinyshakespeare/input.txt");
+    if (path.empty()) {
+        why_not = "Tiny Shakespeare not found in data/ or ../shared/data: `make data-text` downloads it";
+        return false;
+    }
+    Shakespeare data = load_shakespeare(path, 64);
+    Generator g(1337);
+    out.chars = std::make_shared<CharTokenizer>(data.chars);
+    out.model = std::make_shared<GPT>(shakespeare_gpt_config(data.chars.vocab_size()), g);
+    LmRecipe recipe;
+    recipe.steps = steps;
+    recipe.warmup = std::min<int64_t>(recipe.warmup, steps / 10);
+    out.untrained_val_loss = lm_loss(*out.model, *data.val, recipe.batch, eval_batches);
+    out.seconds = train_lm(*out.model, *data.train, recipe, "  shakespeare").seconds;
+    out.val_loss = lm_loss(*out.model, *data.val, recipe.batch, eval_batches);
+    out.steps = steps;
+    out.model->eval();
+    return true;
+}
 
 double digit_task_accuracy(bool reverse, int64_t steps, int trials) {
     Generator g(reverse ? 12 : 11);

@@ -149,7 +149,7 @@ TEST_GIVEN(progress_line_without_a_terminal) {
     CHECK_EQ(std::count(text.begin(), text.end(), '\n'), 11); // the first batch, then one line per tenth
 }
 
-TEST_GIVEN(curves_svg) {
+TEST_GIVEN(curves_svg_file) {
     TempDir dir;
     History h;
     EpochStats a, b;

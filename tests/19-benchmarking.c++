@@ -179,6 +179,20 @@ TEST(benchmark_cold_start_and_bootstrap) {
     CHECK_EQ(plain.median_ci.high, 0.0);
 }
 
+// Throughput's interval is the mean's inverted; a mean's interval that
+// reaches zero or below (few, scattered runs) leaves it open above, never negative.
+TEST_GIVEN(throughput_interval_inverts_the_mean_s) {
+    Benchmark b;
+    b.items = 64;
+    b.stats = summarize({1.0, 2.0, 3.0}); // mean 2, interval 2 -+ 4.303 * 1 / sqrt(3)
+    CHECK_NEAR(b.throughput(), 32.0, 1e-12);
+    CHECK_NEAR(b.throughput_ci().low, 64 / b.stats.ci_high, 1e-12);
+    CHECK(b.stats.ci_low < 0 && std::isinf(b.throughput_ci().high));
+    b.stats = summarize({1.9, 2.0, 2.1});
+    CHECK_NEAR(b.throughput_ci().high, 64 / b.stats.ci_low, 1e-12);
+    CHECK(b.throughput_ci().contains(b.throughput()));
+}
+
 TEST(single_stream_and_offline) {
     std::vector<int64_t> batches_seen;
     auto run = [&](int64_t batch) {
