@@ -229,7 +229,13 @@ Measurements measure(Sequential& model, const CapstoneData& d, bool quick) {
         DataLoader loader(test, 500);
         int64_t right = 0;
         for (auto& batch : loader) {
-            const Tensor y = model(batch.x).contiguous(); // [B,10]
+            Tensor y; // [B,10]
+            try {
+                y = model(batch.x).contiguous();
+            } catch (const Error& e) { // a model made for the other data set, most likely: say what it was given
+                throw Error("capstone: the model cannot take " + d.name + "'s test images as " + to_string(batch.x.shape()) +
+                            ": " + e.what());
+            }
             if (y.dim() != 2 || y.size(1) != 10)
                 throw Error("capstone: the model gives " + to_string(y.shape()) + " for a batch of " + std::to_string(batch.x.size(0)) +
                             " images, not [B,10] (one score per digit)");

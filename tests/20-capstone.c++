@@ -289,6 +289,14 @@ TEST(capstone_command_writes_submissions_tt_validates) {
     CHECK(mine.model.quantized && mine.metrics.size_bytes == 640 + 10 * 4 + 10 * 4); // int8 weights, scales, bias
     CHECK(!mine.events[0].eligible && mine.events[0].reason.rfind("needs accuracy >= 0.85, has ", 0) == 0);
 
+    // a model for the other data set, or with another number of classes
+    CHECK_EQ(lessons::interop_command({"init", dir / "mnist.safetensors", "--arch", "Linear(784, 10)"}, out, err), 0);
+    CHECK_THROWS(run({"capstone", "--model", dir / "mnist.safetensors", "--quick", "--out", dir / "x.json"}),
+                 "capstone: the model cannot take tinydigits's test images as [200,64]: linear:");
+    CHECK_EQ(lessons::interop_command({"init", dir / "five.safetensors", "--arch", "Linear(64, 5)"}, out, err), 0);
+    CHECK_THROWS(run({"capstone", "--model", dir / "five.safetensors", "--quick", "--out", dir / "x.json"}),
+                 "capstone: the model gives [200,5] for a batch of 200 images, not [B,10]");
+
     // a file edited by hand is refused with the field's name
     std::string text;
     {
