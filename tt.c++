@@ -2874,11 +2874,12 @@ void save_curves_svg(const std::string& path, const History& history, const std:
 }
 
 // Checkpoints. The header is JSON, so this part carries a JSON writer and a
-// reader for just what safetensors needs: objects, arrays, strings and
-// non-negative integers. The reader trusts nothing: every offset is checked
-// against the file's real size before a byte of data is read.
+// reader (tt::parse_json, also what Lesson 20 reads submissions with). The
+// reader trusts nothing: every offset is checked against the file's real
+// size before a byte of data is read, and for safetensors it runs in its
+// narrow mode, where a number must be a whole non-negative one and true,
+// false and null are refused, as the format has no use for them.
 
-namespace {
 std::string json_quote(const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
@@ -2892,35 +2893,47 @@ std::string json_quote(const std::string& s) {
     return out + "\"";
 }
 
-struct Json {
-    enum Kind { Integer, String, Array, Object } kind = Integer;
-    uint64_t integer = 0;
-    std::string text;
-    std::vector<Json> items;       // Array elements, or Object values
-    std::vector<std::string> keys; // Object keys, one per item
-    const Json* find(const std::string& key) const {
-        for (size_t i = 0; i < keys.size(); i++)
-            if (keys[i] == key) return &items[i];
-        return nullptr;
-    }
-};
+const JsonValue* JsonValue::find(const std::string& key) const {
+    for (size_t i = 0; i < keys.size(); i++)
+        if (keys[i] == key) return &items[i];
+    return nullptr;
+}
 
+const char* JsonValue::kind_name() const {
+    switch (kind) {
+    case Null: return "null";
+    case Boolean: return "a boolean";
+    case Number: return "a number";
+    case String: return "a string";
+    case Array: return "an array";
+    case Object: return "an object";
+    }
+    return "?";
+}
+
+namespace {
+// Recursive descent over the text, one byte index i. Errors say the byte
+// where it stopped: "<where>bad <noun> at byte 17: expected ':'".
 class JsonReader {
 public:
-    JsonReader(const std::string& text, const std::string& where) : s(text), where(where) {}
-    Json document() {
-        Json v = value(0);
+    // whole_numbers_only: safetensors' mode (digits only, no true/false/null, 8 deep).
+    JsonReader(const std::string& text, const std::string& where, const std::string& noun, bool whole_numbers_only)
+        : s(text), where(where), noun(noun), narrow(whole_numbers_only) {}
+    JsonValue document() {
+        JsonValue v = value(0);
         skip_space();
-        if (i != s.size()) fail("unexpected text after the JSON object");
+        if (i != s.size()) fail(narrow ? "unexpected text after the JSON object" : "unexpected text after the JSON value");
         return v;
     }
 
 private:
     const std::string& s;
     const std::string& where;
+    const std::string noun;
+    const bool narrow;
     size_t i = 0;
     [[noreturn]] void fail(const std::string& what) {
-        throw Error(where + "bad JSON header at byte " + std::to_string(i) + ": " + what);
+        throw Error(where + "bad " + noun + " at byte " + std::to_string(i) + ": " + what);
     }
     void skip_space() {
         while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
@@ -2930,14 +2943,15 @@ private:
         if (i >= s.size() || s[i] != c) fail(std::string("expected '") + c + "'");
         i++;
     }
-    Json value(int depth) {
-        if (depth > 8) fail("nested too deeply");
+    bool digit(size_t k) const { return k < s.size() && s[k] >= '0' && s[k] <= '9'; }
+    JsonValue value(int depth) {
+        if (depth > (narrow ? 8 : 32)) fail("nested too deeply");
         skip_space();
         if (i >= s.size()) fail("unexpected end");
-        Json v;
+        JsonValue v;
         const char c = s[i];
         if (c == '{') {
-            v.kind = Json::Object;
+            v.kind = JsonValue::Object;
             i++;
             skip_space();
             if (i < s.size() && s[i] == '}') { i++; return v; }
@@ -2956,7 +2970,7 @@ private:
             }
         }
         if (c == '[') {
-            v.kind = Json::Array;
+            v.kind = JsonValue::Array;
             i++;
             skip_space();
             if (i < s.size() && s[i] == ']') { i++; return v; }
@@ -2969,22 +2983,68 @@ private:
             }
         }
         if (c == '"') {
-            v.kind = Json::String;
+            v.kind = JsonValue::String;
             v.text = string();
             return v;
         }
-        if (c >= '0' && c <= '9') {
-            v.kind = Json::Integer;
-            while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-                const uint64_t digit = (uint64_t)(s[i] - '0');
-                if (v.integer > (UINT64_MAX - digit) / 10) fail("integer too large");
-                v.integer = v.integer * 10 + digit;
+        if (narrow && c >= '0' && c <= '9') {
+            v.kind = JsonValue::Number;
+            v.whole = true;
+            while (digit(i)) {
+                const uint64_t d = (uint64_t)(s[i] - '0');
+                if (v.integer > (UINT64_MAX - d) / 10) fail("integer too large");
+                v.integer = v.integer * 10 + d;
                 i++;
             }
             if (i < s.size() && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) fail("expected a whole number");
+            v.number = (double)v.integer;
             return v;
         }
-        fail(std::string("unexpected character '") + c + "' (only objects, arrays, strings and whole numbers are read)");
+        if (!narrow && (c == '-' || (c >= '0' && c <= '9'))) return number();
+        if (!narrow)
+            for (const char* word : {"true", "false", "null"})
+                if (s.compare(i, std::strlen(word), word) == 0) {
+                    i += std::strlen(word);
+                    v.kind = word[0] == 'n' ? JsonValue::Null : JsonValue::Boolean;
+                    v.boolean = word[0] == 't';
+                    return v;
+                }
+        fail(std::string("unexpected character '") + c + "'" +
+             (narrow ? " (only objects, arrays, strings and whole numbers are read)" : ""));
+    }
+    // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? as RFC 8259 has it;
+    // converted by strtod in the "C" locale tt runs in (tt never calls
+    // setlocale), so '.' is the decimal point.
+    JsonValue number() {
+        JsonValue v;
+        v.kind = JsonValue::Number;
+        const size_t start = i;
+        if (s[i] == '-') i++;
+        if (!digit(i)) fail("expected a digit");
+        if (s[i] == '0' && digit(i + 1)) fail("a number cannot start with 0 (leading zeros)");
+        while (digit(i)) i++;
+        bool plain = s[start] != '-';
+        if (i < s.size() && s[i] == '.') {
+            i++, plain = false;
+            if (!digit(i)) fail("expected a digit after '.'");
+            while (digit(i)) i++;
+        }
+        if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+            i++, plain = false;
+            if (i < s.size() && (s[i] == '+' || s[i] == '-')) i++;
+            if (!digit(i)) fail("expected a digit in the exponent");
+            while (digit(i)) i++;
+        }
+        const std::string digits = s.substr(start, i - start);
+        v.number = std::strtod(digits.c_str(), nullptr);
+        if (!std::isfinite(v.number)) fail("number " + digits + " is out of a double's range");
+        v.whole = plain;
+        for (size_t k = 0; v.whole && k < digits.size(); k++) { // exact, up to 2^64 - 1
+            const uint64_t d = (uint64_t)(digits[k] - '0');
+            if (v.integer > (UINT64_MAX - d) / 10) v.whole = false, v.integer = 0;
+            else v.integer = v.integer * 10 + d;
+        }
+        return v;
     }
     std::string string() {
         i++; // the opening quote
@@ -3021,6 +3081,13 @@ private:
         }
     }
 };
+} // namespace
+
+JsonValue parse_json(const std::string& text, const std::string& where) {
+    return JsonReader(text, where, "JSON", false).document();
+}
+
+namespace {
 
 // Floats to and from little-endian bytes, whatever the machine's byte order.
 void put_le32(float v, unsigned char* out) {
@@ -3173,8 +3240,8 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
     if (!file) throw Error(where + "could not read the header");
     const uint64_t data_size = file_size - 8 - header_size;
 
-    const Json doc = JsonReader(header, where).document();
-    if (doc.kind != Json::Object) throw Error(where + "the header is not a JSON object");
+    const JsonValue doc = JsonReader(header, where, "JSON header", true).document();
+    if (doc.kind != JsonValue::Object) throw Error(where + "the header is not a JSON object");
     SafeTensors out;
     struct Entry {
         std::string name;
@@ -3186,39 +3253,39 @@ SafeTensors load_safetensors(std::istream& file, const std::string& path) {
     std::vector<Entry> entries;
     for (size_t k = 0; k < doc.keys.size(); k++) {
         const std::string& name = doc.keys[k];
-        const Json& v = doc.items[k];
+        const JsonValue& v = doc.items[k];
         if (name == "__metadata__") {
-            if (v.kind != Json::Object) throw Error(where + "__metadata__ is not an object");
+            if (v.kind != JsonValue::Object) throw Error(where + "__metadata__ is not an object");
             for (size_t j = 0; j < v.keys.size(); j++) {
-                if (v.items[j].kind != Json::String) throw Error(where + "metadata \"" + v.keys[j] + "\" is not a string");
+                if (v.items[j].kind != JsonValue::String) throw Error(where + "metadata \"" + v.keys[j] + "\" is not a string");
                 out.metadata.push_back({v.keys[j], v.items[j].text});
             }
             continue;
         }
         const std::string what = where + "tensor '" + name + "': ";
-        if (v.kind != Json::Object) throw Error(what + "its entry is not an object");
-        const Json *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
+        if (v.kind != JsonValue::Object) throw Error(what + "its entry is not an object");
+        const JsonValue *dtype = v.find("dtype"), *shape = v.find("shape"), *offsets = v.find("data_offsets");
         if (!dtype || !shape || !offsets || v.keys.size() != 3)
             throw Error(what + "the entry must hold exactly dtype, shape and data_offsets");
         const DtypeSize* known = nullptr;
         for (const DtypeSize& d : kDtypes)
-            if (dtype->kind == Json::String && dtype->text == d.name) known = &d;
+            if (dtype->kind == JsonValue::String && dtype->text == d.name) known = &d;
         if (!known)
-            throw Error(what + "dtype " + (dtype->kind == Json::String ? "'" + dtype->text + "'" : "(not a string)") +
+            throw Error(what + "dtype " + (dtype->kind == JsonValue::String ? "'" + dtype->text + "'" : "(not a string)") +
                         " is not one tt reads (F32, F16, BF16, F64, I64, I32, and I8 for Lesson 15's int8 weights)");
-        if (shape->kind != Json::Array) throw Error(what + "shape is not an array");
+        if (shape->kind != JsonValue::Array) throw Error(what + "shape is not an array");
         Entry e{name, {}, 0, 0, known->name, known->bytes};
         uint64_t count = 1;
-        for (const Json& d : shape->items) {
-            if (d.kind != Json::Integer) throw Error(what + "shape holds something other than whole numbers");
+        for (const JsonValue& d : shape->items) {
+            if (d.kind != JsonValue::Number || !d.whole) throw Error(what + "shape holds something other than whole numbers");
             // a size can never exceed the data it would need
             if (d.integer > data_size || (d.integer && count > data_size / d.integer))
                 throw Error(what + "shape is larger than the file's data");
             count *= d.integer;
             e.shape.push_back((int64_t)d.integer);
         }
-        if (offsets->kind != Json::Array || offsets->items.size() != 2 || offsets->items[0].kind != Json::Integer ||
-            offsets->items[1].kind != Json::Integer)
+        if (offsets->kind != JsonValue::Array || offsets->items.size() != 2 || !offsets->items[0].whole ||
+            !offsets->items[1].whole)
             throw Error(what + "data_offsets is not a pair of whole numbers [begin, end]");
         e.begin = offsets->items[0].integer, e.end = offsets->items[1].integer;
         if (e.begin > e.end) throw Error(what + "data_offsets [" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "] end before they begin");
@@ -7892,6 +7959,356 @@ Platform platform() {
     p.build = arch_flag.empty() ? "portable" : "native (" + arch_flag + ")";
     p.gemm_isa = gemm_tile().isa;
     return p;
+}
+
+// ===== Lesson 20 · Capstone ==================================================
+// The events are data: a table of rules and the metric each ranks by. A
+// submission is written by hand (a small pretty printer) and read with
+// parse_json, then walked field by field against the schema, so that an
+// error can name the path of the field it is about.
+
+int64_t stored_bytes(Module& model) {
+    int64_t bytes = 0;
+    for (const Tensor& p : model.parameters()) bytes += p.numel() * 4;
+    if (auto* seq = dynamic_cast<Sequential*>(&model))
+        for (auto& layer : seq->layers) {
+            const Tensor* bias = nullptr;
+            if (auto* ql = dynamic_cast<QuantizedLinear*>(layer.get()))
+                bytes += ql->weight.numel() + ql->weight.scale.numel() * 4, bias = &ql->bias;
+            else if (auto* qc = dynamic_cast<QuantizedConv2d*>(layer.get()))
+                bytes += qc->weight.numel() + qc->weight.scale.numel() * 4, bias = &qc->bias;
+            if (bias && bias->defined()) bytes += bias->numel() * 4;
+        }
+    return bytes;
+}
+
+namespace {
+// A number as it reads best in a message: up to 6 significant digits.
+std::string short_number(double v) {
+    char buf[32];
+    const bool whole = v == std::floor(v) && std::fabs(v) < 1e16; // a byte count in full: 10485760, not 1.04858e+07
+    std::snprintf(buf, sizeof buf, whole ? "%.0f" : "%.6g", v);
+    return buf;
+}
+constexpr double kMiB = 1048576.0;
+} // namespace
+
+std::string Rule::str() const { return metric + (at_least ? " >= " : " < ") + short_number(bound); }
+
+const std::vector<Event>& capstone_events() {
+    static const std::vector<Event> events = {
+        {"latency-sprint", "Latency Sprint", "the fastest answer to one sample, for a model that is still good",
+         {{"accuracy", true, 0.85}}, "latency_median", false},
+        {"memory-challenge", "Memory Challenge", "the fewest bytes of model, for a model that is still good",
+         {{"accuracy", true, 0.85}}, "size_bytes", false},
+        {"accuracy-contest", "Accuracy Contest", "the most right answers, from a model that fits a small device's budget",
+         {{"latency_median", false, 0.1}, {"size_bytes", false, 10 * kMiB}}, "accuracy", true},
+        {"all-around", "All-Around", "the best balance of accuracy, speed and size (their geometric mean)",
+         {{"accuracy", true, 0.85}}, "balance", true},
+        {"extreme-push", "Extreme Push", "the smallest size times latency, with a lower bar on accuracy",
+         {{"accuracy", true, 0.80}}, "size_x_latency", false},
+    };
+    return events;
+}
+
+const Event& capstone_event(const std::string& name) {
+    std::string names;
+    for (const Event& e : capstone_events()) {
+        if (e.name == name) return e;
+        names += (names.empty() ? "" : ", ") + e.name;
+    }
+    throw Error("capstone_event: no event '" + name + "'; the events are " + names);
+}
+
+double metric_value(const Measurements& m, const std::string& metric) {
+    if (metric == "accuracy") return m.accuracy;
+    if (metric == "test_samples") return (double)m.test_samples;
+    if (metric == "latency_median") return m.latency_median;
+    if (metric == "latency_ci_low") return m.latency_ci_low;
+    if (metric == "latency_ci_high") return m.latency_ci_high;
+    if (metric == "latency_p90") return m.latency_p90;
+    if (metric == "latency_p99") return m.latency_p99;
+    if (metric == "latency_runs") return (double)m.latency_runs;
+    if (metric == "throughput") return m.throughput;
+    if (metric == "size_bytes") return (double)m.size_bytes;
+    if (metric == "peak_bytes") return (double)m.peak_bytes;
+    if (metric == "balance") {
+        // BEGIN SOLUTION Lesson 20: balance: the geometric mean of accuracy, 1 ms / latency and 1 MiB / size
+        return std::cbrt(m.accuracy * (1e-3 / m.latency_median) * (kMiB / (double)m.size_bytes));
+        // END SOLUTION
+    }
+    if (metric == "size_x_latency") return (double)m.size_bytes * m.latency_median;
+    throw Error("metric_value: no metric '" + metric + "'");
+}
+
+Verdict judge(const Event& event, const Measurements& m) {
+    Verdict v;
+    v.event = event.name;
+    // BEGIN SOLUTION Lesson 20: judge: every rule in order, the first broken one the reason; the score either way
+    v.eligible = true;
+    for (const Rule& rule : event.rules) {
+        const double value = metric_value(m, rule.metric);
+        const bool holds = rule.at_least ? value >= rule.bound : value < rule.bound;
+        if (!holds) {
+            v.eligible = false;
+            v.reason = "needs " + rule.str() + ", has " + short_number(value);
+            break;
+        }
+    }
+    v.score = metric_value(m, event.score);
+    // END SOLUTION
+    return v;
+}
+
+std::vector<Verdict> judge_all(const Measurements& m) {
+    std::vector<Verdict> out;
+    for (const Event& e : capstone_events()) out.push_back(judge(e, m));
+    return out;
+}
+
+std::vector<size_t> leaderboard(const std::vector<Submission>& entries, const std::string& event) {
+    const Event& e = capstone_event(event);
+    size_t at = 0;
+    while (capstone_events()[at].name != event) at++;
+    std::vector<size_t> ranked;
+    for (size_t k = 0; k < entries.size(); k++)
+        if (at < entries[k].events.size() && entries[k].events[at].eligible) ranked.push_back(k);
+    std::stable_sort(ranked.begin(), ranked.end(), [&](size_t a, size_t b) {
+        const double sa = entries[a].events[at].score, sb = entries[b].events[at].score;
+        return e.higher_is_better ? sa > sb : sa < sb;
+    });
+    return ranked;
+}
+
+namespace {
+[[noreturn]] void bad_field(const std::string& path, const std::string& what) {
+    throw Error("submission: field '" + path + "' " + what);
+}
+// A range check: lo <= v <= hi (either end open when the flag says so).
+void check_range(const std::string& path, double v, double lo, double hi, bool lo_open = false) {
+    if (!std::isfinite(v) || (lo_open ? v <= lo : v < lo) || v > hi)
+        bad_field(path, "must be in " + std::string(lo_open ? "(" : "[") + short_number(lo) + ", " +
+                            (std::isinf(hi) ? std::string("inf)") : short_number(hi) + "]") + ", got " + short_number(v));
+}
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Whole numbers a double holds exactly: what a JSON reader of any language keeps.
+constexpr double kMaxWhole = 9007199254740992.0; // 2^53
+
+void check_measurements(const Measurements& m) {
+    // BEGIN SOLUTION Lesson 20: check_measurements: each metric in its range, the latencies in order
+    check_range("metrics.accuracy", m.accuracy, 0, 1);
+    check_range("metrics.test_samples", (double)m.test_samples, 1, kMaxWhole);
+    check_range("metrics.latency_median", m.latency_median, 0, kInf, true);
+    check_range("metrics.latency_ci_low", m.latency_ci_low, 0, kInf, true);
+    check_range("metrics.latency_ci_high", m.latency_ci_high, m.latency_ci_low, kInf);
+    check_range("metrics.latency_p90", m.latency_p90, m.latency_median, kInf);
+    check_range("metrics.latency_p99", m.latency_p99, m.latency_p90, kInf);
+    check_range("metrics.latency_runs", (double)m.latency_runs, 1, kMaxWhole);
+    check_range("metrics.throughput", m.throughput, 0, kInf, true);
+    check_range("metrics.size_bytes", (double)m.size_bytes, 1, kMaxWhole);
+    check_range("metrics.peak_bytes", (double)m.peak_bytes, (double)m.size_bytes, kMaxWhole);
+    // END SOLUTION
+}
+} // namespace
+
+void validate(const Submission& s) {
+    if (s.schema_version != kSubmissionSchemaVersion)
+        bad_field("schema_version", "is " + std::to_string(s.schema_version) + ", a version this tt does not read (it reads " +
+                                        std::to_string(kSubmissionSchemaVersion) + ")");
+    if (s.dataset != "tinydigits" && s.dataset != "mnist") bad_field("dataset", "must be \"tinydigits\" or \"mnist\", got \"" + s.dataset + "\"");
+    if (s.model.name.empty()) bad_field("model.name", "must not be empty");
+    if (s.model.architecture.empty()) bad_field("model.architecture", "must not be empty");
+    check_range("model.params", (double)s.model.params, 1, kMaxWhole);
+    check_range("model.sparsity", s.model.sparsity, 0, 1);
+    check_measurements(s.metrics);
+    check_range("platform.cores", (double)s.platform.cores, 0, kMaxWhole);
+    check_range("platform.threads", (double)s.platform.threads, 0, kMaxWhole);
+    const std::vector<Event>& events = capstone_events();
+    if (s.events.size() != events.size())
+        bad_field("events", "must hold the " + std::to_string(events.size()) + " events, has " + std::to_string(s.events.size()));
+    for (size_t k = 0; k < events.size(); k++) {
+        const std::string at = "events[" + std::to_string(k) + "]";
+        const Verdict& given = s.events[k];
+        if (given.event != events[k].name)
+            bad_field(at + ".event", "must be \"" + events[k].name + "\" (the events in order), got \"" + given.event + "\"");
+        const Verdict v = judge(events[k], s.metrics);
+        if (given.eligible != v.eligible)
+            bad_field(at + ".eligible", std::string("is ") + (given.eligible ? "true" : "false") + " but the metrics say " +
+                                            (v.eligible ? "eligible" : "not eligible (" + v.reason + ")"));
+        if (!(std::fabs(given.score - v.score) <= 1e-9 * std::fabs(v.score)))
+            bad_field(at + ".score", "is " + short_number(given.score) + " but the metrics give " + short_number(v.score));
+    }
+}
+
+namespace {
+// The shortest decimal that reads back as exactly v (at most 17 digits).
+std::string exact_number(double v) {
+    char buf[32];
+    if (v == std::floor(v) && std::fabs(v) < kMaxWhole) { // whole: all its digits, no exponent (9640, not 9.64e+03)
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+        return buf;
+    }
+    for (int digits = 1; digits <= 17; digits++) {
+        std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (std::strtod(buf, nullptr) == v) break;
+    }
+    return buf;
+}
+
+// Fields of one JSON object, written "key": value, one a line.
+struct ObjectWriter {
+    std::vector<std::pair<std::string, std::string>> fields;
+    ObjectWriter& raw(const std::string& key, const std::string& json) { fields.push_back({key, json}); return *this; }
+    ObjectWriter& text(const std::string& key, const std::string& v) { return raw(key, json_quote(v)); }
+    ObjectWriter& number(const std::string& key, double v) { return raw(key, exact_number(v)); }
+    ObjectWriter& whole(const std::string& key, int64_t v) { return raw(key, std::to_string(v)); }
+    ObjectWriter& boolean(const std::string& key, bool v) { return raw(key, v ? "true" : "false"); }
+    std::string str(const std::string& indent) const {
+        std::string out = "{";
+        for (size_t k = 0; k < fields.size(); k++)
+            out += (k ? ",\n" : "\n") + indent + "  " + json_quote(fields[k].first) + ": " + fields[k].second;
+        return out + "\n" + indent + "}";
+    }
+};
+
+// The reading side: each accessor names the field's path in its error.
+struct FieldReader {
+    const JsonValue& object;
+    std::string path; // "" at the top, "metrics." inside metrics
+    std::vector<std::string> known;
+    const JsonValue& get(const std::string& key, JsonValue::Kind kind, const char* type) {
+        known.push_back(key);
+        const JsonValue* v = object.find(key);
+        if (!v) bad_field(path + key, "is missing");
+        if (v->kind != kind) bad_field(path + key, std::string("must be ") + type + ", got " + v->kind_name());
+        return *v;
+    }
+    std::string text(const std::string& key) { return get(key, JsonValue::String, "a string").text; }
+    double number(const std::string& key) { return get(key, JsonValue::Number, "a number").number; }
+    bool boolean(const std::string& key) { return get(key, JsonValue::Boolean, "true or false").boolean; }
+    int64_t whole(const std::string& key) {
+        const JsonValue& v = get(key, JsonValue::Number, "a whole number");
+        if (!v.whole || (double)v.integer > kMaxWhole) bad_field(path + key, "must be a whole number from 0 to 2^53, got " + short_number(v.number));
+        return (int64_t)v.integer;
+    }
+    FieldReader child(const std::string& key) { return FieldReader{get(key, JsonValue::Object, "an object"), path + key + ".", {}}; }
+    // After the known fields are read: any other key is a mistake.
+    void no_others() const {
+        for (const std::string& k : object.keys)
+            if (std::find(known.begin(), known.end(), k) == known.end()) bad_field(path + k, "is not in schema version 1");
+    }
+};
+} // namespace
+
+std::string to_json(const Submission& s) {
+    validate(s);
+    const Platform& p = s.platform;
+    ObjectWriter model, metrics, platform;
+    model.text("name", s.model.name).text("architecture", s.model.architecture).whole("params", s.model.params)
+        .number("sparsity", s.model.sparsity).boolean("quantized", s.model.quantized);
+    const Measurements& m = s.metrics;
+    metrics.number("accuracy", m.accuracy).whole("test_samples", m.test_samples).number("latency_median", m.latency_median)
+        .number("latency_ci_low", m.latency_ci_low).number("latency_ci_high", m.latency_ci_high).number("latency_p90", m.latency_p90)
+        .number("latency_p99", m.latency_p99).whole("latency_runs", m.latency_runs).number("throughput", m.throughput)
+        .whole("size_bytes", m.size_bytes).whole("peak_bytes", m.peak_bytes);
+    platform.text("cpu", p.cpu).whole("cores", p.cores).whole("threads", p.threads).text("arch", p.arch).text("compiler", p.compiler)
+        .text("flags", p.flags).text("build", p.build).text("gemm_isa", p.gemm_isa).text("commit", p.commit);
+    std::string events = "[";
+    for (size_t k = 0; k < s.events.size(); k++) {
+        ObjectWriter e;
+        e.text("event", s.events[k].event).boolean("eligible", s.events[k].eligible).text("reason", s.events[k].reason)
+            .number("score", s.events[k].score);
+        events += (k ? ",\n    " : "\n    ") + e.str("    ");
+    }
+    events += "\n  ]";
+    ObjectWriter top;
+    top.text("schema", "tt-capstone-submission").whole("schema_version", s.schema_version).text("submitter", s.submitter)
+        .text("dataset", s.dataset).raw("model", model.str("  ")).raw("metrics", metrics.str("  "))
+        .raw("platform", platform.str("  ")).raw("events", events);
+    return top.str("") + "\n";
+}
+
+Submission parse_submission(const std::string& json) {
+    const JsonValue doc = parse_json(json, "submission: ");
+    if (doc.kind != JsonValue::Object) throw Error(std::string("submission: the file must hold one JSON object, not ") + doc.kind_name());
+    FieldReader top{doc, "", {}};
+    Submission s;
+    if (top.text("schema") != "tt-capstone-submission") bad_field("schema", "must be \"tt-capstone-submission\"");
+    // the version first: a newer file's other fields may not be these
+    const JsonValue* version = doc.find("schema_version");
+    if (version && version->kind == JsonValue::Number && !(version->whole && version->integer == (uint64_t)kSubmissionSchemaVersion))
+        bad_field("schema_version", "is " + short_number(version->number) + ", a version this tt does not read (it reads " +
+                                        std::to_string(kSubmissionSchemaVersion) + ")");
+    s.schema_version = top.whole("schema_version");
+    s.submitter = top.text("submitter");
+    s.dataset = top.text("dataset");
+    FieldReader model = top.child("model");
+    s.model.name = model.text("name");
+    s.model.architecture = model.text("architecture");
+    s.model.params = model.whole("params");
+    s.model.sparsity = model.number("sparsity");
+    s.model.quantized = model.boolean("quantized");
+    model.no_others();
+    FieldReader metrics = top.child("metrics");
+    Measurements& m = s.metrics;
+    m.accuracy = metrics.number("accuracy");
+    m.test_samples = metrics.whole("test_samples");
+    m.latency_median = metrics.number("latency_median");
+    m.latency_ci_low = metrics.number("latency_ci_low");
+    m.latency_ci_high = metrics.number("latency_ci_high");
+    m.latency_p90 = metrics.number("latency_p90");
+    m.latency_p99 = metrics.number("latency_p99");
+    m.latency_runs = metrics.whole("latency_runs");
+    m.throughput = metrics.number("throughput");
+    m.size_bytes = metrics.whole("size_bytes");
+    m.peak_bytes = metrics.whole("peak_bytes");
+    metrics.no_others();
+    FieldReader platform = top.child("platform");
+    Platform& p = s.platform;
+    p.cpu = platform.text("cpu");
+    p.cores = platform.whole("cores");
+    p.threads = platform.whole("threads");
+    p.arch = platform.text("arch");
+    p.compiler = platform.text("compiler");
+    p.flags = platform.text("flags");
+    p.build = platform.text("build");
+    p.gemm_isa = platform.text("gemm_isa");
+    p.commit = platform.text("commit");
+    platform.no_others();
+    const JsonValue& events = top.get("events", JsonValue::Array, "an array");
+    for (size_t k = 0; k < events.items.size(); k++) {
+        const std::string at = "events[" + std::to_string(k) + "]";
+        if (events.items[k].kind != JsonValue::Object) bad_field(at, std::string("must be an object, got ") + events.items[k].kind_name());
+        FieldReader e{events.items[k], at + ".", {}};
+        Verdict v;
+        v.event = e.text("event");
+        v.eligible = e.boolean("eligible");
+        v.reason = e.text("reason");
+        v.score = e.number("score");
+        e.no_others();
+        s.events.push_back(v);
+    }
+    top.no_others();
+    validate(s);
+    return s;
+}
+
+void write_submission(const std::string& path, const Submission& s) {
+    const std::string text = to_json(s); // checked before the file is touched
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << text;
+    if (!file.flush()) throw Error("write_submission: cannot write '" + path + "'");
+}
+
+Submission read_submission(const std::string& path) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) throw Error("read_submission: cannot open '" + path + "'");
+    const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    try {
+        return parse_submission(text);
+    } catch (const Error& e) {
+        throw Error("read_submission: '" + path + "': " + e.what());
+    }
 }
 #endif // TT_PART != 2
 

@@ -850,6 +850,29 @@ std::string curves_svg(const History& history, const std::string& title, const s
                        double x_step = 1);
 void save_curves_svg(const std::string& path, const History& history, const std::string& title);
 
+// --- JSON -----------------------------------------------------------------------
+// A safetensors header is JSON, and so is Lesson 20's submission: one strict
+// reader for both. parse_json takes one value (RFC 8259: objects with unique
+// keys kept in file order, arrays, strings with their escapes as UTF-8,
+// numbers, true, false, null; at most 32 levels deep) and nothing after it;
+// anything else is an Error "<where>bad JSON at byte N: what was wrong".
+struct JsonValue {
+    enum Kind { Null, Boolean, Number, String, Array, Object } kind = Null;
+    bool boolean = false;
+    double number = 0;             // a Number's value, always finite
+    bool whole = false;            // written as digits alone (no sign, point or exponent), below 2^64
+    uint64_t integer = 0;          // then its exact value (a double holds only 2^53 exactly)
+    std::string text;              // a String's bytes
+    std::vector<JsonValue> items;  // an Array's elements, or an Object's values
+    std::vector<std::string> keys; // an Object's keys, one per item
+    const JsonValue* find(const std::string& key) const; // an Object's value, or nullptr
+    const char* kind_name() const;                       // "a number", "an object", "null" ... for messages
+};
+JsonValue parse_json(const std::string& text, const std::string& where = "");
+// s as a JSON string literal, in quotes; a quote, a backslash and the control
+// bytes below 0x20 escaped.
+std::string json_quote(const std::string& s);
+
 // --- Checkpoints in the safetensors format -------------------------------------
 // File layout: 8 bytes, the header length n as a little-endian uint64; n bytes
 // of JSON {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]},
@@ -1857,6 +1880,115 @@ struct BuildInfo {
 extern BuildInfo build_info;
 
 // ===== Lesson 20 · Capstone ==================================================
-// (Lesson 20's declarations follow here.)
+// The course ends in a contest, as MLPerf's rounds do: five events, each
+// judging one model's measurements (accuracy on the test set, single-stream
+// latency with its interval, size, memory) under rules of its own, and a
+// submission file that records them with the model, the data set and the
+// machine (Lesson 19's Platform). tt checks a submission before writing it
+// and again on reading it: every field present, of its type and in its
+// range, and each event's verdict and score recomputed from the metrics, so
+// a leaderboard can rank files it did not make. Cost: the measurements (the
+// harness, seconds per model); judging and checking are arithmetic.
+
+// What the events judge: one model, on one test set, on one machine.
+struct Measurements {
+    double accuracy = 0;          // fraction of the test set classified right, in [0,1]
+    int64_t test_samples = 0;     // the test set's size (>= 1)
+    double latency_median = 0;    // seconds to infer one sample (single stream, batch 1): the median run
+    double latency_ci_low = 0;    // the bootstrap's 95% interval of that median
+    double latency_ci_high = 0;
+    double latency_p90 = 0, latency_p99 = 0; // percentiles of the same runs (median <= p90 <= p99)
+    int64_t latency_runs = 0;     // timed runs behind them (>= 1)
+    double throughput = 0;        // samples per second offline, at the best batch size
+    int64_t size_bytes = 0;       // the model's tensors as held: 4 bytes a float, 1 an int8 (stored_bytes)
+    int64_t peak_bytes = 0;       // size_bytes plus the most one single-stream inference had live beyond it
+};
+// Bytes of a model's tensors as tt holds them: every parameter's floats, and
+// a quantized layer's int8 weight, its scales and its bias. Zeros count: a
+// pruned layer stored dense is as big as before (Lesson 16's CSR is not).
+int64_t stored_bytes(Module& model);
+
+// A rule an entry must meet to be ranked in an event: metric >= bound
+// (at_least) or metric < bound.
+struct Rule {
+    std::string metric; // a name metric_value knows
+    bool at_least = true;
+    double bound = 0;
+    std::string str() const; // "accuracy >= 0.85", "latency_median < 0.1"
+};
+struct Event {
+    std::string name;       // "latency-sprint": how files and the command line name it
+    std::string title;      // "Latency Sprint"
+    std::string objective;  // what it rewards, in a sentence
+    std::vector<Rule> rules;
+    std::string score;      // the metric it ranks by
+    bool higher_is_better = false;
+};
+// The five events, in this order (the chapter's table):
+//   latency-sprint    accuracy >= 0.85                          lowest latency_median
+//   memory-challenge  accuracy >= 0.85                          smallest size_bytes
+//   accuracy-contest  latency_median < 0.1 s, size < 10 MiB     highest accuracy
+//   all-around        accuracy >= 0.85                          highest balance
+//   extreme-push      accuracy >= 0.80                          lowest size_x_latency
+const std::vector<Event>& capstone_events();
+const Event& capstone_event(const std::string& name); // an Error listing the names for another
+// A field of Measurements by its name ("accuracy", "latency_median",
+// "size_bytes", ...) or one of two derived from them:
+//   balance        = cbrt(accuracy * (1 ms / latency_median) * (1 MiB / size_bytes))
+//                    (a geometric mean: halving the size counts as much as halving the latency)
+//   size_x_latency = size_bytes * latency_median, in byte-seconds
+// An Error naming metric_value for any other name.
+double metric_value(const Measurements& m, const std::string& metric);
+
+// One event's verdict on one entry: eligible when every rule holds; else
+// reason says the first that does not ("needs accuracy >= 0.85, has 0.84").
+// The score is computed either way (an ineligible entry is not ranked).
+struct Verdict {
+    std::string event;
+    bool eligible = false;
+    std::string reason; // "" when eligible
+    double score = 0;
+};
+Verdict judge(const Event& event, const Measurements& m);
+std::vector<Verdict> judge_all(const Measurements& m); // one per capstone_events(), in order
+
+// The submission file, schema version 1 (chapter 20 documents every field).
+constexpr int64_t kSubmissionSchemaVersion = 1;
+struct SubmittedModel {
+    std::string name;          // "mlp-int8", or the checkpoint's file name
+    std::string architecture;  // Lesson 08's text of the float model: "Linear(64, 32) ReLU() Linear(32, 10)"
+    int64_t params = 0;        // parameters of that architecture
+    double sparsity = 0;       // fraction of its Linear/Conv2d weights that are exactly 0, in [0,1]
+    bool quantized = false;    // int8 weights (Lesson 15's quantize)
+};
+struct Submission {
+    int64_t schema_version = kSubmissionSchemaVersion;
+    std::string submitter;       // free text, may be empty
+    std::string dataset;         // "tinydigits" or "mnist"
+    SubmittedModel model;
+    Measurements metrics;
+    Platform platform;           // where it was measured
+    std::vector<Verdict> events; // judge_all(metrics)
+};
+// The checks a file passes on the way out and on the way in; each failure
+// an Error "submission: field 'events[2].score' ..." naming the field's path
+// and what was wrong: an unknown schema version or data set, a value out of
+// its range (an accuracy above 1, a latency that is not positive, p90 below
+// the median), events that are not the five in order, or a verdict or score
+// that the metrics do not give.
+void validate(const Submission& s);
+// Pretty-printed JSON, two-space indents, numbers that read back exactly;
+// validate(s) first.
+std::string to_json(const Submission& s);
+// The reverse, and stricter than JSON: every field of the schema present
+// with its type, no field it does not know (a misspelt key is caught), then
+// validate. Bad JSON is an Error "submission: bad JSON at byte N: ...".
+Submission parse_submission(const std::string& json);
+void write_submission(const std::string& path, const Submission& s); // Errors name the path
+Submission read_submission(const std::string& path);
+
+// The leaderboard of one event: indices of the eligible entries, best score
+// first (ties keep the entries' order).
+std::vector<size_t> leaderboard(const std::vector<Submission>& entries, const std::string& event);
 
 } // namespace tt

@@ -23,7 +23,7 @@ const LessonEntry lesson_table[] = {
     {10, "Tokenization", lesson_10}, {11, "Embeddings", lesson_11},   {12, "Attention", lesson_12},
     {13, "Transformers", lesson_13}, {14, "Profiling", lesson_14},    {15, "Quantization", lesson_15},
     {16, "Compression", lesson_16},  {17, "Acceleration", lesson_17}, {18, "Memoization", lesson_18},
-    {19, "Benchmarking", lesson_19},   {20, "Capstone", nullptr},
+    {19, "Benchmarking", lesson_19}, {20, "Capstone", lesson_20},
 };
 struct MilestoneEntry {
     int year;
@@ -57,6 +57,9 @@ void usage(FILE* out) {
                  "                    on INPUT's tensor 'input', write 'output'\n"
                  "  export MODEL.safetensors --pytorch FILE.py [--arch TEXT]\n"
                  "                    write the PyTorch module that loads MODEL (nn.Sequential or GPT)\n"
+                 "  capstone [--variant NAME | --model M.safetensors] [--dataset tinydigits|mnist] [--out FILE]\n"
+                 "                    measure a model, judge it in Lesson 20's five events, write the\n"
+                 "                    submission; capstone --check FILE checks one (capstone --help)\n"
                  "  grade N           run lesson N's tests (N, a range like 1-5, or all) on this\n"
                  "                    build's tt.c++ and report each with its points (make student)\n"
                  "  --help            this text\n"
@@ -126,6 +129,14 @@ int main(int argc, char** argv) {
     if (argc > 1 && (!std::strcmp(argv[1], "init") || !std::strcmp(argv[1], "predict") || !std::strcmp(argv[1], "export"))) {
         try {
             return interop_command(std::vector<std::string>(argv + 1, argv + argc)); // their own options (--arch TEXT ...)
+        } catch (const tt::Error& e) {
+            std::fprintf(stderr, "tt: %s\n", e.what());
+            return 1;
+        }
+    }
+    if (argc > 1 && !std::strcmp(argv[1], "capstone")) {
+        try {
+            return capstone_command(std::vector<std::string>(argv + 1, argv + argc)); // its own options (--variant NAME ...)
         } catch (const tt::Error& e) {
             std::fprintf(stderr, "tt: %s\n", e.what());
             return 1;

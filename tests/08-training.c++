@@ -265,6 +265,52 @@ TEST_GIVEN(bad_safetensors_files_are_refused) {
     CHECK_EQ(load_safetensors(f).tensors[0].second.numel(), 2);
 }
 
+// parse_json reads every JSON value; safetensors' header keeps its narrow
+// mode (whole non-negative numbers only), tested above and here.
+TEST_GIVEN(parse_json_reads_all_of_json_and_nothing_else) {
+    const JsonValue v = parse_json(R"( {"a": [1, -2.5, 3e2, 0.125E-1, true, false, null], "s": "x\u00e9\n", "o": {}} )");
+    CHECK(v.kind == JsonValue::Object && v.keys.size() == 3);
+    const JsonValue& a = *v.find("a");
+    CHECK(a.kind == JsonValue::Array && a.items.size() == 7);
+    CHECK(a.items[0].whole && a.items[0].integer == 1 && a.items[0].number == 1);
+    CHECK(!a.items[1].whole && a.items[1].number == -2.5);
+    CHECK(!a.items[2].whole && a.items[2].number == 300);
+    CHECK_NEAR(a.items[3].number, 0.0125, 1e-15);
+    CHECK(a.items[4].kind == JsonValue::Boolean && a.items[4].boolean && !a.items[5].boolean);
+    CHECK(a.items[6].kind == JsonValue::Null);
+    CHECK_EQ(v.find("s")->text, std::string("x\xc3\xa9\n"));
+    CHECK(v.find("o")->kind == JsonValue::Object && v.find("missing") == nullptr);
+    CHECK(parse_json("18446744073709551615").integer == UINT64_MAX);
+    CHECK(!parse_json("18446744073709551616").whole); // past uint64: a double, not whole
+    CHECK_EQ(std::string(parse_json("[]").kind_name()), std::string("an array"));
+    CHECK_EQ(parse_json(json_quote("a\"b\\c\x01")).text, std::string("a\"b\\c\x01"));
+    CHECK_THROWS(parse_json("[1,]", "here: "), "here: bad JSON at byte 3: unexpected character ']'");
+    CHECK_THROWS(parse_json("01"), "leading zeros");
+    CHECK_THROWS(parse_json("-"), "expected a digit");
+    CHECK_THROWS(parse_json("1."), "expected a digit after '.'");
+    CHECK_THROWS(parse_json("1e"), "expected a digit in the exponent");
+    CHECK_THROWS(parse_json("1e999"), "out of a double's range");
+    CHECK_THROWS(parse_json("tru"), "unexpected character 't'");
+    CHECK_THROWS(parse_json("{} {}"), "unexpected text after the JSON value");
+    CHECK_THROWS(parse_json("{\"a\": 1, \"a\": 2}"), "duplicate key \"a\"");
+    CHECK_THROWS(parse_json("\"abc"), "unterminated string");
+    CHECK_THROWS(parse_json(""), "unexpected end");
+    CHECK_THROWS(parse_json(std::string(40, '[') + std::string(40, ']')), "nested too deeply");
+}
+
+TEST_GIVEN(safetensors_headers_stay_whole_numbers_only) {
+    TempDir dir;
+    const std::string f = dir / "narrow.safetensors";
+    auto refused = [&](const std::string& json, const std::string& text) {
+        write_safetensors(f, json, 8);
+        CHECK_THROWS(load_safetensors(f), text);
+    };
+    refused(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", "unexpected character '-'");
+    refused(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8e0]}})", "expected a whole number");
+    refused(R"({"a":{"dtype":"F32","shape":true,"data_offsets":[0,8]}})", "unexpected character 't'");
+    refused(R"({"__metadata__":null})", "unexpected character 'n'");
+}
+
 TEST(bad_checkpoints_leave_the_model_untouched) {
     TempDir dir;
     Sequential model = small_mlp(10);

@@ -36,3 +36,4 @@ TEST(fuzz_corpus_cifar) { CHECK(replay("cifar", fuzz::cifar) > 0); }
 TEST(fuzz_corpus_safetensors) { CHECK(replay("safetensors", fuzz::safetensors) > 0); }
 TEST(fuzz_corpus_numbers) { CHECK(replay("numbers", fuzz::numbers) > 0); }
 TEST(fuzz_corpus_text) { CHECK(replay("text", fuzz::text) > 0); }
+TEST(fuzz_corpus_submission) { CHECK(replay("submission", fuzz::submission) > 0); }

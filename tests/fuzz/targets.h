@@ -1,5 +1,6 @@
 // tests/fuzz/targets.h — what each fuzz target does with one input. The
-// libFuzzer mains (idx.c++, cifar.c++, safetensors.c++, numbers.c++, text.c++) call these with the
+// libFuzzer mains (idx.c++, cifar.c++, safetensors.c++, numbers.c++, text.c++,
+// submission.c++) call these with the
 // fuzzer's bytes; tests/fuzz-corpus.c++ calls them with every file under
 // tests/fuzz/corpus/<target>/, so an input that once crashed a reader stays
 // a test of the normal suite (g++, clang, sanitizers, qemu).
@@ -135,6 +136,18 @@ inline void text(const std::string& bytes) {
             check(loaded.token_bytes(256 + (int64_t)k) ==
                       loaded.token_bytes(loaded.merges[k].first) + loaded.token_bytes(loaded.merges[k].second),
                   "a merge's bytes are not its parts'");
+    } catch (const tt::Error&) {
+    }
+}
+
+// Lesson 20's submission files (and through them parse_json): accepted =>
+// it validates, and writing it gives a file that reads back to the same text.
+inline void submission(const std::string& bytes) {
+    try {
+        const tt::Submission s = tt::parse_submission(bytes);
+        tt::validate(s);
+        const std::string text = tt::to_json(s);
+        check(tt::to_json(tt::parse_submission(text)) == text, "a submission does not read back as it was written");
     } catch (const tt::Error&) {
     }
 }
