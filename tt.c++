@@ -2717,6 +2717,7 @@ EpochStats train_epoch(Module& model, DataLoader& loader, const LossFn& loss_fn,
         if (options.clip_norm > 0) clip_grad_norm(opt.params, options.clip_norm);
         opt.step();
         // END SOLUTION
+        if (options.after_step) options.after_step();
         tally.add(value, output, y);
         if (options.progress) bar.update(++batch, value, tally.samples);
         else batch++;

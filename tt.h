@@ -826,6 +826,8 @@ struct TrainOptions {
     float clip_norm = 0;                            // > 0: clip_grad_norm before each step
     bool progress = true;                           // the progress line (on stderr)
     std::string label = "train";
+    std::function<void()> after_step;               // called after each opt.step(): e.g. Lesson 16's
+                                                    // PruningMasks::apply, so pruned weights stay zero
 };
 // One pass over the loader: forward, loss, backward, (clip), step. Stops with
 // an Error naming the step if the loss becomes NaN or infinite, before the

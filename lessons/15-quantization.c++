@@ -160,14 +160,6 @@ ModelReport quantize_and_measure(const char* label, Sequential& model, DataLoade
     return report;
 }
 
-void train(Sequential& model, DataLoader& loader, int epochs, float lr, const Options& options) {
-    Adam opt(model.parameters(), lr);
-    TrainOptions o;
-    o.lr_schedule = CosineSchedule(lr, epochs * loader.size(), loader.size() / 4, lr / 20);
-    o.progress = !options.json;
-    for (int e = 0; e < epochs; e++) train_epoch(model, loader, cross_entropy, opt, o);
-    model.eval();
-}
 } // namespace
 
 Json lesson_15(const Options& options) {
@@ -268,7 +260,7 @@ Json lesson_15(const Options& options) {
     DataLoader mlp_train(flat_train, 128, true, false, tg), mlp_calibration(flat_train, 128), mlp_test(flat_test, 1000);
     Sequential mlp{Linear(784, 256, true, Init::Kaiming, tg), ReLU(), Linear(256, 128, true, Init::Kaiming, tg), ReLU(),
                    Linear(128, 10, true, Init::Kaiming, tg)};
-    train(mlp, mlp_train, 2, 2e-3f, options);
+    train_adam(mlp, mlp_train, 2, 2e-3f, 0.25, nullptr, "train", !options.json);
     const Tensor mlp_sample = mlp_test.batch(0).x.slice(0, 0, 256);
     const ModelReport mlp_report = quantize_and_measure("MLP 784-256-128-10", mlp, mlp_calibration, mlp_test, mlp_sample, options);
 
@@ -278,7 +270,7 @@ Json lesson_15(const Options& options) {
     Sequential lenet{Conv2d(1, 6, 5, 1, 2, true, lg), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5, 1, 0, true, lg), ReLU(),
                      MaxPool2d(2), Flatten(), Linear(400, 120, true, Init::Kaiming, lg), ReLU(),
                      Linear(120, 84, true, Init::Kaiming, lg), ReLU(), Linear(84, 10, true, Init::Kaiming, lg)};
-    train(lenet, lenet_train, 1, 3e-3f, options);
+    train_adam(lenet, lenet_train, 1, 3e-3f, 0.25, nullptr, "train", !options.json);
     const Tensor lenet_sample = lenet_test.batch(0).x.slice(0, 0, 256);
     const ModelReport lenet_report = quantize_and_measure("LeNet-5", lenet, lenet_calibration, lenet_test, lenet_sample, options);
 

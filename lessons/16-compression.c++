@@ -16,28 +16,6 @@ namespace lessons {
 namespace {
 float accuracy_of(Module& model, DataLoader& test) { return evaluate(model, test, cross_entropy).accuracy; }
 
-// Epochs of Adam with a cosine schedule; after each step `after_step` (the
-// pruning masks' apply) if given.
-void train(Module& model, DataLoader& loader, int epochs, float lr, const Options& options,
-           const PruningMasks* masks = nullptr, const LossFn& loss = cross_entropy) {
-    Adam opt(model.parameters(), lr);
-    const int64_t steps = epochs * loader.size();
-    CosineSchedule schedule(lr, steps, loader.size() / 4, lr / 20);
-    model.train();
-    for (int e = 0; e < epochs; e++) {
-        for (auto& batch : loader) {
-            opt.lr = schedule(opt.steps);
-            Tensor l = loss(model(batch.x), batch.y);
-            opt.zero_grad();
-            l.backward();
-            opt.step();
-            if (masks) masks->apply();
-        }
-        (void)options;
-    }
-    model.eval();
-}
-
 double seconds_per_batch(Module& model, const Tensor& x, int repeats) {
     NoGrad no_grad;
     return time_best(repeats, [&] { model(x); });
@@ -97,7 +75,7 @@ Json lesson_16(const Options& options) {
     const int repeats = 15;
 
     Sequential base = make_mlp(g);
-    train(base, train_loader, 3, 2e-3f, options);
+    train_adam(base, train_loader, 3, 2e-3f, 0.25);
     const float base_acc = accuracy_of(base, test_loader);
     const double base_time = seconds_per_batch(base, sample, repeats);
     std::printf("2. The 1986 MLP 784-256-128-10, 3 epochs of Adam: test accuracy %.2f%%, %lld parameters, %.3f ms per batch of 256\n\n",
@@ -116,7 +94,7 @@ Json lesson_16(const Options& options) {
             std::copy(from[i].second.data(), from[i].second.data() + from[i].second.numel(), to[i].second.data());
         const PruningMasks masks = magnitude_prune(copy, sparsity, true);
         const float pruned = accuracy_of(copy, test_loader);
-        train(copy, train_loader, 1, 5e-4f, options, &masks);
+        train_adam(copy, train_loader, 1, 5e-4f, 0.25, &masks);
         const float tuned = accuracy_of(copy, test_loader);
         const double measured_sparsity = measure_sparsity(copy);
         int64_t csr_bytes = 0, dense_bytes = 0;
@@ -139,7 +117,7 @@ Json lesson_16(const Options& options) {
             std::copy(from[i].second.data(), from[i].second.data() + from[i].second.numel(), to[i].second.data());
         const std::vector<float> before = from[0].second.to_vector();
         const PruningMasks masks = magnitude_prune(copy, 0.5f, true);
-        train(copy, train_loader, 1, 5e-4f, options, &masks);
+        train_adam(copy, train_loader, 1, 5e-4f, 0.25, &masks);
         float biggest = 0;
         for (float v : before) biggest = std::max(biggest, std::fabs(v));
         histogram = output_path("tt-lesson-16-pruned-weights.svg");
@@ -159,7 +137,7 @@ Json lesson_16(const Options& options) {
     for (const float keep : {0.5f, 0.25f}) {
         auto small = prune_neurons(base, keep);
         const float pruned = accuracy_of(*small, test_loader);
-        train(*small, train_loader, 1, 1e-3f, options);
+        train_adam(*small, train_loader, 1, 1e-3f, 0.25);
         const float tuned = accuracy_of(*small, test_loader);
         const double t = seconds_per_batch(*small, sample, repeats);
         const auto* l1 = dynamic_cast<Linear*>(small->layers[0].get());
@@ -212,7 +190,7 @@ Json lesson_16(const Options& options) {
     Sequential teacher{Conv2d(1, 6, 5, 1, 2, true, lg), ReLU(), MaxPool2d(2), Conv2d(6, 16, 5, 1, 0, true, lg), ReLU(),
                        MaxPool2d(2), Flatten(), Linear(400, 120, true, Init::Kaiming, lg), ReLU(),
                        Linear(120, 84, true, Init::Kaiming, lg), ReLU(), Linear(84, 10, true, Init::Kaiming, lg)};
-    train(teacher, image_loader, 1, 3e-3f, options);
+    train_adam(teacher, image_loader, 1, 3e-3f, 0.25);
     auto image_test = mnist_dataset(test_set, false);
     DataLoader image_test_loader(image_test, 1000);
     const float teacher_acc = accuracy_of(teacher, image_test_loader);
@@ -227,7 +205,7 @@ Json lesson_16(const Options& options) {
     Sequential alone{Linear(784, 32, true, Init::Kaiming, sg), ReLU(), Linear(32, 10, true, Init::Kaiming, sg)};
     Generator dg(16);
     Sequential distilled{Linear(784, 32, true, Init::Kaiming, dg), ReLU(), Linear(32, 10, true, Init::Kaiming, dg)};
-    train(alone, student_loader, student_epochs, 2e-3f, options);
+    train_adam(alone, student_loader, student_epochs, 2e-3f, 0.25);
     // The teacher's logits for the batch the student sees: the same images,
     // as [B,1,28,28] for the convolutions.
     Tensor current_x;

@@ -53,24 +53,12 @@ bool takes_images(Sequential& model) {
     return !model.layers.empty() && dynamic_cast<Conv2d*>(model.layers[0].get()) != nullptr;
 }
 
-// Epochs of Adam with a cosine schedule, the masks reapplied after each
-// step when given (so pruned weights stay zero).
+// Lessons' train_adam on the capstone's training set, in batches of 128
+// (MNIST) or 32, shuffled with its own seed.
 void train(Sequential& model, const CapstoneData& d, int epochs, float lr, uint64_t seed, const PruningMasks* masks = nullptr) {
     Generator g(seed);
     DataLoader loader(d.dataset(d.train, !takes_images(model)), d.name == "mnist" ? 128 : 32, true, false, g);
-    Adam opt(model.parameters(), lr);
-    CosineSchedule schedule(lr, epochs * loader.size(), loader.size() / 4, lr / 20);
-    model.train();
-    for (int e = 0; e < epochs; e++)
-        for (auto& batch : loader) {
-            opt.lr = schedule(opt.steps);
-            Tensor loss = cross_entropy(model(batch.x), batch.y);
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            if (masks) masks->apply();
-        }
-    model.eval();
+    train_adam(model, loader, epochs, lr, 0.25, masks);
 }
 
 // Lesson 08's text of the model on one line (its layers separated by spaces).

@@ -40,6 +40,18 @@ int64_t resident_peak_bytes() {
     return 0;
 }
 
+void train_adam(tt::Module& model, tt::DataLoader& loader, int epochs, float lr, double warmup_epochs,
+                const tt::PruningMasks* masks, const std::string& label, bool progress, const tt::LossFn& loss) {
+    tt::Adam opt(model.parameters(), lr);
+    tt::TrainOptions o;
+    o.lr_schedule = tt::CosineSchedule(lr, epochs * loader.size(), (int64_t)(warmup_epochs * (double)loader.size()), lr / 20);
+    o.progress = progress;
+    o.label = label;
+    if (masks) o.after_step = [masks] { masks->apply(); };
+    for (int e = 0; e < epochs; e++) tt::train_epoch(model, loader, loss, opt, o);
+    model.eval();
+}
+
 bool load_mnist(const Options& options, tt::ImageSet& train, tt::ImageSet& test, std::string& why_not) {
     const std::string images = tt::data_path("data/mnist/train-images-idx3-ubyte"),
                       test_images = tt::data_path("data/mnist/t10k-images-idx3-ubyte");

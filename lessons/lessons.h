@@ -195,6 +195,13 @@ std::string bytes_str(int64_t bytes);
 bool parse_int(const std::string& text, long lo, long hi, long& out);      // "4.0 MB"
 int64_t resident_peak_bytes();             // this process's peak resident memory (VmHWM), 0 if unknown
 std::string machine_name();                // CPU model and core count, from /proc/cpuinfo when present
+// Epochs of Adam from lr on a cosine schedule (a warm-up of `warmup_epochs`,
+// then down to lr/20), each one Lesson 08's train_epoch; after every step the
+// masks, when given, zero the pruned weights again (Lesson 16), so
+// fine-tuning cannot regrow them. Leaves the model in eval mode.
+void train_adam(tt::Module& model, tt::DataLoader& loader, int epochs, float lr, double warmup_epochs,
+                const tt::PruningMasks* masks = nullptr, const std::string& label = "train", bool progress = false,
+                const tt::LossFn& loss = tt::cross_entropy);
 // MNIST for a demo, as bytes: true with train (60000) and test (10000)
 // filled, or false with why_not set ("--quick", or the command that gets the
 // files).

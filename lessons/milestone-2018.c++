@@ -110,32 +110,6 @@ std::shared_ptr<Sequential> copy_of(Sequential& trained, const std::function<Seq
     return copy;
 }
 
-// Epochs of Adam with a cosine schedule from lr (a tenth of an epoch of
-// warm-up, down to lr/20). After every step the masks, if given, zero the
-// pruned weights again, so fine-tuning cannot regrow them.
-void train(Sequential& model, DataLoader& loader, int epochs, float lr, const PruningMasks* masks, const std::string& label,
-           const Options& options) {
-    Adam opt(model.parameters(), lr);
-    const int64_t steps = epochs * loader.size();
-    const CosineSchedule schedule(lr, steps, loader.size() / 10, lr / 20);
-    Progress progress(label, steps);
-    model.train();
-    int64_t step = 0, seen = 0;
-    for (int e = 0; e < epochs; e++)
-        for (auto& batch : loader) {
-            opt.lr = schedule(opt.steps);
-            Tensor loss = cross_entropy(model(batch.x), batch.y);
-            opt.zero_grad();
-            loss.backward();
-            opt.step();
-            if (masks) masks->apply();
-            seen += batch.x.size(0);
-            if (!options.quick) progress.update(++step, loss.item(), seen);
-        }
-    if (!options.quick) progress.finish();
-    model.eval();
-}
-
 // What one part trains and measures.
 struct ModelPlan {
     const char* part;
@@ -168,7 +142,7 @@ Result model_part(const ModelPlan& p, const Options& options) {
 
     // 1. The float baseline.
     auto base = std::make_shared<Sequential>(p.make(g));
-    train(*base, train_loader, p.epochs, p.lr, nullptr, "  float32", options);
+    train_adam(*base, train_loader, p.epochs, p.lr, 0.1, nullptr, "  float32", !options.quick);
     std::vector<Measured> variants(4);
     variants[0].name = "float32";
     variants[0].model = base;
@@ -178,7 +152,7 @@ Result model_part(const ModelPlan& p, const Options& options) {
     // 3. 50% of the weights pruned by magnitude (one global threshold), then fine-tuned with the masks.
     auto pruned = copy_of(*base, p.make);
     const PruningMasks masks = magnitude_prune(*pruned, 0.5f, true);
-    train(*pruned, train_loader, p.fine_tune_epochs, p.fine_tune_lr, &masks, "  pruned 50%, fine-tuning", options);
+    train_adam(*pruned, train_loader, p.fine_tune_epochs, p.fine_tune_lr, 0.1, &masks, "  pruned 50%, fine-tuning", !options.quick);
     variants[2].name = "pruned 50%";
     variants[2].model = pruned;
     // 4. Both: the pruned model quantized; its zeros stay zeros, but int8 dense stores them.

@@ -112,6 +112,25 @@ TEST(training_uses_schedule_and_clipping) {
     CHECK(opt.steps == 8 && opt.lr == schedule(7));
 }
 
+// after_step runs after every update, seeing the weights the step wrote:
+// here it zeroes one weight, which then stays zero through the epoch.
+TEST(train_epoch_calls_after_step_after_each_update) {
+    auto data = two_classes(6);
+    DataLoader loader(data, 8);
+    Sequential model = small_mlp(7);
+    SGD opt(model.parameters(), 0.5f);
+    TrainOptions o = quiet();
+    int64_t calls = 0, steps_seen = 0;
+    o.after_step = [&] {
+        calls++;
+        steps_seen = opt.steps;
+        model.parameters()[0].data()[0] = 0;
+    };
+    train_epoch(model, loader, cross_entropy, opt, o);
+    CHECK(calls == 4 && steps_seen == 4);
+    CHECK(model.parameters()[0].data()[0] == 0.0f);
+}
+
 TEST(training_stops_on_nan_naming_the_step) {
     auto data = two_classes(5);
     data->x.data()[2 * 8 * 4 + 1] = std::nanf(""); // a NaN in the third batch
