@@ -2752,13 +2752,6 @@ void History::add(const EpochStats& train, const EpochStats& test) {
     test_accuracy.push_back(test.accuracy);
 }
 
-namespace {
-// A tick step of 1, 2 or 5 times a power of ten giving about `count` ticks over `span`.
-double nice_step(double span, int count) {
-    const double raw = span / count, power = std::pow(10.0, std::floor(std::log10(raw)));
-    const double r = raw / power;
-    return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * power;
-}
 std::string xml_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
@@ -2766,9 +2759,18 @@ std::string xml_escape(const std::string& s) {
         else if (c == '>') out += "&gt;";
         else if (c == '&') out += "&amp;";
         else if (c == '"') out += "&quot;";
+        else if (c == '\'') out += "&#39;";
         else out += c;
     }
     return out;
+}
+
+namespace {
+// A tick step of 1, 2 or 5 times a power of ten giving about `count` ticks over `span`.
+double nice_step(double span, int count) {
+    const double raw = span / count, power = std::pow(10.0, std::floor(std::log10(raw)));
+    const double r = raw / power;
+    return (r < 1.5 ? 1 : r < 3.5 ? 2 : r < 7.5 ? 5 : 10) * power;
 }
 struct Series {
     const char* label;

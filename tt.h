@@ -837,6 +837,10 @@ EpochStats train_epoch(Module& model, DataLoader& loader, const LossFn& loss_fn,
 // The model in eval mode under NoGrad; restores the model's training mode after.
 EpochStats evaluate(Module& model, DataLoader& loader, const LossFn& loss_fn, bool progress = false);
 
+// Text made safe inside an SVG (or any XML) element or a quoted attribute:
+// & < > " ' as entities.
+std::string xml_escape(const std::string& s);
+
 // The curves of a run, one value per epoch, drawn as an SVG image: a loss
 // panel and an accuracy panel with axes, ticks, labels and a legend. Series
 // left empty are not drawn; with no accuracy at all the loss panel takes the

@@ -185,16 +185,8 @@ Entry built_in(const std::string& name, Bases& bases) {
 // A student's model: a state_dict (./tt init's, or torch's via safetensors)
 // and its architecture, from --arch or the file's metadata.
 Entry from_checkpoint(const std::string& path, const std::string& arch_option, FILE* err) {
-    std::string arch = arch_option;
-    if (arch.empty())
-        for (const auto& [k, v] : load_safetensors(path).metadata)
-            if (k == "architecture") arch = v;
-    if (arch.empty())
-        throw Error("capstone: '" + path + "' does not record its architecture: give it with --arch, e.g. "
-                    "--arch \"Linear(64, 32) ReLU() Linear(32, 10)\"");
-    Generator g(0);
     Entry e;
-    e.model = as_sequential(build_model(arch, g), "'" + path + "'");
+    e.model = as_sequential(model_for(path, arch_option), "'" + path + "'");
     const LoadReport report = load_state_dict(*e.model, path);
     std::fprintf(err, "%s", report.str().c_str());
     e.model->eval();

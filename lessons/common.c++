@@ -409,20 +409,6 @@ std::string machine_name() {
     return p.cpu + ", " + std::to_string(p.cores) + " hardware threads";
 }
 
-namespace {
-// Text for an SVG element: the characters XML gives a meaning escaped.
-std::string xml_text(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '&') out += "&amp;";
-        else if (c == '<') out += "&lt;";
-        else if (c == '>') out += "&gt;";
-        else if (c == '\'') out += "&#39;";
-        else out += c;
-    }
-    return out;
-}
-} // namespace
 
 std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>& variants) {
     if (variants.empty()) throw tt::Error("pareto_svg: no variants to draw");
@@ -458,7 +444,7 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
                   "<rect width='100%%' height='100%%' fill='white'/>\n", W, H, W, H);
     svg += buf;
     std::snprintf(buf, sizeof buf, "<text x='%g' y='18' font-size='15'>", left);
-    svg += buf + xml_text(title) + "</text>\n";
+    svg += buf + tt::xml_escape(title) + "</text>\n";
     for (double decade = x_lo; decade <= x_hi * 1.0001; decade *= 10)
         for (double m : {1.0, 2.0, 5.0}) { // grid at 1, 2, 5 of each decade
             const double v = decade * m;
@@ -499,7 +485,7 @@ std::string pareto_svg(const std::string& title, const std::vector<tt::Variant>&
         std::snprintf(buf, sizeof buf, "<circle cx='%.1f' cy='%.1f' r='%.1f' fill='%s' fill-opacity='0.45' stroke='%s'/>"
                       "<text x='%.1f' y='%.1f'%s>", x, y, r, frontier[i] ? "#c33" : "#999", frontier[i] ? "#c33" : "#666",
                       x + r + 3, y + 4 + (i % 2 ? 10.0 : 0.0), frontier[i] ? " font-weight='bold'" : ""); // every other label lower
-        svg += buf + xml_text(v.name) + "</text>\n";
+        svg += buf + tt::xml_escape(v.name) + "</text>\n";
     }
     std::snprintf(buf, sizeof buf, "<text x='%g' y='%g' font-size='11'>red, bold: on the frontier (accuracy, latency, size); "
                   "line: the best accuracy at each latency</text>\n", left, top - 8.0);

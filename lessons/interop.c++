@@ -361,20 +361,6 @@ def load(path=WEIGHTS):
     return model.eval()
 )PY";
 
-// The model a file holds the weights of: its architecture from --arch, else
-// from the file's metadata (what ./tt init writes), made with any weights.
-std::shared_ptr<Module> model_for(const std::string& model_path, const std::string& arch_option) {
-    std::string arch = arch_option;
-    if (arch.empty()) {
-        for (const auto& [k, v] : load_safetensors(model_path).metadata)
-            if (k == "architecture") arch = v;
-        if (arch.empty())
-            throw Error("'" + model_path + "' does not record its architecture (tt's save_checkpoint and PyTorch's files don't): "
-                        "give it with --arch, e.g. --arch \"Linear(784, 128) ReLU() Linear(128, 10)\"");
-    }
-    Generator g(0);
-    return build_model(arch, g);
-}
 
 // The tensor named "input", or the file's only tensor.
 Tensor input_of(const std::string& path) {
@@ -396,6 +382,21 @@ int interop_usage(const std::string& message, FILE* err) {
     return 2;
 }
 } // namespace
+
+// The model a file holds the weights of: its architecture from --arch, else
+// from the file's metadata (what ./tt init writes), made with any weights.
+std::shared_ptr<Module> model_for(const std::string& model_path, const std::string& arch_option) {
+    std::string arch = arch_option;
+    if (arch.empty()) {
+        for (const auto& [k, v] : load_safetensors(model_path).metadata)
+            if (k == "architecture") arch = v;
+        if (arch.empty())
+            throw Error("'" + model_path + "' does not record its architecture (tt's save_checkpoint and PyTorch's files don't): "
+                        "give it with --arch, e.g. --arch \"Linear(784, 128) ReLU() Linear(128, 10)\"");
+    }
+    Generator g(0);
+    return build_model(arch, g);
+}
 
 std::shared_ptr<Module> build_model(const std::string& text, Generator& g) {
     const std::vector<Item> items = parse_items(text);

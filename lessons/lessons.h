@@ -299,6 +299,10 @@ std::string architecture_of(tt::Module& model);
 // of the same layers, or a GPT class whose attributes have tt's names), and
 // load(weights_path) reads a state_dict with its own safetensors reader and
 // loads it strictly. import module_name is how the docstring says to use it.
+// The model a checkpoint holds the weights of, built with any weights: its
+// architecture from arch_option, else from the file's metadata (what
+// ./tt init writes); an Error that asks for --arch when neither has one.
+std::shared_ptr<tt::Module> model_for(const std::string& model_path, const std::string& arch_option);
 std::string pytorch_module(tt::Module& model, const std::string& weights_path, const std::string& module_name);
 // ./tt init, ./tt predict, ./tt export: args[0] is the command. Returns the
 // exit status; what it says goes to out, errors and usage to err (a test
